@@ -1,0 +1,150 @@
+"""The `turnout` command: a thin Typer + Rich layer over the Python API."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from turnout.config import ROLE_NAMES, Settings, load_settings, use_settings
+from turnout.errors import SchemaImportError, TurnoutError, UserError
+
+app = typer.Typer(
+    help="Hybrid agent graphs: a planner that may use a cloud model, with local sub-agents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Optional[Path],
+    typer.Option("--config", "-c", help="turnout.toml to use (default: ./turnout.toml if present)."),
+]
+
+
+def _fail(exc: TurnoutError) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    return typer.Exit(code=2 if isinstance(exc, UserError) else 1)
+
+
+def _settings(config: Path | None) -> Settings:
+    settings = load_settings(config)
+    use_settings(settings)
+    return settings
+
+
+def import_schema(spec: str) -> type[BaseModel]:
+    """`package.module:ClassName` → the pydantic model class it names."""
+    module_name, sep, class_name = spec.partition(":")
+    if not sep or not module_name or not class_name:
+        raise SchemaImportError(f"schema {spec!r} must look like package.module:ClassName")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise SchemaImportError(f"cannot import module {module_name!r} for --schema: {exc}") from None
+    schema = getattr(module, class_name, None)
+    if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+        raise SchemaImportError(
+            f"{spec!r} is not a pydantic model class; --schema needs a BaseModel subclass"
+        )
+    return schema
+
+
+@app.command()
+def engines(config: ConfigOption = None) -> None:
+    """Show each role's model, where it runs, and whether it can run here."""
+    from turnout.engines import availability, locality_of
+    from turnout.engines._checks import effective_api_base
+
+    try:
+        settings = _settings(config)
+    except TurnoutError as exc:
+        raise _fail(exc) from None
+    table = Table(title="turnout roles")
+    for column in ("role", "model", "locality", "available"):
+        table.add_column(column)
+    rows = []
+    for role in ROLE_NAMES:
+        role_config = settings.roles.get(role)
+        rows.append((role, role_config.model, role_config.api_base))
+        rows.extend((f"  ↳ fallback", model, None) for model in role_config.fallbacks)
+    for name, model, api_base in rows:
+        reason = availability(model, api_base)
+        locality = locality_of(model, effective_api_base(model, api_base))
+        table.add_row(
+            name,
+            model,
+            locality,
+            "[green]yes[/]" if reason is None else f"[red]no[/]: {reason}",
+        )
+    console.print(table)
+
+
+@app.command()
+def ask(
+    prompt: Annotated[str, typer.Argument(help="What to ask.")],
+    role: Annotated[str, typer.Option("--role", "-r", help="Role or litellm model string.")] = "planner",
+    schema: Annotated[
+        Optional[str], typer.Option("--schema", "-s", help="Output schema as module:Class.")
+    ] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Cap on generated tokens.")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run one model call and print the answer, tokens and tokens/s."""
+    try:
+        _settings(config)
+        output_schema = import_schema(schema) if schema else None
+        result = asyncio.run(_ask(prompt, role, output_schema, max_tokens, temperature))
+    except TurnoutError as exc:
+        raise _fail(exc) from None
+    usage, timings = result.usage, result.timings
+    rate = f"{timings.tokens_per_s:.1f} tokens/s" if timings.tokens_per_s else "tokens/s n/a"
+    ttft = f", first token {timings.ttft_s:.2f}s" if timings.ttft_s is not None else ""
+    errors.print(
+        f"[dim]{result.model} ({result.locality}) · {usage.input_tokens} in / "
+        f"{usage.output_tokens} out · {timings.total_s:.2f}s{ttft} · {rate}[/]",
+        soft_wrap=True,
+    )
+
+
+async def _ask(
+    prompt: str,
+    role: str,
+    schema: type[BaseModel] | None,
+    max_tokens: int | None,
+    temperature: float | None,
+) -> Any:
+    from turnout.engines import complete, stream
+
+    if schema is not None:
+        with errors.status(f"asking {role}…"):
+            result = await complete(
+                role, prompt, schema=schema, max_tokens=max_tokens, temperature=temperature
+            )
+        assert result.output is not None
+        console.print_json(result.output.model_dump_json())
+        return result
+    answer = stream(role, prompt, max_tokens=max_tokens, temperature=temperature)
+    async for delta in answer:
+        console.print(delta, end="", markup=False, highlight=False)
+    console.print()
+    return answer.result
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

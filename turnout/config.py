@@ -1,0 +1,183 @@
+"""Configuration: `turnout.toml` plus `TURNOUT_*` environment overrides, loaded with pydantic-settings.
+
+With no file and no variables every role runs on the embedded default model, so a fresh
+machine works with no key, no GPU and no download.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from turnout.errors import ConfigError
+
+RoleName = Literal["planner", "router", "retriever", "coder", "verifier"]
+ROLE_NAMES: tuple[RoleName, ...] = ("planner", "router", "retriever", "coder", "verifier")
+DEFAULT_MODEL = "llamacpp/smollm2"
+CONFIG_FILE_NAME = "turnout.toml"
+
+
+class RoleConfig(BaseModel):
+    """Which model a role calls, where, and what litellm's Router falls back to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = DEFAULT_MODEL
+    api_base: str | None = None
+    fallbacks: list[str] = Field(default_factory=list)
+
+    @field_validator("model")
+    @classmethod
+    def _model_has_provider(cls, value: str) -> str:
+        if "/" not in value:
+            raise ValueError(
+                f"model string {value!r} has no provider: write provider/name, "
+                f"e.g. llamacpp/smollm2 or anthropic/claude-sonnet-4-5"
+            )
+        return value
+
+
+def _role(value: Any) -> Any:
+    return {"model": value} if isinstance(value, str) else value
+
+
+class Roles(BaseModel):
+    """`[roles]`: each role is a model string or a table `{model, api_base, fallbacks}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # `str | RoleConfig` lets TURNOUT_ROLES__PLANNER=provider/name arrive as a plain string;
+    # the validator turns every value into a RoleConfig.
+    planner: str | RoleConfig = Field(default_factory=RoleConfig)
+    router: str | RoleConfig = Field(default_factory=RoleConfig)
+    retriever: str | RoleConfig = Field(default_factory=RoleConfig)
+    coder: str | RoleConfig = Field(default_factory=RoleConfig)
+    verifier: str | RoleConfig = Field(default_factory=RoleConfig)
+
+    @field_validator(*ROLE_NAMES, mode="before")
+    @classmethod
+    def _as_role_config(cls, value: Any) -> RoleConfig:
+        return RoleConfig.model_validate(_role(value))
+
+    def get(self, role: RoleName) -> RoleConfig:
+        config = getattr(self, role)
+        assert isinstance(config, RoleConfig)
+        return config
+
+
+class LlamaCppSettings(BaseModel):
+    """`[llamacpp]`: how GGUF models are loaded; `models` maps aliases to GGUF paths."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_ctx: int = Field(4096, ge=256)
+    n_threads: int | None = Field(None, ge=1)
+    n_gpu_layers: int = 0
+    seed: int = 0
+    models: dict[str, Path] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    """Everything turnout reads from `turnout.toml` and `TURNOUT_*` variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TURNOUT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    roles: Roles = Field(default_factory=Roles)
+    timeout_s: float = Field(120.0, gt=0, description="Per-call timeout, local and remote.")
+    remote_retries: int = Field(2, ge=0, description="Router retries for remote models.")
+    local_retries: int = Field(0, ge=0, description="Router retries for in-process engines.")
+    schema_retries: int = Field(1, ge=0, description="Re-asks after an output fails its schema.")
+    llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_path.get()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+_config_path: ContextVar[Path | None] = ContextVar("turnout_config_path", default=None)
+_current: Settings | None = None
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """`turnout.toml` in the working directory, if there is one."""
+    candidate = (start or Path.cwd()) / CONFIG_FILE_NAME
+    return candidate if candidate.is_file() else None
+
+
+def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read settings from `path` (or `./turnout.toml`) and the environment.
+
+    Raises ConfigError naming the offending key when anything is malformed.
+    """
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist; pass an existing --config file")
+    else:
+        path = find_config_file()
+    token = _config_path.set(path)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    except (OSError, ValueError) as exc:  # TOML syntax errors are ValueErrors
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    finally:
+        _config_path.reset(token)
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    where = f"in {path}" if path else "in TURNOUT_* variables"
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            problems.append(f"{key}: unknown key{_role_hint(error['loc'])}")
+        else:
+            problems.append(f"{key}: {error['msg']}")
+    return f"invalid configuration {where}: " + "; ".join(problems)
+
+
+def _role_hint(loc: tuple[Any, ...]) -> str:
+    if len(loc) == 2 and loc[0] == "roles":
+        return f" (roles are {', '.join(ROLE_NAMES)})"
+    return ""
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, loaded on first use."""
+    global _current
+    if _current is None:
+        _current = load_settings()
+    return _current
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Install `settings` as the process-wide settings (None: reload on next use)."""
+    global _current
+    _current = settings

@@ -1,0 +1,31 @@
+"""The model layer: everything below litellm, and the one door above it.
+
+`complete()` / `complete_sync()` / `stream()` call any role or litellm model string.
+In-process engines (`llamacpp/…`, `scripted/…`) are registered as litellm custom
+providers, so a role moves between local and cloud by changing one string in config.
+"""
+
+from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine
+from turnout.engines._checks import availability, check_model
+from turnout.engines._door import CompletionStream, Target, complete, complete_sync, resolve, stream
+from turnout.engines._locality import locality_of
+from turnout.engines._result import Completion, Locality, Timings, Usage
+
+__all__ = [
+    "Completion",
+    "CompletionStream",
+    "EngineChunk",
+    "EngineRequest",
+    "LocalEngine",
+    "Locality",
+    "Target",
+    "Timings",
+    "Usage",
+    "availability",
+    "check_model",
+    "complete",
+    "complete_sync",
+    "locality_of",
+    "resolve",
+    "stream",
+]

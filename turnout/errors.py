@@ -1,0 +1,60 @@
+"""turnout's exceptions: one small hierarchy, each message saying what happened and what to do.
+
+Three families, as in pydantic-ai: caller mistakes (`UserError` and its children), run
+failures (`ModelBehaviorError`, `EngineUnavailable`), and control-flow signals (none yet).
+"""
+
+from __future__ import annotations
+
+
+class TurnoutError(Exception):
+    """Base of every error turnout raises on purpose."""
+
+
+class UserError(TurnoutError):
+    """The caller asked for something that cannot work as given; the message says the fix."""
+
+
+class ConfigError(UserError):
+    """Configuration (turnout.toml, TURNOUT_* variables, arguments) is invalid."""
+
+
+class UnknownRole(ConfigError):
+    """A role name that is not one of turnout's roles."""
+
+
+class UnknownProvider(ConfigError):
+    """A model string whose provider neither turnout nor litellm knows."""
+
+
+class ModelNotFound(ConfigError):
+    """A local model (GGUF file, model directory, alias) that does not exist."""
+
+
+class MissingCredentials(ConfigError):
+    """A remote model whose API key is not in the environment."""
+
+
+class SchemaImportError(UserError):
+    """An output schema given as `module:Class` that cannot be imported or is no pydantic model."""
+
+
+class EngineUnavailable(TurnoutError):
+    """The engine cannot run on this machine (package missing, no CUDA, ...)."""
+
+
+class ModelBehaviorError(TurnoutError):
+    """A model answered, but not with something usable."""
+
+
+class SchemaError(ModelBehaviorError):
+    """A model's output did not validate against the requested schema, even after one retry."""
+
+    def __init__(self, message: str, *, raw_text: str, model: str) -> None:
+        super().__init__(message)
+        self.raw_text = raw_text
+        self.model = model
+
+
+class ScriptExhausted(ModelBehaviorError):
+    """A scripted engine was asked for more responses than its script holds."""

@@ -1,0 +1,1 @@
+"""What agents act with: repository access, code search, edits, and running tests."""
