@@ -1,0 +1,50 @@
+"""Shared fixtures: every test is offline, isolated from the developer's config and keys."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from turnout.config import use_settings
+
+# Tests import litellm themselves; it must never reach for its online cost map.
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
+KEY_VARIABLES = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "AZURE_AI_API_KEY", "AZURE_API_KEY", "GEMINI_API_KEY")
+_real_connect = socket.socket.connect
+
+
+def _is_loopback(address: Any) -> bool:
+    if isinstance(address, (str, bytes)):  # AF_UNIX
+        return True
+    host = address[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    if not _is_loopback(address):
+        raise RuntimeError(f"test tried to reach the network ({address!r}); tests are offline")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _offline_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
+    """No network but loopback, no TURNOUT_* or provider keys, no turnout.toml, fresh settings."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    for name in list(os.environ):
+        if name.startswith("TURNOUT_") or name in KEY_VARIABLES:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    use_settings(None)
+    yield
+    use_settings(None)
