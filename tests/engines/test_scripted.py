@@ -114,3 +114,18 @@ async def test_fenced_json_is_accepted() -> None:
     with scripted.scripted("fenced", ['```json\n{"agent": "coder", "confidence": 1}\n```']):
         result = await complete("scripted/fenced", "x", schema=Route)
     assert result.output == Route(agent="coder", confidence=1.0)
+
+
+def test_litellm_called_directly_reaches_turnout_engines_sync_and_streaming() -> None:
+    from turnout.engines._provider import litellm_module
+
+    litellm = litellm_module()
+    with scripted.scripted("direct", ["plain answer here", "streamed answer here"]):
+        response = litellm.completion(model="scripted/direct", messages=[{"role": "user", "content": "a"}])
+        chunks = litellm.completion(
+            model="scripted/direct", messages=[{"role": "user", "content": "b"}], stream=True
+        )
+        streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert response.choices[0].message.content == "plain answer here"
+    assert response.usage.completion_tokens == 3
+    assert streamed == "streamed answer here"
