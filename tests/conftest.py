@@ -48,3 +48,26 @@ def _offline_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Ite
     use_settings(None)
     yield
     use_settings(None)
+
+
+@pytest.fixture(scope="session")
+def _span_exporter() -> Any:
+    """One SDK provider for the whole session, installed before any test can configure one:
+    turnout.telemetry.configure() then adds to it, as it does to an application's provider."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return exporter
+
+
+@pytest.fixture(autouse=True)
+def spans(_span_exporter: Any) -> Any:
+    """The spans finished during this test (an InMemorySpanExporter)."""
+    _span_exporter.clear()
+    return _span_exporter

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -12,13 +13,14 @@ T = TypeVar("T")
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run `coro` and return its result, also when called from inside a running event loop
-    (a notebook, a sync callback in async code): then it runs on a private thread."""
+    (a notebook, a sync callback in async code): then it runs on a private thread that
+    carries the caller's context (so trace spans keep their parent)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(contextvars.copy_context().run, asyncio.run, coro).result()
 
 
 def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:

@@ -102,6 +102,22 @@ class Settings(BaseSettings):
     local_retries: int = Field(0, ge=0, description="Router retries for in-process engines.")
     schema_retries: int = Field(1, ge=0, description="Re-asks after an output fails its schema.")
     llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)
+    traces_dir: str = Field(
+        ".turnout/traces", description="Where trace files go; 'off' or '' turns them off."
+    )
+    trace_console: bool = Field(False, description="Also print spans to the console.")
+    capture_content: Literal["NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"] | None = Field(
+        None,
+        description="Record prompts/completions on spans; None defers to "
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT.",
+    )
+
+    @property
+    def traces_path(self) -> Path | None:
+        """The trace directory, or None when trace files are turned off."""
+        if self.traces_dir.strip().lower() in ("", "off", "none", "false"):
+            return None
+        return Path(self.traces_dir).expanduser()
 
     @classmethod
     def settings_customise_sources(

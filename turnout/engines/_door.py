@@ -22,6 +22,8 @@ from turnout.engines._provider import TTFT_FIELD, litellm_module
 from turnout.engines._result import Completion, Timings, Usage
 from turnout.engines._routing import router_for
 from turnout.errors import SchemaError, TurnoutError, UnknownRole
+from turnout.telemetry import capture_mode, chat_span
+from turnout.telemetry._spans import ChatSpan
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
 Messages: TypeAlias = str | Sequence[Mapping[str, Any]]
@@ -169,7 +171,26 @@ async def complete(
     check_model(target.model, target.api_base)
     conversation = _messages(messages)
     call = _call_params(schema, {"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params})
+    with chat_span(
+        target.model,
+        role=target.role,
+        messages=conversation,
+        capture=capture_mode(settings.capture_content),
+        temperature=temperature,
+        max_tokens=max_tokens,
+    ) as span:
+        result = await _complete(target, settings, conversation, schema, call)
+        _finish(span, result)
+        return result
 
+
+async def _complete(
+    target: Target,
+    settings: Settings,
+    conversation: list[dict[str, Any]],
+    schema: type[OutputT] | None,
+    call: dict[str, Any],
+) -> Completion[OutputT]:
     started = time.perf_counter()
     usage = Usage()
     cost = 0.0
@@ -202,7 +223,7 @@ async def complete(
             text=text,
             output=output,
             model=served,
-            requested=role_or_model,
+            requested=target.requested,
             role=target.role,
             provider=split_model(served)[0],
             locality=locality,
@@ -212,6 +233,22 @@ async def complete(
             cost_usd=cost,
             attempts=attempt,
         )
+
+
+def _finish(span: ChatSpan, result: Completion[Any]) -> None:
+    span.finish(
+        response_model=result.model,
+        provider=result.provider,
+        locality=result.locality,
+        input_tokens=result.usage.input_tokens,
+        output_tokens=result.usage.output_tokens,
+        finish_reason=result.finish_reason,
+        ttft_s=result.timings.ttft_s,
+        tokens_per_s=result.timings.tokens_per_s,
+        cost_usd=result.cost_usd,
+        attempts=result.attempts,
+        text=result.text,
+    )
 
 
 def complete_sync(role_or_model: str, messages: Messages, **kwargs: Any) -> Completion[Any]:
@@ -254,16 +291,31 @@ def stream(
     check_model(target.model, target.api_base)
     call = _call_params(schema, {"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params})
     call.update(stream=True, stream_options={"include_usage": True})
+    conversation = _messages(messages)
     holder: CompletionStream[OutputT]
 
     async def deltas() -> AsyncIterator[str]:
+        with chat_span(
+            target.model,
+            role=target.role,
+            messages=conversation,
+            capture=capture_mode(settings.capture_content),
+            temperature=temperature,
+            max_tokens=max_tokens,
+            stream=True,
+            current=False,
+        ) as span:
+            async for delta in _stream(span):
+                yield delta
+
+    async def _stream(span: ChatSpan) -> AsyncIterator[str]:
         started = time.perf_counter()
         ttft: float | None = None
         parts: list[str] = []
         usage = Usage()
         finish_reason: str | None = None
         served = target.model
-        response = await _send(target, settings, _messages(messages), **call)
+        response = await _send(target, settings, conversation, **call)
         try:
             async for chunk in response:
                 if getattr(chunk, "usage", None):
@@ -309,6 +361,7 @@ def stream(
             timings=Timings.measure(time.perf_counter() - started, ttft, usage.output_tokens),
             cost_usd=0.0 if locality == "local" else None,
         )
+        _finish(span, holder.result)
 
     holder = CompletionStream(deltas())
     return holder
