@@ -10,7 +10,7 @@ def test_public_names_are_pinned() -> None:
             "Completion", "ConfigError", "EngineUnavailable", "MissingCredentials",
             "ModelBehaviorError", "ModelNotFound", "SchemaError", "SchemaImportError",
             "ScriptExhausted", "Settings", "TurnoutError", "UnknownProvider", "UnknownRole",
-            "UserError", "__version__", "complete", "complete_sync", "get_settings",
+            "UnknownRun", "UserError", "__version__", "complete", "complete_sync", "get_settings",
             "load_settings", "stream",
         ]
     )

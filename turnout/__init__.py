@@ -19,6 +19,7 @@ from turnout.errors import (
     TurnoutError,
     UnknownProvider,
     UnknownRole,
+    UnknownRun,
     UserError,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "TurnoutError",
     "UnknownProvider",
     "UnknownRole",
+    "UnknownRun",
     "UserError",
     "__version__",
     "complete",

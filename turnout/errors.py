@@ -58,3 +58,7 @@ class SchemaError(ModelBehaviorError):
 
 class ScriptExhausted(ModelBehaviorError):
     """A scripted engine was asked for more responses than its script holds."""
+
+
+class UnknownRun(UserError):
+    """A run id (or prefix) that matches no stored trace, or more than one."""

@@ -10,36 +10,26 @@ from typing import Annotated, Any, Optional
 
 import typer
 from pydantic import BaseModel
-from rich.console import Console
 from rich.table import Table
 
-from turnout.config import ROLE_NAMES, Settings, load_settings, use_settings
-from turnout.errors import SchemaImportError, TurnoutError, UserError
+from turnout.cli._common import ConfigOption, console, errors, fail, settings_from
+from turnout.cli.trace import trace_app
+from turnout.config import ROLE_NAMES
+from turnout.errors import SchemaImportError, TurnoutError
 
 app = typer.Typer(
     help="Hybrid agent graphs: a planner that may use a cloud model, with local sub-agents.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Optional[Path],
-    typer.Option("--config", "-c", help="turnout.toml to use (default: ./turnout.toml if present)."),
-]
 
 
-def _fail(exc: TurnoutError) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
-    return typer.Exit(code=2 if isinstance(exc, UserError) else 1)
+@app.callback()
+def _start(ctx: typer.Context) -> None:
+    """Commands that call models are traced (see `settings_from`); spans are flushed on exit."""
+    from turnout import telemetry
 
-
-def _settings(config: Path | None) -> Settings:
-    settings = load_settings(config)
-    use_settings(settings)
-    return settings
-
+    ctx.call_on_close(telemetry.flush)
 
 def import_schema(spec: str) -> type[BaseModel]:
     """`package.module:ClassName` → the pydantic model class it names."""
@@ -67,9 +57,9 @@ def engines(config: ConfigOption = None) -> None:
     from turnout.engines._checks import effective_api_base
 
     try:
-        settings = _settings(config)
+        settings = settings_from(config)
     except TurnoutError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     table = Table(title="turnout roles")
     for column in ("role", "model", "locality", "available"):
         table.add_column(column)
@@ -103,11 +93,11 @@ def ask(
 ) -> None:
     """Run one model call and print the answer, tokens and tokens/s."""
     try:
-        _settings(config)
+        settings_from(config)
         output_schema = import_schema(schema) if schema else None
         result = asyncio.run(_ask(prompt, role, output_schema, max_tokens, temperature))
     except TurnoutError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     usage, timings = result.usage, result.timings
     rate = f"{timings.tokens_per_s:.1f} tokens/s" if timings.tokens_per_s else "tokens/s n/a"
     ttft = f", first token {timings.ttft_s:.2f}s" if timings.ttft_s is not None else ""
@@ -140,6 +130,9 @@ async def _ask(
         console.print(delta, end="", markup=False, highlight=False)
     console.print()
     return answer.result
+
+
+app.add_typer(trace_app, name="trace")
 
 
 def main() -> None:

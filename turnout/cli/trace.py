@@ -1,0 +1,157 @@
+"""`turnout trace`: read the runs recorded under the trace directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from turnout.cli._common import ConfigOption, console, errors, fail, settings_from
+from turnout.errors import ConfigError, TurnoutError
+from turnout.telemetry import _conventions as sc
+from turnout.telemetry._files import SpanRecord, StoredTrace, read_trace
+from turnout.telemetry._runs import find_run, list_runs, report
+
+trace_app = typer.Typer(help="List, show, summarise and export recorded runs.", no_args_is_help=True)
+
+DirOption = Annotated[
+    Optional[Path], typer.Option("--dir", help="Trace directory (default: from config, .turnout/traces).")
+]
+
+
+def _directory(config: Path | None, directory: Path | None) -> Path:
+    if directory is not None:
+        return directory
+    path = settings_from(config, traced=False).traces_path
+    if path is None:
+        raise ConfigError("trace files are turned off (traces_dir = 'off'); pass --dir to read old ones")
+    return path
+
+
+def _load(run_id: str, config: Path | None, directory: Path | None) -> StoredTrace:
+    trace = read_trace(find_run(_directory(config, directory), run_id))
+    for warning in trace.warnings:
+        errors.print(f"[yellow]warning:[/] {warning}")
+    return trace
+
+
+@trace_app.command("ls")
+def list_command(config: ConfigOption = None, directory: DirOption = None) -> None:
+    """Runs, newest first."""
+    try:
+        runs = list_runs(_directory(config, directory))
+    except TurnoutError as exc:
+        raise fail(exc) from None
+    table = Table()
+    for column in ("id", "graph", "start (UTC)", "duration", "steps", "tokens local/remote", "status"):
+        table.add_column(column, no_wrap=column in ("id", "start (UTC)"))
+    for run in runs:
+        status = {"ok": "[green]ok[/]", "error": "[red]error[/]"}.get(run.status, f"[yellow]{run.status}[/]")
+        table.add_row(
+            run.run_id[:12],
+            run.graph,
+            run.started.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{run.duration_s:.2f}s",
+            str(run.steps),
+            f"{run.local_tokens}/{run.remote_tokens}",
+            status,
+        )
+    console.print(table)
+
+
+def _label(span: SpanRecord) -> Text:
+    a = span.attributes
+    label = Text(span.name, style="bold red" if span.failed else "bold")
+    label.append(f"  {span.duration_s * 1000:.0f} ms", style="dim")
+    if a.get(sc.GEN_AI_OPERATION_NAME) == sc.CHAT:
+        label.append(
+            f"  {a.get(sc.TURNOUT_MODEL, a.get(sc.GEN_AI_REQUEST_MODEL, '?'))}"
+            f" ({a.get(sc.TURNOUT_LOCALITY, '?')})"
+            f"  {a.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0)} in / {a.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0)} out",
+            style="cyan",
+        )
+    if sc.LANGGRAPH_STEP in a:
+        label.append(f"  step {a[sc.LANGGRAPH_STEP]}", style="dim")
+    if span.failed:
+        label.append(f"  {a.get(sc.ERROR_TYPE, 'error')}: {span.status_message or ''}", style="red")
+    return label
+
+
+@trace_app.command("show")
+def show_command(
+    run_id: Annotated[str, typer.Argument(help="Run id or a prefix of it.")],
+    config: ConfigOption = None,
+    directory: DirOption = None,
+) -> None:
+    """The run as a tree: steps → model and tool calls, errors highlighted."""
+    try:
+        trace = _load(run_id, config, directory)
+    except TurnoutError as exc:
+        raise fail(exc) from None
+    tree = Tree(f"run {trace.run_id}")
+
+    def add(parent: Tree, span: SpanRecord) -> None:
+        branch = parent.add(_label(span))
+        for child in trace.children(span):
+            add(branch, child)
+
+    for root in trace.roots():
+        add(tree, root)
+    console.print(tree)
+
+
+@trace_app.command("summary")
+def summary_command(
+    run_id: Annotated[str, typer.Argument(help="Run id or a prefix of it.")],
+    config: ConfigOption = None,
+    directory: DirOption = None,
+) -> None:
+    """Per node and per model: calls, tokens, latency, cost, and how much stayed local."""
+    try:
+        result = report(_load(run_id, config, directory))
+    except TurnoutError as exc:
+        raise fail(exc) from None
+    run = result.run
+    console.print(
+        f"run {run.run_id[:12]} · {run.graph} · {run.status} · {run.duration_s:.2f}s · {run.steps} steps"
+    )
+    for title, rows in (("by node", result.by_node), ("by model", result.by_model)):
+        table = Table(title=title)
+        for column in ("name", "calls", "tokens in", "tokens out", "p50", "max", "cost $", "local", "errors"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                row.name, str(row.calls), str(row.input_tokens), str(row.output_tokens),
+                f"{row.latency_p50_s:.3f}s", f"{row.latency_max_s:.3f}s", f"{row.cost_usd:.4f}",
+                f"{row.local_share:.0%}", str(row.errors),
+            )
+        console.print(table)
+    console.print(
+        f"tokens: {run.local_tokens} local, {run.remote_tokens} remote "
+        f"({result.local_share:.0%} stayed on this machine)"
+    )
+
+
+@trace_app.command("export")
+def export_command(
+    run_id: Annotated[str, typer.Argument(help="Run id or a prefix of it.")],
+    otlp: Annotated[str, typer.Option("--otlp", help="Collector endpoint, e.g. http://127.0.0.1:4318")],
+    protocol: Annotated[
+        Optional[str], typer.Option(help="http/protobuf (default) or grpc.")
+    ] = None,
+    config: ConfigOption = None,
+    directory: DirOption = None,
+) -> None:
+    """Re-send a stored run to an OTLP collector (Jaeger, Phoenix, Langfuse, …)."""
+    from turnout.telemetry._export import export_trace
+
+    try:
+        trace = _load(run_id, config, directory)
+        sent = export_trace(trace, otlp, protocol)
+    except TurnoutError as exc:
+        raise fail(exc) from None
+    console.print(f"sent {sent} spans of run {trace.run_id[:12]} to {otlp}")

@@ -1,0 +1,161 @@
+"""What `turnout trace` shows: run listings, per-node and per-model summaries, run lookup."""
+
+from __future__ import annotations
+
+import difflib
+import statistics
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from turnout.errors import UnknownRun
+from turnout.telemetry import _conventions as sc
+from turnout.telemetry._files import SpanRecord, StoredTrace, read_trace, trace_files
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    graph: str
+    started: datetime
+    duration_s: float
+    steps: int
+    local_tokens: int
+    remote_tokens: int
+    status: str
+
+
+class CallStats(BaseModel):
+    """Model calls grouped by node or by model."""
+
+    name: str
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    local_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_p50_s: float = 0.0
+    latency_max_s: float = 0.0
+    errors: int = 0
+
+    @property
+    def local_share(self) -> float:
+        total = self.input_tokens + self.output_tokens
+        return self.local_tokens / total if total else 1.0
+
+
+class RunReport(BaseModel):
+    run: RunSummary
+    by_node: list[CallStats]
+    by_model: list[CallStats]
+
+    @property
+    def local_share(self) -> float:
+        total = self.run.local_tokens + self.run.remote_tokens
+        return self.run.local_tokens / total if total else 1.0
+
+
+def is_model_call(span: SpanRecord) -> bool:
+    return span.attributes.get(sc.GEN_AI_OPERATION_NAME) == sc.CHAT
+
+
+def tokens(span: SpanRecord) -> int:
+    return int(span.attributes.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0)) + int(
+        span.attributes.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0)
+    )
+
+
+def summarize(trace: StoredTrace) -> RunSummary:
+    roots = trace.roots()
+    root = roots[0] if roots else None
+    graph = "?"
+    if root is not None:
+        graph = str(root.attributes.get(sc.GEN_AI_WORKFLOW_NAME) or root.name)
+    calls = [s for s in trace.spans if is_model_call(s)]
+    local = sum(tokens(s) for s in calls if s.attributes.get(sc.TURNOUT_LOCALITY) == "local")
+    start = min((s.start_ns for s in trace.spans), default=0)
+    end = max((s.end_ns for s in trace.spans), default=0)
+    if any(r.failed for r in roots):
+        status = "error"
+    elif trace.warnings or len(roots) != 1:
+        status = "incomplete"
+    else:
+        status = "ok"
+    return RunSummary(
+        run_id=trace.run_id,
+        graph=graph,
+        started=datetime.fromtimestamp(start / 1e9, tz=timezone.utc),
+        duration_s=(end - start) / 1e9,
+        steps=sum(1 for s in trace.spans if sc.LANGGRAPH_NODE in s.attributes),
+        local_tokens=local,
+        remote_tokens=sum(tokens(s) for s in calls) - local,
+        status=status,
+    )
+
+
+def list_runs(directory: Path) -> list[RunSummary]:
+    """Every stored run, newest first."""
+    runs = [summarize(read_trace(path)) for path in trace_files(directory)]
+    return sorted(runs, key=lambda r: r.started, reverse=True)
+
+
+def find_run(directory: Path, run_id: str) -> Path:
+    """The trace file of the run whose id starts with `run_id`."""
+    files = trace_files(directory)
+    matches = [p for p in files if p.stem.startswith(run_id.lower())]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        listed = ", ".join(p.stem[:12] for p in matches[:5])
+        raise UnknownRun(f"run id {run_id!r} is ambiguous ({listed}…); give more characters")
+    if not files:
+        raise UnknownRun(f"no runs in {directory}: run a graph or `turnout ask` first")
+    ids = [p.stem for p in files]
+    close = difflib.get_close_matches(run_id.lower(), [i[: len(run_id)] for i in ids], n=3, cutoff=0.3)
+    suggestions = [i for i in ids if any(i.startswith(c) for c in close)][:3] or ids[:3]
+    raise UnknownRun(
+        f"no run {run_id!r} in {directory}; closest: {', '.join(i[:12] for i in suggestions)} "
+        "(`turnout trace ls` lists them all)"
+    )
+
+
+def _node_of(span: SpanRecord, by_id: dict[str, SpanRecord]) -> str:
+    parent = by_id.get(span.parent_id or "")
+    while parent is not None:
+        node = parent.attributes.get(sc.LANGGRAPH_NODE)
+        if node:
+            return str(node)
+        parent = by_id.get(parent.parent_id or "")
+    return "(outside any node)"
+
+
+def _stats(name: str, calls: list[SpanRecord]) -> CallStats:
+    latencies = [s.duration_s for s in calls]
+    return CallStats(
+        name=name,
+        calls=len(calls),
+        input_tokens=sum(int(s.attributes.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0)) for s in calls),
+        output_tokens=sum(int(s.attributes.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0)) for s in calls),
+        local_tokens=sum(tokens(s) for s in calls if s.attributes.get(sc.TURNOUT_LOCALITY) == "local"),
+        cost_usd=sum(float(s.attributes.get(sc.TURNOUT_COST_USD, 0.0)) for s in calls),
+        latency_p50_s=statistics.median(latencies) if latencies else 0.0,
+        latency_max_s=max(latencies, default=0.0),
+        errors=sum(1 for s in calls if s.failed),
+    )
+
+
+def report(trace: StoredTrace) -> RunReport:
+    by_id = {s.span_id: s for s in trace.spans}
+    by_node: dict[str, list[SpanRecord]] = defaultdict(list)
+    by_model: dict[str, list[SpanRecord]] = defaultdict(list)
+    for span in trace.spans:
+        if is_model_call(span):
+            by_node[_node_of(span, by_id)].append(span)
+            model = span.attributes.get(sc.TURNOUT_MODEL) or span.attributes.get(sc.GEN_AI_REQUEST_MODEL)
+            by_model[str(model)].append(span)
+    return RunReport(
+        run=summarize(trace),
+        by_node=[_stats(name, calls) for name, calls in by_node.items()],
+        by_model=[_stats(name, calls) for name, calls in by_model.items()],
+    )
