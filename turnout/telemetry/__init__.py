@@ -9,7 +9,7 @@ from turnout.telemetry._content import CaptureMode, capture_mode
 from turnout.telemetry._files import SpanRecord, StoredTrace, read_trace, trace_files
 from turnout.telemetry._redact import redact
 from turnout.telemetry._setup import configure, flush, is_configured
-from turnout.telemetry._spans import chat_span, tool_span, traced_tool
+from turnout.telemetry._spans import agent_span, chat_span, tool_span, traced_tool
 
 
 def __getattr__(name: str) -> Any:
@@ -24,6 +24,7 @@ __all__ = [
     "CaptureMode",
     "SpanRecord",
     "StoredTrace",
+    "agent_span",
     "capture_mode",
     "chat_span",
     "configure",

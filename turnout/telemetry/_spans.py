@@ -58,25 +58,24 @@ class ChatSpan:
         span = self.span
         if not span.is_recording():
             return
-        span.set_attributes(
-            {
-                sc.GEN_AI_RESPONSE_MODEL: response_model.partition("/")[2] or response_model,
-                sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
-                sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
-                sc.GEN_AI_RESPONSE_FINISH_REASONS: [finish_reason or "stop"],
-                sc.TURNOUT_MODEL: response_model,
-                sc.TURNOUT_ENGINE: provider,
-                sc.TURNOUT_LOCALITY: locality,
-                sc.TURNOUT_ATTEMPTS: attempts,
-            }
-        )
+        attributes: dict[str, Any] = {
+            sc.GEN_AI_RESPONSE_MODEL: response_model.partition("/")[2] or response_model,
+            sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+            sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+            sc.GEN_AI_RESPONSE_FINISH_REASONS: [finish_reason or "stop"],
+            sc.TURNOUT_MODEL: response_model,
+            sc.TURNOUT_ENGINE: provider,
+            sc.TURNOUT_LOCALITY: locality,
+            sc.TURNOUT_ATTEMPTS: attempts,
+        }
         if ttft_s is not None:
-            span.set_attribute(sc.TURNOUT_TTFT_S, ttft_s)
-            span.set_attribute(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, ttft_s)
+            attributes[sc.TURNOUT_TTFT_S] = ttft_s
+            attributes[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttft_s
         if tokens_per_s is not None:
-            span.set_attribute(sc.TURNOUT_TOKENS_PER_S, tokens_per_s)
+            attributes[sc.TURNOUT_TOKENS_PER_S] = tokens_per_s
         if cost_usd is not None:
-            span.set_attribute(sc.TURNOUT_COST_USD, cost_usd)
+            attributes[sc.TURNOUT_COST_USD] = cost_usd
+        span.set_attributes(attributes)  # one call: each set_attribute takes the span's lock
         if self.capture.on_span:
             span.set_attribute(sc.GEN_AI_OUTPUT_MESSAGES, output_messages(text, finish_reason))
         if self.capture.as_event:
@@ -137,14 +136,12 @@ def chat_span(
 
 
 @contextmanager
-def tool_span(name: str, **attributes: Any) -> Iterator[Span]:
-    """An `execute_tool {name}` span around a tool's work, current while it runs."""
-    attrs = {sc.GEN_AI_OPERATION_NAME: sc.EXECUTE_TOOL, sc.GEN_AI_TOOL_NAME: name}
-    attrs.update({k: v for k, v in attributes.items() if v is not None})
+def _operation_span(name: str, attributes: dict[str, Any]) -> Iterator[Span]:
+    attributes = {k: v for k, v in attributes.items() if v is not None}
     with _tracer.start_as_current_span(
-        f"{sc.EXECUTE_TOOL} {name}",
+        name,
         kind=SpanKind.INTERNAL,
-        attributes=attrs,
+        attributes=attributes,
         record_exception=False,
         set_status_on_exception=False,
     ) as span:
@@ -153,6 +150,23 @@ def tool_span(name: str, **attributes: Any) -> Iterator[Span]:
         except BaseException as exc:
             mark_failed(span, exc)
             raise
+
+
+def tool_span(name: str, **attributes: Any) -> Any:
+    """An `execute_tool {name}` span around a tool's work, current while it runs."""
+    return _operation_span(
+        f"{sc.EXECUTE_TOOL} {name}",
+        {sc.GEN_AI_OPERATION_NAME: sc.EXECUTE_TOOL, sc.GEN_AI_TOOL_NAME: name, **attributes},
+    )
+
+
+def agent_span(agent: str, **attributes: Any) -> Any:
+    """An `invoke_agent {agent}` span, current while the agent works (for agents run inside
+    a node that is not itself an agent, such as a fan-out worker)."""
+    return _operation_span(
+        f"{sc.INVOKE_AGENT} {agent}",
+        {sc.GEN_AI_OPERATION_NAME: sc.INVOKE_AGENT, sc.GEN_AI_AGENT_NAME: agent, **attributes},
+    )
 
 
 def traced_tool(name: str | None = None) -> Callable[[F], F]:

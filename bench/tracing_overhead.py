@@ -1,0 +1,230 @@
+"""How much does turnout's tracing cost a LangGraph run, with spans written to trace files?
+
+Runs a linear 50-node LangGraph graph (each async node makes one `complete()` call to the
+deterministic `scripted/bench` engine) with tracing OFF and ON in one process, alternating
+which mode goes first per iteration to cancel drift, after one unmeasured warm-up per mode.
+
+The global OpenTelemetry provider can be installed only once per process, so both modes
+share one SDK `TracerProvider` whose sampler is switched by a flag (the SDK 1.45 tracer
+ignores the `_SUPPRESS_INSTRUMENTATION_KEY` context value, so suppression cannot do it):
+  OFF  the plain compiled graph (never instrumented: no node spans); the sampler drops,
+       so `complete()`'s `chat` span is a non-recording no-op, as for a user who never
+       calls `configure()` (the SDK still makes ids for it: OFF is, if anything, slower).
+  ON   the same builder compiled again and passed through `telemetry.instrument`; the
+       sampler records, and `telemetry.configure(traces_dir=...)` adds turnout's JSONL
+       file exporter (a BatchSpanProcessor) to the provider. `telemetry.flush()` follows
+       every ON run, timed apart: the ratio uses run time alone, a second one adds flush.
+A short block of plain runs before any provider exists ("api no-op", the true untraced
+path) is printed for reference only; it is not alternated and not in the ratios. The ON
+trace files are read back and checked for 1 workflow + 50 node + 50 chat spans per run.
+
+    python bench/tracing_overhead.py [--runs 20] [--steps 50] [--checkpointer none|memory] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections import Counter
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, TypedDict
+
+MODEL = "scripted/bench"
+_recording = False  # read by the sampler: False = OFF (drop every span), True = ON
+
+
+class State(TypedDict):
+    count: int
+
+
+def build_graphs(steps: int, checkpointer: str) -> tuple[Any, Any]:
+    """The same linear graph compiled twice: (plain, instrumented)."""
+    from langgraph.graph import END, START, StateGraph
+
+    from turnout import telemetry
+    from turnout.engines import complete
+
+    def make_step(i: int) -> Any:
+        async def step(state: State) -> dict[str, int]:
+            await complete(MODEL, f"step {i}")
+            return {"count": state["count"] + 1}
+        return step
+
+    builder = StateGraph(State)
+    previous = START
+    for i in range(steps):
+        builder.add_node(f"step_{i}", make_step(i))
+        builder.add_edge(previous, f"step_{i}")
+        previous = f"step_{i}"
+    builder.add_edge(previous, END)
+
+    def compile_one() -> Any:
+        if checkpointer == "memory":
+            from langgraph.checkpoint.memory import InMemorySaver
+            return builder.compile(checkpointer=InMemorySaver(), name="bench")
+        return builder.compile(name="bench")
+
+    return compile_one(), telemetry.instrument(compile_one())
+
+
+def install_provider(traces_dir: Path) -> None:
+    """Our SDK provider with the flag-switched sampler, plus turnout's trace-file exporter."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+    from turnout import telemetry
+
+    class FlagSampler(Sampler):
+        def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
+                          attributes: Any = None, links: Any = None, trace_state: Any = None) -> SamplingResult:
+            if not _recording:
+                return SamplingResult(Decision.DROP)
+            state = trace.get_current_span(parent_context).get_span_context().trace_state
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
+
+        def get_description(self) -> str:
+            return "FlagSampler"
+
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: "turnout-bench"}), sampler=FlagSampler())
+    trace.set_tracer_provider(provider)
+    assert telemetry.configure(traces_dir=traces_dir, console=False, otlp=False) is provider
+
+
+async def run_once(graph: Any, mode: str, index: int, checkpointer: str) -> dict[str, Any]:
+    global _recording
+    from turnout import telemetry
+
+    config = {"configurable": {"thread_id": f"{mode}-{index}"}} if checkpointer == "memory" else None
+    _recording = mode == "on"
+    gc.collect()
+    started = time.perf_counter()
+    out = await graph.ainvoke({"count": 0}, config)
+    run_s = time.perf_counter() - started
+    flush_s = 0.0
+    if mode == "on":
+        started = time.perf_counter()
+        telemetry.flush()
+        flush_s = time.perf_counter() - started
+    _recording = False
+    return {"mode": mode, "index": index, "run_s": run_s, "flush_s": flush_s, "count": out["count"]}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile, q in [0, 1]."""
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def summarise(records: list[dict[str, Any]], steps: int) -> dict[str, float]:
+    runs = [r["run_s"] for r in records]
+    total = [r["run_s"] + r["flush_s"] for r in records]
+    return {"median_run_s": statistics.median(runs), "p90_run_s": percentile(runs, 0.9),
+            "median_step_us": statistics.median(runs) / steps * 1e6,
+            "median_flush_s": statistics.median(r["flush_s"] for r in records),
+            "median_run_plus_flush_s": statistics.median(total), "runs": len(records)}
+
+
+def paired_ratio(records: list[dict[str, Any]]) -> float:
+    """Median of on/off within each iteration (adjacent runs), so slow drift cancels."""
+    runs = {(r["index"], r["mode"]): r["run_s"] for r in records}
+    return statistics.median(runs[i, "on"] / runs[i, "off"] for i in {r["index"] for r in records})
+
+
+def check_traces(traces_dir: Path, expected_runs: int, steps: int) -> dict[str, Any]:
+    from turnout.telemetry import read_trace, trace_files
+
+    traces = [read_trace(p) for p in trace_files(traces_dir)]
+    names = [Counter("workflow" if s.name.startswith("invoke_workflow") else "chat" if s.name.startswith("chat ")
+                     else "node" if s.name.startswith("step_") else s.name for s in t.spans) for t in traces]
+    good = sum(n == Counter(workflow=1, node=steps, chat=steps) for n in names)
+    return {"files": len(traces), "expected_files": expected_runs, "files_as_expected": good,
+            "spans_per_file": sorted({sum(n.values()) for n in names}), "expected_spans_per_file": 1 + 2 * steps,
+            "ok": len(traces) == expected_runs == good}
+
+
+def print_table(summary: dict[str, dict[str, float]], ratios: dict[str, float], check: dict[str, Any]) -> None:
+    header = f"{'mode':<28} {'median ms':>10} {'p90 ms':>9} {'per-step µs':>12} {'flush ms':>9}"
+    print(header)
+    print("-" * len(header))
+    for label, key in (("api no-op (reference)", "noop"), ("off (sampler drops)", "off"), ("on (file exporter)", "on")):
+        s = summary[key]
+        print(f"{label:<28} {s['median_run_s'] * 1e3:>10.2f} {s['p90_run_s'] * 1e3:>9.2f} "
+              f"{s['median_step_us']:>12.1f} {s['median_flush_s'] * 1e3:>9.2f}")
+    print(f"\ntrace files: {check['files_as_expected']}/{check['expected_files']} with 1 + {ratios['steps']} + "
+          f"{ratios['steps']} spans (found {check['files']} files; spans/file {check['spans_per_file']})")
+    print(f"overhead per step (on - off median) = {ratios['overhead_per_step_us']:.1f} µs")
+    print(f"ratio (on/off median) = {ratios['median_run']:.3f} (goal <= 1.05)")
+    print(f"ratio (on incl. flush/off median) = {ratios['median_run_incl_flush']:.3f}")
+    print(f"median of paired on/off ratios = {ratios['median_paired']:.3f}")
+
+
+async def main(args: argparse.Namespace) -> None:
+    from turnout.engines import scripted
+
+    scripted.register("bench", lambda messages: "ok answer")
+    plain, traced = build_graphs(args.steps, args.checkpointer)
+    records: list[dict[str, Any]] = []
+    await run_once(plain, "noop", -1, args.checkpointer)  # warm-up: litellm, langgraph
+    reference = [await run_once(plain, "noop", i, args.checkpointer) for i in range(args.runs)]
+
+    with tempfile.TemporaryDirectory(prefix="turnout-bench-traces-") as tmp:
+        traces_dir = Path(tmp)
+        install_provider(traces_dir)
+        graphs = {"off": plain, "on": traced}
+        for mode in ("off", "on"):
+            await run_once(graphs[mode], mode, -1, args.checkpointer)  # warm-ups, unmeasured
+        for i in range(args.runs):
+            order = ("off", "on") if i % 2 == 0 else ("on", "off")
+            for mode in order:
+                rec = await run_once(graphs[mode], mode, i, args.checkpointer)
+                records.append(rec | {"order": order.index(mode)})
+        check = check_traces(traces_dir, args.runs + 1, args.steps)  # + the ON warm-up
+
+    assert all(r["count"] == args.steps for r in records + reference)
+    summary = {"noop": summarise(reference, args.steps)}
+    summary |= {m: summarise([r for r in records if r["mode"] == m], args.steps) for m in ("off", "on")}
+    off, on = summary["off"], summary["on"]
+    ratios = {"steps": args.steps, "median_run": on["median_run_s"] / off["median_run_s"],
+              "median_run_incl_flush": on["median_run_plus_flush_s"] / off["median_run_s"],
+              "overhead_per_step_us": (on["median_run_s"] - off["median_run_s"]) / args.steps * 1e6,
+              "median_paired": paired_ratio(records)}
+    print_table(summary, ratios, check)
+
+    report = {
+        "settings": {
+            "runs": args.runs, "steps": args.steps, "checkpointer": args.checkpointer, "model": MODEL,
+            "opentelemetry_sdk": version("opentelemetry-sdk"), "langgraph": version("langgraph"),
+            "litellm": version("litellm"), "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+        "records": reference + records,
+        "summary": summary,
+        "trace_check": check,
+        "ratios": ratios,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20, help="measured runs per mode")
+    parser.add_argument("--steps", type=int, default=50, help="nodes in the linear graph")
+    parser.add_argument("--checkpointer", choices=("none", "memory"), default="none")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/tracing_overhead.json"))
+    asyncio.run(main(parser.parse_args()))
