@@ -86,6 +86,25 @@ class LlamaCppSettings(BaseModel):
     models: dict[str, Path] = Field(default_factory=dict)
 
 
+class HybridSettings(BaseModel):
+    """`[hybrid]`: how the planner/sub-agent graph escalates, asks, and stops."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    escalate_to: str | None = Field(
+        None,
+        description="Role or model string of the remote tier (e.g. 'planner'); None: never escalate.",
+    )
+    min_confidence: float = Field(0.5, ge=0, le=1, description="Router confidence below this escalates.")
+    approve_remote: bool = Field(False, description="Interrupt for human approval before remote calls.")
+    verify_with_model: bool = Field(False, description="Also ask the verifier about each sub-agent result.")
+    max_steps: int = Field(24, ge=1, description="Sub-agent steps per run.")
+    max_rounds: int = Field(4, ge=1, description="Plan/replan rounds per run.")
+    max_tokens: int | None = Field(None, ge=1)
+    max_cost_usd: float | None = Field(None, ge=0)
+    max_wall_s: float | None = Field(None, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything turnout reads from `turnout.toml` and `TURNOUT_*` variables."""
 
@@ -102,6 +121,10 @@ class Settings(BaseSettings):
     local_retries: int = Field(0, ge=0, description="Router retries for in-process engines.")
     schema_retries: int = Field(1, ge=0, description="Re-asks after an output fails its schema.")
     llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)
+    hybrid: HybridSettings = Field(default_factory=HybridSettings)
+    checkpoints: str = Field(
+        ".turnout/checkpoints.sqlite", description="SQLite file for graph checkpoints (CLI runs)."
+    )
     traces_dir: str = Field(
         ".turnout/traces", description="Where trace files go; 'off' or '' turns them off."
     )

@@ -107,3 +107,18 @@ def test_tests_cannot_reach_the_network() -> None:
 
     with pytest.raises(RuntimeError, match="tests are offline"):
         socket.create_connection(("203.0.113.1", 443), timeout=1)
+
+
+async def test_a_usage_meter_counts_calls_in_its_block_across_tasks() -> None:
+    import asyncio
+
+    from turnout.engines import usage_meter
+
+    with scripted.scripted("m", lambda messages: "two words"):
+        await complete("scripted/m", "outside the meter")
+        with usage_meter() as outer:
+            with usage_meter() as inner:
+                await asyncio.gather(complete("scripted/m", "one"), complete("scripted/m", "three more words"))
+            await complete("scripted/m", "last")
+    assert (inner.totals.calls, inner.totals.local_tokens) == (2, 1 + 2 + 3 + 2)
+    assert (outer.totals.calls, outer.totals.local_tokens, outer.totals.remote_tokens) == (3, 8 + 1 + 2, 0)

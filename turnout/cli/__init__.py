@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from rich.table import Table
 
 from turnout.cli._common import ConfigOption, console, errors, fail, settings_from
+from turnout.cli.run import run
 from turnout.cli.trace import trace_app
 from turnout.config import ROLE_NAMES
 from turnout.errors import SchemaImportError, TurnoutError
@@ -132,6 +133,7 @@ async def _ask(
     return answer.result
 
 
+app.command()(run)
 app.add_typer(trace_app, name="trace")
 
 

@@ -9,6 +9,7 @@ from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine
 from turnout.engines._checks import availability, check_model
 from turnout.engines._door import CompletionStream, Target, complete, complete_sync, resolve, stream
 from turnout.engines._locality import locality_of
+from turnout.engines._meter import UsageMeter, UsageTotals, usage_meter
 from turnout.engines._result import Completion, Locality, Timings, Usage
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "Target",
     "Timings",
     "Usage",
+    "UsageMeter",
+    "UsageTotals",
     "availability",
     "check_model",
     "complete",
@@ -28,4 +31,5 @@ __all__ = [
     "locality_of",
     "resolve",
     "stream",
+    "usage_meter",
 ]

@@ -18,6 +18,7 @@ from turnout._sync import run_sync
 from turnout.config import ROLE_NAMES, RoleName, Settings, get_settings
 from turnout.engines._checks import check_model, effective_api_base
 from turnout.engines._locality import locality_of, split_model
+from turnout.engines._meter import record
 from turnout.engines._provider import TTFT_FIELD, litellm_module
 from turnout.engines._result import Completion, Timings, Usage
 from turnout.engines._routing import router_for
@@ -236,6 +237,7 @@ async def _complete(
 
 
 def _finish(span: ChatSpan, result: Completion[Any]) -> None:
+    record(result)
     span.finish(
         response_model=result.model,
         provider=result.provider,

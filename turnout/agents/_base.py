@@ -1,0 +1,71 @@
+"""The shape every turnout agent shares: a name, a role, instructions, an output schema.
+
+An agent calls its model only through `turnout.engines.complete()`, so config decides where
+it runs. It is usable from Python (`await Router().run(...)`) and as a plain LangGraph node
+(`builder.add_node("route", Router())`), reading `input_key` from the state and writing its
+output to `output_key`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from turnout.config import RoleName, Settings
+from turnout.engines import Completion, complete
+
+OutputT = TypeVar("OutputT", bound=BaseModel)
+
+
+class Agent(ABC, Generic[OutputT]):
+    """Base of turnout's agents. Subclasses set the class attributes and implement `run`."""
+
+    agent_name: ClassVar[str]
+    role: ClassVar[RoleName]
+    instructions: ClassVar[str]
+    input_key: ClassVar[str]
+    output_key: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        settings: Settings | None = None,
+        temperature: float = 0.0,
+        max_tokens: int | None = 512,
+    ) -> None:
+        """`model`: a role or litellm model string to use instead of the agent's role."""
+        self.model = model or self.role
+        self.settings = settings
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+
+    def messages(self, request: str) -> list[dict[str, str]]:
+        return [
+            {"role": "system", "content": self.instructions},
+            {"role": "user", "content": request},
+        ]
+
+    async def ask(
+        self, request: str, schema: type[OutputT] | type[BaseModel], *, model: str | None = None
+    ) -> Completion[Any]:
+        """One schema-constrained call of this agent's model (or `model`, e.g. for escalation)."""
+        return await complete(
+            model or self.model,
+            self.messages(request),
+            schema=schema,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            settings=self.settings,
+        )
+
+    @abstractmethod
+    async def run(self, request: Any, **kwargs: Any) -> OutputT:
+        """The agent's typed entry point."""
+
+    async def __call__(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """LangGraph node: `state[input_key]` in, `{output_key: output}` out."""
+        return {self.output_key: await self.run(state[self.input_key])}

@@ -1,0 +1,61 @@
+"""The coder: writes or changes code as whole-definition replacements for files it was shown.
+
+Paths are constrained to the evidence it was given, and every edit must still parse as
+Python before anyone acts on it (turnout computes diffs; the model never writes one).
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, ClassVar, Literal
+
+from pydantic import create_model
+
+from turnout.agents._base import Agent
+from turnout.agents.schemas import CodeResult, Evidence, FileEdit
+from turnout.config import RoleName
+
+
+def code_result_schema(paths: list[str]) -> type[CodeResult]:
+    """`CodeResult` whose edits may only touch `paths` (any path when none are given)."""
+    if not paths:
+        return CodeResult
+    choice: Any = Literal[tuple(paths)]  # type: ignore[valid-type]
+    edit = create_model("FileEdit", __base__=FileEdit, path=(choice, ...))
+    return create_model("CodeResult", __base__=CodeResult, edits=(list[edit], []))  # type: ignore[valid-type]
+
+
+def edit_problems(result: CodeResult) -> list[str]:
+    """Edits to Python files that do not parse (an empty list means all is well)."""
+    problems = []
+    for edit in result.edits:
+        if edit.path.endswith(".py"):
+            try:
+                ast.parse(edit.code)
+            except SyntaxError as exc:
+                problems.append(f"{edit.path}: line {exc.lineno}: {exc.msg}")
+    return problems
+
+
+class Coder(Agent[CodeResult]):
+    agent_name: ClassVar[str] = "coder"
+    role: ClassVar[RoleName] = "coder"
+    input_key: ClassVar[str] = "request"
+    output_key: ClassVar[str] = "code"
+    instructions: ClassVar[str] = (
+        "You are a careful programmer. Given a request and code from the repository, return "
+        "each changed function or class as a whole (complete, valid code) with the file it "
+        "belongs to, and a short explanation. Reply with JSON only."
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_tokens=kwargs.pop("max_tokens", 1024), **kwargs)
+
+    async def run(self, request: str, *, evidence: Evidence | None = None, model: str | None = None) -> CodeResult:
+        snippets = evidence.snippets if evidence else []
+        shown = "\n\n".join(f"# {s.path}:{s.start_line}-{s.end_line}\n{s.text}" for s in snippets)
+        prompt = f"Request: {request}" + (f"\n\nCode:\n{shown}" if shown else "")
+        paths = sorted({s.path for s in snippets})
+        result = await self.ask(prompt, code_result_schema(paths), model=model)
+        assert isinstance(result.output, CodeResult)
+        return CodeResult.model_validate(result.output.model_dump())

@@ -1,0 +1,50 @@
+"""The router: one short, constrained call on the local model that picks who does a step.
+
+The agent is chosen from the candidates it is given, so even a tiny model cannot invent
+one; confidence below the graph's threshold sends the step to the remote tier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+from pydantic import create_model
+
+from turnout.agents._base import Agent
+from turnout.agents.schemas import PlanStep, Route
+from turnout.config import RoleName
+from turnout.errors import UserError
+
+
+def route_schema(candidates: Sequence[str]) -> type[Route]:
+    """`Route` whose `agent` may only be one of `candidates`."""
+    choice: Any = Literal[tuple(candidates)]  # type: ignore[valid-type]
+    return create_model("Route", __base__=Route, agent=(choice, ...))
+
+
+class Router(Agent[Route]):
+    agent_name: ClassVar[str] = "router"
+    role: ClassVar[RoleName] = "router"
+    input_key: ClassVar[str] = "step"
+    output_key: ClassVar[str] = "route"
+    instructions: ClassVar[str] = (
+        "You route one step of a plan to the agent that should do it. Choose the agent, the "
+        "tier (local for routine work, remote only for hard reasoning), your confidence from "
+        "0 to 1, and a one-line reason. Reply with JSON only."
+    )
+
+    def __init__(self, *, candidates: Sequence[str] = ("retriever", "coder", "verifier", "planner"), **kwargs: Any) -> None:
+        super().__init__(max_tokens=kwargs.pop("max_tokens", 96), **kwargs)
+        self.candidates = tuple(candidates)
+
+    async def run(self, request: PlanStep | str, *, candidates: Sequence[str] | None = None) -> Route:
+        choices = tuple(candidates or self.candidates)
+        if not choices:
+            raise UserError("Router.run needs at least one candidate agent")
+        step = request if isinstance(request, PlanStep) else PlanStep(kind="answer", description=request)
+        prompt = f"Step kind: {step.kind}\nStep: {step.description}\nAgents: {', '.join(choices)}"
+        result = await self.ask(prompt, route_schema(choices))
+        route = result.output
+        assert isinstance(route, Route)
+        return Route.model_validate(route.model_dump())

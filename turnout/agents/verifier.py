@@ -1,0 +1,28 @@
+"""The verifier: judges a result against its step from tool output and the result itself."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from turnout.agents._base import Agent
+from turnout.agents.schemas import Verdict
+from turnout.config import RoleName
+
+
+class Verifier(Agent[Verdict]):
+    agent_name: ClassVar[str] = "verifier"
+    role: ClassVar[RoleName] = "verifier"
+    input_key: ClassVar[str] = "claim"
+    output_key: ClassVar[str] = "verdict"
+    instructions: ClassVar[str] = (
+        "You check whether a result does what its step asked, using the evidence given "
+        "(tool output, test results, code). Reply passed=true only if it clearly does; give "
+        "short reasons. Reply with JSON only."
+    )
+
+    async def run(self, request: str, *, evidence: str = "") -> Verdict:
+        """Judge `request` (the step and its result) against `evidence` (tool output)."""
+        prompt = f"{request}\nEvidence:\n{evidence or '(none)'}"
+        result = await self.ask(prompt, Verdict)
+        assert isinstance(result.output, Verdict)
+        return result.output

@@ -1,0 +1,66 @@
+"""Running a graph the way the CLI does: SQLite checkpoints, threads, resume, approvals."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from turnout.errors import UnknownRun, UserError
+
+
+@asynccontextmanager
+async def sqlite_checkpointer(path: Path | str) -> AsyncIterator[BaseCheckpointSaver]:
+    """An `AsyncSqliteSaver` on `path` (the sync SqliteSaver cannot serve `ainvoke`)."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        yield saver
+
+
+def new_thread_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def thread_config(thread_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+async def require_checkpoint(graph: Any, thread_id: str, where: str) -> None:
+    """Raise UnknownRun unless `thread_id` has a checkpoint to resume from."""
+    snapshot = await graph.aget_state(thread_config(thread_id))
+    if not snapshot.values and not snapshot.next:
+        raise UnknownRun(
+            f"no checkpoint for thread {thread_id!r} in {where}; start a new run without --resume"
+        )
+
+
+def load_graph(spec: str, checkpointer: BaseCheckpointSaver | None) -> Any:
+    """`module:attr` → a runnable graph: a compiled graph, a StateGraph (compiled here with
+    the checkpointer), or a factory function returning either."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UserError(f"graph {spec!r} must be 'hybrid' or look like package.module:attribute")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        target = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"cannot load graph {spec!r}: {exc}") from None
+    if callable(target) and not hasattr(target, "ainvoke") and not hasattr(target, "compile"):
+        target = target()
+    if hasattr(target, "compile") and not hasattr(target, "ainvoke"):
+        target = target.compile(checkpointer=checkpointer)
+    if not hasattr(target, "ainvoke"):
+        raise UserError(f"{spec!r} is not a LangGraph graph (no ainvoke/compile)")
+    if checkpointer is not None and getattr(target, "checkpointer", None) is None:
+        target.checkpointer = checkpointer
+    return target

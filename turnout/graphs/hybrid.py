@@ -1,0 +1,217 @@
+"""The hybrid graph: planner → router per step → parallel sub-agents (`Send`) → join →
+planner finishes or replans.
+
+    graph = build_hybrid_graph(repo="path/to/repo", checkpointer=saver)
+    state = await graph.ainvoke({"task": "Where is tax computed?"}, {"configurable": {"thread_id": "t1"}})
+    state["status"], state["answer"]
+
+It is an ordinary compiled LangGraph graph: add it to your own graph, stream it, resume it
+from its checkpoints. Runs stop with a status — `finished`, `stuck` (the same plan twice,
+or too many rounds), or `budget_exceeded` — never by spinning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+from turnout.agents import Coder, Planner, Retriever, Router, Verifier
+from turnout.agents.schemas import PlanStep
+from turnout.config import Settings, get_settings
+from turnout.engines import usage_meter
+from turnout.graphs._hybrid_state import Assignment, Budget, HybridState, StepResult, WorkOrder
+from turnout.graphs._hybrid_work import CANDIDATES, Team, run_step
+
+
+def budget_from(settings: Settings) -> Budget:
+    h = settings.hybrid
+    return Budget(
+        max_steps=h.max_steps,
+        max_rounds=h.max_rounds,
+        max_tokens=h.max_tokens,
+        max_cost_usd=h.max_cost_usd,
+        max_wall_s=h.max_wall_s,
+    )
+
+
+def _fingerprint(plan: list[PlanStep]) -> str:
+    text = json.dumps([(s.kind, s.description.strip().lower()) for s in plan])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _sanitized(plan: list[PlanStep]) -> list[PlanStep]:
+    """Dependencies may only point at earlier steps; anything else a model wrote is dropped."""
+    return [
+        s.model_copy(update={"depends_on": sorted({d for d in s.depends_on if 0 <= d < i})})
+        for i, s in enumerate(plan)
+    ]
+
+
+def _over_budget(state: HybridState, upcoming_steps: int = 0) -> str | None:
+    budget = state.get("budget") or Budget()
+    usage = state.get("usage")
+    done = len(state.get("results", []))
+    if done + upcoming_steps > budget.max_steps:
+        return f"step budget: {done} done + {upcoming_steps} next > max_steps {budget.max_steps}"
+    if usage is not None and budget.max_tokens is not None and usage.tokens > budget.max_tokens:
+        return f"token budget: {usage.tokens} > max_tokens {budget.max_tokens}"
+    if usage is not None and budget.max_cost_usd is not None and usage.cost_usd > budget.max_cost_usd:
+        return f"cost budget: ${usage.cost_usd:.4f} > max_cost_usd ${budget.max_cost_usd}"
+    started = state.get("started_at")
+    if started is not None and budget.max_wall_s is not None and time.time() - started > budget.max_wall_s:
+        return f"time budget: {time.time() - started:.1f}s > max_wall_s {budget.max_wall_s}"
+    return None
+
+
+def _round_results(state: HybridState) -> dict[int, StepResult]:
+    current = state.get("round", 0)
+    return {r.index: r for r in state.get("results", []) if r.round == current}
+
+
+def _ready(state: HybridState) -> list[int]:
+    done = _round_results(state)
+    return [
+        i
+        for i, step in enumerate(state.get("plan", []))
+        if i not in done and all(d in done for d in step.depends_on)
+    ]
+
+
+def build_hybrid_graph(
+    *,
+    repo: Path | str | None = None,
+    index: Any | None = None,
+    settings: Settings | None = None,
+    checkpointer: BaseCheckpointSaver | None = None,
+    name: str = "hybrid",
+) -> Any:
+    """A compiled hybrid graph over `repo` (its code index is built or refreshed here).
+
+    `checkpointer`: any LangGraph saver (the CLI uses SQLite at `.turnout/checkpoints.sqlite`;
+    async runs need `AsyncSqliteSaver`). Config decides every agent's model.
+    """
+    if index is None and repo is not None:
+        from turnout.tools.code_index import CodeIndex
+
+        index = CodeIndex.build(Path(repo))
+    team = Team(
+        planner=Planner(settings=settings),
+        retriever=Retriever(index, settings=settings),
+        coder=Coder(settings=settings),
+        verifier=Verifier(settings=settings),
+        settings=settings,
+    )
+    router = Router(settings=settings)
+
+    def current_settings() -> Settings:
+        return settings or get_settings()
+
+    async def plan(state: HybridState) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "status": "running",
+            "started_at": state.get("started_at") or time.time(),
+            "budget": state.get("budget") or budget_from(current_settings()),
+        }
+        context = f"Files: {', '.join(index.paths()[:40])}" if index is not None else ""
+        with usage_meter() as meter:
+            new_plan = await team.planner.run(state["task"], context=context)
+        update.update(_adopt({**state, **update}, new_plan.steps), usage=meter.totals)  # type: ignore[typeddict-item]
+        return update
+
+    plan.agent_name = "planner"  # type: ignore[attr-defined]
+
+    async def route(state: HybridState) -> dict[str, Any]:
+        ready = _ready(state)
+        exceeded = _over_budget(state, len(ready))
+        if exceeded:
+            return {"status": "budget_exceeded", "reason": exceeded, "pending": []}
+        steps = state["plan"]
+        with usage_meter() as meter:
+            routes = await asyncio.gather(
+                *(router.run(steps[i], candidates=CANDIDATES[steps[i].kind]) for i in ready)
+            )
+        pending = [
+            Assignment(index=i, round=state.get("round", 0), step=steps[i], route=r)
+            for i, r in zip(ready, routes, strict=True)
+        ]
+        return {"pending": pending, "usage": meter.totals}
+
+    route.agent_name = "router"  # type: ignore[attr-defined]
+
+    def fan_out(state: HybridState) -> list[Send] | str:
+        if state.get("status") != "running":
+            return END
+        pending = state.get("pending") or []
+        if not pending:
+            return "decide"
+        context = list(_round_results(state).values())
+        return [
+            Send(
+                "work",
+                WorkOrder(
+                    task=state["task"],
+                    assignment=a,
+                    context=[r for r in context if r.index in a.step.depends_on],
+                ),
+            )
+            for a in pending
+        ]
+
+    async def work(order: WorkOrder) -> dict[str, Any]:
+        return await run_step(team, order)
+
+    async def decide(state: HybridState) -> dict[str, Any]:
+        exceeded = _over_budget(state)
+        if exceeded:
+            return {"status": "budget_exceeded", "reason": exceeded}
+        if _ready(state):
+            return {}  # more steps of this plan became ready: route them
+        results = sorted(_round_results(state).values(), key=lambda r: r.index)
+        summaries = [f"step {r.index} [{r.kind} by {r.agent}, {r.status}]: {r.summary}" for r in results]
+        with usage_meter() as meter:
+            decision = await team.planner.decide(state["task"], state["plan"], summaries)
+        if decision.action == "finish" or not decision.steps:
+            return {"status": "finished", "answer": decision.answer, "usage": meter.totals}
+        return {**_adopt(state, decision.steps), "usage": meter.totals}
+
+    decide.agent_name = "planner"  # type: ignore[attr-defined]
+
+    def after_decide(state: HybridState) -> str:
+        return "route" if state.get("status") == "running" else END
+
+    def after_plan(state: HybridState) -> str:
+        return "route" if state.get("status") == "running" else END
+
+    builder = StateGraph(HybridState)
+    builder.add_node("plan", plan)
+    builder.add_node("route", route)
+    builder.add_node("work", work)
+    builder.add_node("decide", decide)
+    builder.add_edge(START, "plan")
+    builder.add_conditional_edges("plan", after_plan, ["route", END])
+    builder.add_conditional_edges("route", fan_out, ["work", "decide", END])
+    builder.add_edge("work", "decide")
+    builder.add_conditional_edges("decide", after_decide, ["route", END])
+    return builder.compile(checkpointer=checkpointer, name=name)
+
+
+def _adopt(state: HybridState, steps: list[PlanStep]) -> dict[str, Any]:
+    """Take a new plan for the next round, unless it repeats one or rounds are used up."""
+    plan = _sanitized(steps)
+    fingerprint = _fingerprint(plan)
+    seen = list(state.get("plans_seen", []))
+    budget = state.get("budget") or Budget()
+    next_round = state.get("round", 0) + 1
+    if fingerprint in seen:
+        return {"status": "stuck", "reason": "the planner proposed the same plan twice"}
+    if next_round > budget.max_rounds:
+        return {"status": "stuck", "reason": f"no answer after {budget.max_rounds} planning rounds"}
+    return {"plan": plan, "plans_seen": [*seen, fingerprint], "round": next_round, "status": "running"}
