@@ -120,7 +120,7 @@ def build_hybrid_graph(
             "started_at": state.get("started_at") or time.time(),
             "budget": state.get("budget") or budget_from(current_settings()),
         }
-        context = f"Files: {', '.join(index.paths()[:40])}" if index is not None else ""
+        context = f"Files: {', '.join(index.files[:40])}" if index is not None else ""
         with usage_meter() as meter:
             new_plan = await team.planner.run(state["task"], context=context)
         update.update(_adopt({**state, **update}, new_plan.steps), usage=meter.totals)  # type: ignore[typeddict-item]

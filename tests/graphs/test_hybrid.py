@@ -1,0 +1,193 @@
+"""The hybrid graph's control flow, pinned with the scripted engine."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
+
+from tests.graphs.conftest import Team, finish, plan, route
+from turnout.config import load_settings, use_settings
+from turnout.engines import scripted
+from turnout.errors import ScriptExhausted
+from turnout.graphs import Budget, build_hybrid_graph
+
+TASK = "Where is the tax for a region computed?"
+
+
+def _config(thread: str = "t") -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread}}
+
+
+async def _run(team: Team, thread: str = "t", **kwargs: Any) -> dict[str, Any]:
+    graph = build_hybrid_graph(repo=team.repo, checkpointer=InMemorySaver(), **kwargs)
+    return await graph.ainvoke({"task": TASK}, _config(thread))
+
+
+async def test_a_plan_runs_to_a_finished_answer(team: Team) -> None:
+    planner = team.use(
+        "planner",
+        [
+            plan(("retrieve", "find the tax code", []), ("answer", "say where it is", [0])),
+            {"text": "In shop/pricing.py, tax_for_region."},
+            finish("tax_for_region in shop/pricing.py"),
+        ],
+    )
+    state = await _run(team)
+    assert (state["status"], state["answer"]) == ("finished", "tax_for_region in shop/pricing.py")
+    retrieve, answer = sorted(state["results"], key=lambda r: r.index)
+    assert (retrieve.agent, retrieve.status, retrieve.tier) == ("retriever", "ok", "local")
+    assert retrieve.evidence.snippets[0].path == "shop/pricing.py"
+    assert answer.answer == "In shop/pricing.py, tax_for_region."
+    assert "shop/pricing.py" in planner.calls[1][-1]["content"]  # the answer step saw the evidence
+    assert state["usage"].calls == 3 + 2 + 1 and state["usage"].remote_tokens == 0
+
+
+async def test_independent_steps_run_concurrently(team: Team) -> None:
+    barrier = asyncio.Barrier(3)
+
+    async def retriever(messages: list[dict[str, Any]]) -> dict[str, Any]:
+        await asyncio.wait_for(barrier.wait(), timeout=10)  # passes only if all 3 branches overlap
+        return {"keywords": ["tax"]}
+
+    team.use("retriever", retriever)
+    team.use(
+        "planner",
+        [plan(*[("retrieve", f"look {i}", []) for i in range(3)]), finish()],
+    )
+    state = await _run(team)
+    assert state["status"] == "finished"
+    assert len(state["results"]) == 3
+
+
+async def test_dependent_steps_wait_for_their_dependencies(team: Team) -> None:
+    team.use("coder", [{"edits": [{"path": "shop/pricing.py", "code": "def f():\n    return 1\n"}], "explanation": "x"}])
+    team.use(
+        "planner",
+        [plan(("retrieve", "find", []), ("code", "change it", [0])), finish()],
+    )
+    coder_script = team.scripts["coder"]
+    state = await _run(team)
+    assert state["status"] == "finished"
+    assert "shop/pricing.py" in coder_script.calls[0][-1]["content"]  # coder saw step 0's evidence
+
+
+async def test_the_step_budget_stops_a_run_before_it_starts_too_many_steps(team: Team) -> None:
+    team.use("planner", [plan(*[("retrieve", f"look {i}", []) for i in range(3)])])
+    graph = build_hybrid_graph(repo=team.repo, checkpointer=InMemorySaver())
+    state = await graph.ainvoke({"task": TASK, "budget": Budget(max_steps=2)}, _config())
+    assert state["status"] == "budget_exceeded"
+    assert "max_steps 2" in state["reason"]
+    assert state.get("results", []) == []
+
+
+async def test_the_token_budget_stops_a_run_once_it_is_spent(team: Team) -> None:
+    planner = team.use("planner", [plan(("retrieve", "find the tax code", []))])
+    graph = build_hybrid_graph(repo=team.repo, checkpointer=InMemorySaver())
+    state = await graph.ainvoke({"task": TASK, "budget": Budget(max_tokens=20)}, _config())
+    assert state["status"] == "budget_exceeded"
+    assert "> max_tokens 20" in state["reason"]
+    assert state["usage"].tokens > 20
+    assert len(planner.calls) == 1  # the planner was not asked to decide or replan
+
+
+async def test_the_same_plan_twice_ends_the_run_as_stuck(team: Team) -> None:
+    same = plan(("retrieve", "find the tax code", []))
+    team.use("planner", [same, {"action": "replan", "answer": "", "steps": same["steps"]}])
+    state = await _run(team)
+    assert state["status"] == "stuck"
+    assert "same plan twice" in state["reason"]
+
+
+async def test_a_failing_sub_agent_fails_its_branch_only_and_the_planner_sees_it(team: Team) -> None:
+    def broken(messages: list[dict[str, Any]]) -> str:
+        raise ValueError("index on fire")
+
+    team.use("retriever", broken)
+    planner = team.use("planner", [plan(("retrieve", "find", []), ("answer", "answer anyway", [])), {"text": "guess"}, finish()])
+    state = await _run(team)
+    assert state["status"] == "finished"
+    failed = next(r for r in state["results"] if r.agent == "retriever")
+    assert failed.status == "error" and "index on fire" in (failed.error or "")
+    assert "index on fire" in planner.calls[-1][-1]["content"]
+
+
+async def test_low_router_confidence_escalates_to_the_remote_tier(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TURNOUT_HYBRID__ESCALATE_TO", "scripted/t-cloud")
+    use_settings(load_settings())
+    cloud = team.use("cloud", lambda m: {"keywords": ["tax"]})
+    team.use("router", route(confidence=0.2))
+    team.use("planner", [plan(("retrieve", "find", [])), finish()])
+    state = await _run(team)
+    [result] = state["results"]
+    assert (result.tier, result.escalated, result.model) == ("remote", True, "scripted/t-cloud")
+    assert "router confidence 0.20 < 0.50" in (result.escalation_reason or "")
+    assert len(cloud.calls) == 1 and len(team.scripts["retriever"].calls) == 0
+
+
+async def test_confident_routes_stay_local(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TURNOUT_HYBRID__ESCALATE_TO", "scripted/t-cloud")
+    use_settings(load_settings())
+    cloud = team.use("cloud", [])
+    team.use("planner", [plan(("retrieve", "find", [])), finish()])
+    state = await _run(team)
+    assert [r.escalated for r in state["results"]] == [False]
+    assert cloud.calls == []
+
+
+async def test_a_local_result_that_fails_verification_is_retried_remotely(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TURNOUT_HYBRID__ESCALATE_TO", "scripted/t-cloud")
+    use_settings(load_settings())
+    team.use("coder", [{"edits": [{"path": "shop/pricing.py", "code": "def broken(:"}], "explanation": "oops"}])
+    team.use("cloud", [{"edits": [{"path": "shop/pricing.py", "code": "def fixed():\n    return 1\n"}], "explanation": "ok"}])
+    team.use("planner", [plan(("code", "fix it", [])), finish()])
+    state = await _run(team)
+    [result] = state["results"]
+    assert (result.status, result.tier, result.escalated) == ("ok", "remote", True)
+    assert "failed verification" in (result.escalation_reason or "")
+    assert result.code.edits[0].code.startswith("def fixed")
+
+
+async def test_without_a_remote_tier_a_failed_result_stays_failed(team: Team) -> None:
+    team.use("coder", [{"edits": [{"path": "shop/pricing.py", "code": "def broken(:"}], "explanation": "oops"}])
+    team.use("planner", [plan(("code", "fix it", [])), finish()])
+    state = await _run(team)
+    [result] = state["results"]
+    assert (result.status, result.tier) == ("failed", "local")
+    assert "verification failed" in result.summary
+
+
+async def test_a_run_resumes_after_an_exception_without_redoing_steps(team: Team) -> None:
+    planner = team.use("planner", [plan(("retrieve", "find", []), ("retrieve", "find more", []))])
+    graph = build_hybrid_graph(repo=team.repo, checkpointer=InMemorySaver())
+    with pytest.raises(ScriptExhausted):
+        await graph.ainvoke({"task": TASK}, _config("resume"))
+    retrieved = len(team.scripts["retriever"].calls)
+    assert retrieved == 2
+    scripted.register("t-planner", [finish("after resume")])
+    state = await graph.ainvoke(None, _config("resume"))
+    assert (state["status"], state["answer"]) == ("finished", "after resume")
+    assert len(team.scripts["retriever"].calls) == retrieved
+    assert len(state["results"]) == 2
+    assert len(planner.calls) == 2
+
+
+async def test_remote_calls_wait_for_approval_when_config_asks(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TURNOUT_HYBRID__ESCALATE_TO", "anthropic/claude-sonnet-4-5")
+    monkeypatch.setenv("TURNOUT_HYBRID__APPROVE_REMOTE", "true")
+    use_settings(load_settings())
+    team.use("router", route(tier="remote"))
+    team.use("planner", [plan(("retrieve", "find", [])), finish()])
+    graph = build_hybrid_graph(repo=team.repo, checkpointer=InMemorySaver())
+    paused = await graph.ainvoke({"task": TASK}, _config("approve"))
+    [request] = paused["__interrupt__"]
+    assert request.value["model"] == "anthropic/claude-sonnet-4-5"
+    state = await graph.ainvoke(Command(resume={"approve": False}), _config("approve"))
+    [result] = state["results"]
+    assert (result.tier, result.status) == ("local", "ok")
+    assert "not approved" in (result.escalation_reason or "")
