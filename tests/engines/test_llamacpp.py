@@ -86,3 +86,17 @@ def test_the_embedded_model_is_found_without_importing_its_package() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["SmolLM2-135M-Instruct.Q4_1.gguf", "False", "False"]
+
+
+async def test_long_string_bounds_do_not_break_the_grammar() -> None:
+    from pydantic import BaseModel, Field
+
+    class Essay(BaseModel):
+        title: str = Field(max_length=40)
+        body: str = Field(max_length=4000)
+
+    assert llamacpp.grammar_schema(Essay.model_json_schema())["properties"]["body"] == {
+        "title": "Body", "type": "string"
+    }
+    result = await complete("llamacpp/smollm2", "Write a tiny essay.", schema=Essay, temperature=0, max_tokens=400)
+    assert isinstance(result.output, Essay)

