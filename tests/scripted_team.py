@@ -40,6 +40,19 @@ def plan(*steps: tuple[str, str, list[int]]) -> dict[str, Any]:
     return {"steps": [{"kind": k, "description": d, "depends_on": deps} for k, d, deps in steps]}
 
 
+def in_order(*answers: Any) -> Any:
+    """A script callable giving `answers` in turn; an exception among them is raised instead."""
+    remaining = iter(answers)
+
+    def answer(messages: list[dict[str, Any]]) -> Any:
+        value = next(remaining)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    return answer
+
+
 def finish(answer: str = "done") -> dict[str, Any]:
     return {"action": "finish", "answer": answer, "steps": []}
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.scripted_team import Team, finish, plan, team  # noqa: F401
+from tests.scripted_team import Team, finish, in_order, plan, team  # noqa: F401
 from turnout.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,15 +35,7 @@ def test_run_hybrid_prints_the_answer_and_a_summary(team: Team, tmp_path: Path) 
 
 
 def test_a_crashed_run_resumes_from_its_checkpoint(team: Team) -> None:
-    answers = iter([plan(("retrieve", "find", [])), RuntimeError("planner crashed"), finish("resumed")])
-
-    def planner(messages: list[dict[str, Any]]) -> Any:
-        answer = next(answers)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    team.use("planner", planner)
+    team.use("planner", in_order(plan(("retrieve", "find", [])), RuntimeError("planner crashed"), finish("resumed")))
     crashed = _run("hybrid", "Where is tax computed?", "--repo", str(team.repo), "--thread", "t2")
     assert crashed.exit_code != 0
     resumed = _run("hybrid", "--repo", str(team.repo), "--thread", "t2", "--resume")

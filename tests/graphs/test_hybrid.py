@@ -9,7 +9,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from tests.scripted_team import Team, finish, plan, route
+from tests.scripted_team import Team, finish, in_order, plan, route
 from turnout.config import load_settings, use_settings
 from turnout.graphs import Budget, build_hybrid_graph
 
@@ -161,15 +161,10 @@ async def test_without_a_remote_tier_a_failed_result_stays_failed(team: Team) ->
 
 
 async def test_a_run_resumes_after_an_exception_without_redoing_steps(team: Team) -> None:
-    answers = iter([plan(("retrieve", "find", []), ("retrieve", "find more", [])), RuntimeError("crash"), finish("after resume")])
-
-    def planner(messages: list[dict[str, Any]]) -> Any:
-        answer = next(answers)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    team.use("planner", planner)
+    team.use(
+        "planner",
+        in_order(plan(("retrieve", "find", []), ("retrieve", "find more", [])), RuntimeError("crash"), finish("after resume")),
+    )
     graph = build_hybrid_graph(repo=team.repo, checkpointer=InMemorySaver())
     with pytest.raises(Exception, match="crash"):
         await graph.ainvoke({"task": TASK}, _config("resume"))

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import sys
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from pydantic import BaseModel
 from rich.table import Table
 
+from turnout._imports import import_object
 from turnout.cli._common import ConfigOption, console, errors, fail, settings_from
 from turnout.cli.run import run
 from turnout.cli.trace import trace_app
@@ -34,16 +32,12 @@ def _start(ctx: typer.Context) -> None:
 
 def import_schema(spec: str) -> type[BaseModel]:
     """`package.module:ClassName` → the pydantic model class it names."""
-    module_name, sep, class_name = spec.partition(":")
-    if not sep or not module_name or not class_name:
-        raise SchemaImportError(f"schema {spec!r} must look like package.module:ClassName")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
     try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise SchemaImportError(f"cannot import module {module_name!r} for --schema: {exc}") from None
-    schema = getattr(module, class_name, None)
+        schema = import_object(spec)
+    except ValueError:
+        raise SchemaImportError(f"schema {spec!r} must look like package.module:ClassName") from None
+    except ImportError as exc:
+        raise SchemaImportError(f"{exc} (for --schema)") from None
     if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
         raise SchemaImportError(
             f"{spec!r} is not a pydantic model class; --schema needs a BaseModel subclass"

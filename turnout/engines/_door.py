@@ -149,6 +149,49 @@ def _call_params(schema: type[BaseModel] | None, params: dict[str, Any]) -> dict
     return call
 
 
+@dataclass
+class _Request:
+    """One call, resolved and checked: what `complete()` and `stream()` both start from."""
+
+    target: Target
+    settings: Settings
+    conversation: list[dict[str, Any]]
+    call: dict[str, Any]
+    temperature: float | None
+    max_tokens: int | None
+
+    @classmethod
+    def prepare(
+        cls,
+        role_or_model: str,
+        messages: Messages,
+        schema: type[BaseModel] | None,
+        settings: Settings | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        timeout: float | None,
+        params: dict[str, Any],
+    ) -> _Request:
+        settings = settings or get_settings()
+        target = resolve(role_or_model, settings)
+        check_model(target.model, target.api_base)
+        call = _call_params(schema, {"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params})
+        return cls(target, settings, _messages(messages), call, temperature, max_tokens)
+
+    def span(self, *, stream: bool = False) -> Any:
+        # A stream's span outlives the caller's `async for`: it must not become current there.
+        return chat_span(
+            self.target.model,
+            role=self.target.role,
+            messages=self.conversation,
+            capture=capture_mode(self.settings.capture_content),
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            stream=stream,
+            current=not stream,
+        )
+
+
 async def complete(
     role_or_model: str,
     messages: Messages,
@@ -167,20 +210,9 @@ async def complete(
     validate is re-asked `settings.schema_retries` times with the error, then raised as
     SchemaError carrying the raw text. Extra keyword arguments go to litellm unchanged.
     """
-    settings = settings or get_settings()
-    target = resolve(role_or_model, settings)
-    check_model(target.model, target.api_base)
-    conversation = _messages(messages)
-    call = _call_params(schema, {"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params})
-    with chat_span(
-        target.model,
-        role=target.role,
-        messages=conversation,
-        capture=capture_mode(settings.capture_content),
-        temperature=temperature,
-        max_tokens=max_tokens,
-    ) as span:
-        result = await _complete(target, settings, conversation, schema, call)
+    request = _Request.prepare(role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params)
+    with request.span() as span:
+        result = await _complete(request.target, request.settings, request.conversation, schema, request.call)
         _finish(span, result)
         return result
 
@@ -288,25 +320,13 @@ def stream(
 ) -> CompletionStream[OutputT]:
     """Like `complete()`, streamed. A schema is validated at the end (no re-ask: the text
     was already shown), raising SchemaError if it fails."""
-    settings = settings or get_settings()
-    target = resolve(role_or_model, settings)
-    check_model(target.model, target.api_base)
-    call = _call_params(schema, {"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params})
-    call.update(stream=True, stream_options={"include_usage": True})
-    conversation = _messages(messages)
+    request = _Request.prepare(role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params)
+    request.call.update(stream=True, stream_options={"include_usage": True})
+    target, settings, conversation, call = request.target, request.settings, request.conversation, request.call
     holder: CompletionStream[OutputT]
 
     async def deltas() -> AsyncIterator[str]:
-        with chat_span(
-            target.model,
-            role=target.role,
-            messages=conversation,
-            capture=capture_mode(settings.capture_content),
-            temperature=temperature,
-            max_tokens=max_tokens,
-            stream=True,
-            current=False,
-        ) as span:
+        with request.span(stream=True) as span:
             async for delta in _stream(span):
                 yield delta
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +10,7 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from turnout._imports import import_object
 from turnout.errors import UnknownRun, UserError
 
 
@@ -64,14 +63,11 @@ async def require_checkpoint(graph: Any, thread_id: str, where: str) -> None:
 def load_graph(spec: str, checkpointer: BaseCheckpointSaver | None) -> Any:
     """`module:attr` → a runnable graph: a compiled graph, a StateGraph (compiled here with
     the checkpointer), or a factory function returning either."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise UserError(f"graph {spec!r} must be 'hybrid' or look like package.module:attribute")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
     try:
-        target = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+        target = import_object(spec)
+    except ValueError:
+        raise UserError(f"graph {spec!r} must be 'hybrid' or look like package.module:attribute") from None
+    except ImportError as exc:
         raise UserError(f"cannot load graph {spec!r}: {exc}") from None
     if callable(target) and not hasattr(target, "ainvoke") and not hasattr(target, "compile"):
         target = target()
