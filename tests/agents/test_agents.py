@@ -43,7 +43,7 @@ def index(tmp_path: Path) -> CodeIndex:
 
 
 async def test_the_router_can_only_choose_among_its_candidates() -> None:
-    schema = route_schema(["retriever", "coder"])
+    schema = route_schema(("retriever", "coder"))
     assert schema.model_json_schema()["properties"]["agent"]["enum"] == ["retriever", "coder"]
     with scripted.scripted("r", ['{"agent": "planner", "tier": "local", "confidence": 1, "reason": "x"}'] * 2):
         with pytest.raises(SchemaError):
@@ -55,7 +55,7 @@ async def test_the_router_can_only_choose_among_its_candidates() -> None:
 
 
 async def test_the_retriever_may_name_only_real_symbols_and_ranks_them_first(index: CodeIndex) -> None:
-    schema = search_terms_schema(index.symbols())
+    schema = search_terms_schema(tuple(index.symbols()))
     schema.model_validate({"keywords": ["tax"], "symbols": ["tax_for_region"]})
     with pytest.raises(ValidationError):
         schema.model_validate({"keywords": ["tax"], "symbols": ["compute_tax"]})  # not in the code
@@ -74,7 +74,7 @@ async def test_a_retriever_without_an_index_says_how_to_make_one() -> None:
 
 async def test_the_coder_may_only_edit_files_it_was_shown() -> None:
     evidence = Evidence(query="q", snippets=[Snippet(path="pricing.py", start_line=1, end_line=3, score=1, text="def f(): ...")])
-    schema = code_result_schema(["pricing.py"])
+    schema = code_result_schema(("pricing.py",))
     with pytest.raises(ValidationError):
         schema.model_validate({"edits": [{"path": "secrets.py", "code": ""}], "explanation": ""})
     edit = {"edits": [{"path": "pricing.py", "symbol": "f", "code": "def f():\n    return 2\n"}], "explanation": "returns 2"}

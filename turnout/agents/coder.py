@@ -7,6 +7,7 @@ Python before anyone acts on it (turnout computes diffs; the model never writes 
 from __future__ import annotations
 
 import ast
+from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
 from pydantic import create_model
@@ -16,7 +17,8 @@ from turnout.agents.schemas import CodeResult, Evidence, FileEdit
 from turnout.config import RoleName
 
 
-def code_result_schema(paths: list[str]) -> type[CodeResult]:
+@lru_cache(maxsize=256)
+def code_result_schema(paths: tuple[str, ...]) -> type[CodeResult]:
     """`CodeResult` whose edits may only touch `paths` (any path when none are given)."""
     if not paths:
         return CodeResult
@@ -55,7 +57,7 @@ class Coder(Agent[CodeResult]):
         snippets = evidence.snippets if evidence else []
         shown = "\n\n".join(f"# {s.path}:{s.start_line}-{s.end_line}\n{s.text}" for s in snippets)
         prompt = f"Request: {request}" + (f"\n\nCode:\n{shown}" if shown else "")
-        paths = sorted({s.path for s in snippets})
+        paths = tuple(sorted({s.path for s in snippets}))
         result = await self.ask(prompt, code_result_schema(paths), model=model)
         assert isinstance(result.output, CodeResult)
         return CodeResult.model_validate(result.output.model_dump())

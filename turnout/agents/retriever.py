@@ -7,6 +7,7 @@ a function that does not exist.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, create_model
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 MAX_SYMBOL_CHOICES = 400  # beyond this the enum costs more grammar than it saves
 
 
-def search_terms_schema(symbols: list[str]) -> type[SearchTerms]:
+@lru_cache(maxsize=64)
+def search_terms_schema(symbols: tuple[str, ...]) -> type[SearchTerms]:
     """`SearchTerms` plus up to 3 `symbols` chosen from the index's real names."""
     if not symbols or len(symbols) > MAX_SYMBOL_CHOICES:
         return SearchTerms
@@ -52,7 +54,7 @@ class Retriever(Agent[Evidence]):
         index = index or self.index
         if index is None:
             raise UserError("Retriever needs a code index: Retriever(index=CodeIndex.build(repo_root))")
-        symbols = sorted(set(index.symbols()))
+        symbols = tuple(sorted(set(index.symbols())))
         result = await self.ask(f"Question: {request}", search_terms_schema(symbols), model=model)
         terms = result.output
         assert isinstance(terms, SearchTerms)

@@ -7,6 +7,7 @@ one; confidence below the graph's threshold sends the step to the remote tier.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
 from pydantic import create_model
@@ -17,8 +18,10 @@ from turnout.config import RoleName
 from turnout.errors import UserError
 
 
-def route_schema(candidates: Sequence[str]) -> type[Route]:
-    """`Route` whose `agent` may only be one of `candidates`."""
+@lru_cache(maxsize=256)
+def route_schema(candidates: tuple[str, ...]) -> type[Route]:
+    """`Route` whose `agent` may only be one of `candidates` (built once per candidate set:
+    creating a pydantic model costs more than the rest of a scripted call)."""
     choice: Any = Literal[tuple(candidates)]  # type: ignore[valid-type]
     return create_model("Route", __base__=Route, agent=(choice, ...))
 
@@ -35,7 +38,7 @@ class Router(Agent[Route]):
     )
 
     def __init__(self, *, candidates: Sequence[str] = ("retriever", "coder", "verifier", "planner"), **kwargs: Any) -> None:
-        super().__init__(max_tokens=kwargs.pop("max_tokens", 96), **kwargs)
+        super().__init__(max_tokens=kwargs.pop("max_tokens", 128), **kwargs)
         self.candidates = tuple(candidates)
 
     async def run(self, request: PlanStep | str, *, candidates: Sequence[str] | None = None) -> Route:

@@ -43,7 +43,7 @@ class Route(BaseModel):
     agent: str
     tier: Tier
     confidence: float = Field(ge=0, le=1)
-    reason: str = Field(max_length=160)
+    reason: str = Field(max_length=80)
 
 
 class SearchTerms(BaseModel):

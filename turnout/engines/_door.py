@@ -252,7 +252,7 @@ async def _complete(
                 conversation = _reask(conversation, text, exc, schema)
                 continue
         total = time.perf_counter() - started
-        return Completion[OutputT](  # type: ignore[valid-type]
+        return Completion(  # unparametrized: Completion[X] is rebuilt per call once pydantic's cache drops it
             text=text,
             output=output,
             model=served,
@@ -370,7 +370,7 @@ def stream(
                     model=served,
                 ) from None
         locality = locality_of(served, effective_api_base(served, target.api_base))
-        holder.result = Completion[OutputT](  # type: ignore[valid-type]
+        holder.result = Completion(  # unparametrized: Completion[X] is rebuilt per call once pydantic's cache drops it
             text=text,
             output=output,
             model=served,

