@@ -24,7 +24,15 @@ def module_chunks(index: CodeIndex, path: str) -> list[Chunk]:
 
 
 def test_tools_exports_are_pinned() -> None:
-    assert sorted(turnout.tools.__all__) == ["Chunk", "CodeIndex", "Hit", "IndexStats", "Reference"]
+    assert sorted(turnout.tools.__all__) == sorted([
+        "Chunk", "CodeIndex", "CodemodError", "CodemodName", "CodemodResult", "CodemodSpec", "EditError",
+        "EditReport", "Hit", "IndexStats", "Mention", "Reference", "RepositoryChanged", "SearchReplace",
+        "TestCommandError", "TestReport", "Workspace", "WorkspaceError", "apply_search_replace",
+        "apply_unified_diff", "available_codemods", "convert_to_fstrings", "detect_test_command",
+        "move_function", "rename_symbol", "replace_definition", "run_tests", "tree_fingerprint",
+    ])
+    for name in turnout.tools.__all__:
+        assert hasattr(turnout.tools, name)
 
 
 # -- chunk boundaries ---------------------------------------------------------------------

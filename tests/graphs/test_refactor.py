@@ -1,0 +1,126 @@
+"""The refactor graph, phase by phase and for every bad input, on the scripted engine.
+
+Each test ends by proving the user's repository is byte-identical (its tree fingerprint),
+except the one that applies a verified patch on purpose.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from tests.scripted_team import team  # noqa: F401
+from tests.refactor_repo import code, edit_plan, rename, repo  # noqa: F401
+from tests.scripted_team import Team
+from turnout.graphs.refactor import build_refactor_graph
+from turnout.tools.workspace import Workspace, tree_fingerprint
+
+async def _refactor(team: Team, repo: Path, request: str, tmp_path: Path, **inputs: Any) -> dict[str, Any]:
+    graph = build_refactor_graph(checkpointer=InMemorySaver(), work_dir=tmp_path / "work", test_timeout_s=inputs.pop("timeout", 60))
+    return await graph.ainvoke({"request": request, "repo": str(repo), **inputs}, {"configurable": {"thread_id": "r"}})
+
+
+async def test_a_rename_runs_the_codemod_and_yields_a_verified_patch(team: Team, repo: Path, tmp_path: Path) -> None:
+    team.use("planner", [rename()])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    state = await _refactor(team, repo, "Rename load_inventory to read_inventory", tmp_path)
+    assert state["status"] == "succeeded", state.get("reason")
+    [attempt] = state["attempts"]
+    assert (attempt.method, attempt.tests.passed) == ("codemod:rename", 2)
+    assert state["baseline"].passed == 2
+    patch = Path(state["patch"]).read_text()
+    assert "+def read_inventory(path):" in patch
+    assert sorted(state["changed_files"]) == ["shop/__init__.py", "shop/inventory.py", "tests/test_inventory.py"]
+    fresh = tmp_path / "fresh"
+    subprocess.run(["git", "clone", "-q", str(repo), str(fresh)], check=True)
+    subprocess.run(["git", "-C", str(fresh), "apply", state["patch"]], check=True)
+    assert "load_inventory" not in "".join(p.read_text() for p in fresh.rglob("*.py"))
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=fresh, capture_output=True, text=True)
+    assert tests.returncode == 0, tests.stdout
+
+
+async def test_a_request_that_names_nothing_changes_nothing(team: Team, repo: Path, tmp_path: Path) -> None:
+    team.use("planner", [rename("frobnicate", "blah")])
+    state = await _refactor(team, repo, "Rename frobnicate to blah", tmp_path)
+    assert state["status"] == "nothing_to_change"
+    assert "no definition of 'frobnicate'" in state["reason"]
+    assert not state.get("patch")
+
+
+async def test_failing_tests_before_any_edit_stop_the_run(team: Team, repo: Path, tmp_path: Path) -> None:
+    state = await _refactor(team, repo, "Rename load_inventory to read_inventory", tmp_path,
+                            test_command=[sys.executable, "-c", "print('1 failed, 1 passed in 0.1s'); raise SystemExit(1)"])
+    assert state["status"] == "baseline_failing"
+    assert "--allow-failing-baseline" in state["reason"]
+
+
+async def test_no_test_command_is_reported(team: Team, tmp_path: Path) -> None:
+    bare = tmp_path / "bare"
+    (bare / "pkg").mkdir(parents=True)
+    (bare / "pkg" / "mod.py").write_text("def f():\n    return 1\n")
+    before = tree_fingerprint(bare)
+    state = await _refactor(team, bare, "Rename f to g", tmp_path)
+    assert state["status"] == "no_test_command" and "--test-cmd" in state["reason"]
+    assert tree_fingerprint(bare) == before
+
+
+async def test_an_edit_that_breaks_syntax_is_repaired_on_the_next_attempt(team: Team, repo: Path, tmp_path: Path) -> None:
+    team.use("planner", [edit_plan()])
+    coder = team.use("coder", [
+        code("def total(path:\n    return 0\n"),
+        code('def total(path):\n    """Sum of all stock counts."""\n    return sum(int(v) for v in load_inventory(path).values())\n'),
+    ])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    state = await _refactor(team, repo, "Tidy total", tmp_path)
+    assert state["status"] == "succeeded", state.get("reason")
+    first, second = state["attempts"]
+    assert "the edit breaks the syntax" in (first.problem or "") and second.problem is None
+    assert "The previous attempt failed" in coder.calls[1][-1]["content"]
+
+
+async def test_attempts_that_break_tests_end_as_failed(team: Team, repo: Path, tmp_path: Path) -> None:
+    team.use("planner", [edit_plan()])
+    team.use("coder", [code("def total(path):\n    return -1\n")] * 2)
+    state = await _refactor(team, repo, "Tidy total", tmp_path, max_attempts=2)
+    assert state["status"] == "failed"
+    assert [a.tests.failed for a in state["attempts"]] == [1, 1]
+    assert "tests fail after the edit" in state["reason"]
+
+
+async def test_exhausted_local_attempts_escalate_to_the_remote_tier(
+    team: Team, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from turnout.config import load_settings, use_settings
+
+    monkeypatch.setenv("TURNOUT_HYBRID__ESCALATE_TO", "scripted/t-cloud")
+    use_settings(load_settings())
+    team.use("planner", [edit_plan()])
+    team.use("coder", [code("def total(path):\n    return -1\n")])
+    team.use("cloud", [code('def total(path):\n    """Sum of all stock counts."""\n    return sum(int(v) for v in load_inventory(path).values())\n')])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    state = await _refactor(team, repo, "Tidy total", tmp_path, max_attempts=1)
+    assert state["status"] == "succeeded"
+    assert [(a.tier, a.problem is None) for a in state["attempts"]] == [("local", False), ("remote", True)]
+
+
+async def test_a_hanging_test_command_is_killed_at_the_timeout(team: Team, repo: Path, tmp_path: Path) -> None:
+    state = await _refactor(team, repo, "Rename load_inventory to read_inventory", tmp_path, timeout=2,
+                            test_command=[sys.executable, "-c", "import time; time.sleep(60)"])
+    assert state["status"] == "baseline_failing"
+    assert state["baseline"].timed_out
+
+
+async def test_the_workspace_is_a_copy_the_user_never_sees(team: Team, repo: Path, tmp_path: Path) -> None:
+    team.use("planner", [rename()])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    state = await _refactor(team, repo, "Rename load_inventory to read_inventory", tmp_path)
+    workspace = Path(state["workspace"])
+    assert not workspace.is_relative_to(repo)
+    assert "def read_inventory" in (workspace / "shop" / "inventory.py").read_text()
+    assert "def load_inventory" in (repo / "shop" / "inventory.py").read_text()
+    Workspace.open(workspace).remove()

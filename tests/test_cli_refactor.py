@@ -1,0 +1,82 @@
+"""`turnout refactor` from the command line: report, exit codes, --apply and its guards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.refactor_repo import edit_plan, rename, repo, repo_that_may_change  # noqa: F401
+from tests.scripted_team import Team, team  # noqa: F401
+from turnout.cli import app
+from turnout.tools import tree_fingerprint
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TURNOUT_CHECKPOINTS", str(tmp_path / "checkpoints.sqlite"))
+
+
+def _refactor(*args: str) -> Any:
+    return runner.invoke(app, ["refactor", *args], env={"COLUMNS": "200"})
+
+
+def test_a_successful_rename_reports_the_patch(team: Team, repo: Path) -> None:
+    team.use("planner", [rename()])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    result = _refactor(str(repo), "Rename load_inventory to read_inventory")
+    assert result.exit_code == 0, result.output
+    assert "rename load_inventory → read_inventory" in result.stdout
+    assert "2 passed" in result.stdout and "codemod:rename (local): accepted" in result.stdout
+    patch = next(line for line in result.stdout.splitlines() if "patch" in line).split()[-1]
+    assert Path(patch).is_file() and "+def read_inventory" in Path(patch).read_text()
+    assert "succeeded" in result.stderr
+
+
+def test_apply_writes_the_verified_change_into_the_repository(team: Team, repo_that_may_change: Path) -> None:
+    team.use("planner", [rename()])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    result = _refactor(str(repo_that_may_change), "Rename load_inventory to read_inventory", "--apply")
+    assert result.exit_code == 0, result.output
+    assert "def read_inventory" in (repo_that_may_change / "shop" / "inventory.py").read_text()
+    assert "applied to" in result.stdout
+
+
+def test_apply_refuses_a_dirty_working_tree(team: Team, repo_that_may_change: Path) -> None:
+    (repo_that_may_change / "shop" / "inventory.py").write_text("# local work in progress\n")
+    before = tree_fingerprint(repo_that_may_change)
+    result = _refactor(str(repo_that_may_change), "Rename load_inventory to read_inventory", "--apply")
+    assert result.exit_code == 2
+    assert "uncommitted changes" in result.stderr
+    assert tree_fingerprint(repo_that_may_change) == before
+
+
+def test_nothing_to_change_exits_0_without_a_patch(team: Team, repo: Path) -> None:
+    team.use("planner", [rename("frobnicate", "blah")])
+    result = _refactor(str(repo), "Rename frobnicate to blah")
+    assert result.exit_code == 0, result.output
+    assert "nothing_to_change" in result.stderr and "patch" not in result.stdout
+
+
+def test_a_failed_run_exits_1_and_leaves_the_repository_alone(team: Team, repo: Path) -> None:
+    team.use("planner", [edit_plan()])
+    team.use("coder", [{"edits": [{"path": "shop/inventory.py", "symbol": "total", "code": "def total(p):\n    return -1\n"}], "explanation": ""}])
+    result = _refactor(str(repo), "Tidy total", "--max-attempts", "1")
+    assert result.exit_code == 1
+    assert "failed" in result.stderr
+
+
+def test_a_missing_directory_is_exit_code_2() -> None:
+    result = _refactor("/no/such/repo", "Rename a to b")
+    assert result.exit_code == 2 and "is not a directory" in result.stderr
+
+
+def test_no_test_command_is_exit_code_2(tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "mod.py").write_text("def f():\n    return 1\n")
+    result = _refactor(str(tmp_path / "plain"), "Rename f to g")
+    assert result.exit_code == 2 and "--test-cmd" in result.stderr

@@ -1,0 +1,132 @@
+"""`turnout refactor`: a verified patch for a refactoring request, the repository untouched."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from turnout.cli._common import ConfigOption, console, errors, fail, settings_from
+from turnout.errors import TurnoutError, UserError
+
+PHASES = {"prepare": "copying and running the tests", "plan": "planning", "edit": "editing",
+          "verify": "verifying", "finish": "writing the patch", "give_up": "giving up"}
+
+
+def _dirty(repo: Path) -> bool:
+    if not (repo / ".git").exists():
+        return False
+    status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True)
+    return bool(status.stdout.strip())
+
+
+def _next_phase(finished: str) -> str:
+    """The phase that runs after node `finished` (what the live line should say now)."""
+    return {"prepare": "plan", "plan": "edit", "edit": "verify", "verify": "edit"}.get(finished, finished)
+
+
+def _line(phase: str, values: dict[str, Any]) -> Text:
+    attempts = values.get("attempts") or []
+    touched = sorted({f for a in attempts for f in a.changed_files})
+    tests = attempts[-1].tests.summary() if attempts and attempts[-1].tests else (
+        values["baseline"].summary() + " (baseline)" if values.get("baseline") else "not run yet")
+    return Text.assemble(("▶ ", "cyan"), (PHASES.get(phase, phase), "bold"),
+                         f"  attempt {len(attempts)}  files {len(touched)}  tests: {tests}")
+
+
+def _report(values: dict[str, Any]) -> None:
+    status = values.get("status", "?")
+    color = {"succeeded": "green", "nothing_to_change": "yellow"}.get(status, "red")
+    table = Table(show_header=False, box=None)
+    plan = values.get("plan")
+    if plan is not None:
+        table.add_row("plan", f"{plan.operation} {plan.symbol or ''}"
+                      + (f" → {plan.new_name}" if plan.new_name else "")
+                      + (f" → {plan.target_module}" if plan.operation == "move" else ""))
+    if values.get("changed_files"):
+        table.add_row("files changed", ", ".join(values["changed_files"]))
+    if values.get("baseline"):
+        table.add_row("tests before", values["baseline"].summary())
+    attempts = values.get("attempts") or []
+    if attempts and attempts[-1].tests:
+        table.add_row("tests after", attempts[-1].tests.summary())
+    for a in attempts:
+        table.add_row(f"attempt {a.number}", f"{a.method} ({a.tier}): " + (a.problem or "accepted"))
+    usage = values.get("usage")
+    if usage is not None:
+        table.add_row("tokens", f"local {usage.local_tokens} / remote {usage.remote_tokens}")
+    if values.get("review") is not None:
+        review = values["review"]
+        table.add_row("review", ("passed" if review.passed else "doubts") + (": " + "; ".join(review.reasons) if review.reasons else ""))
+    if values.get("patch"):
+        table.add_row("patch", values["patch"])
+    console.print(table)
+    reason = f": {values['reason']}" if values.get("reason") else ""
+    errors.print(f"[{color}]{status}[/]{reason}")
+
+
+async def _refactor(repo: Path, request: str, test_cmd: str | None, apply: bool, max_attempts: int,
+                    allow_failing_baseline: bool, config: Path | None) -> dict[str, Any]:
+    from turnout import telemetry
+    from turnout.graphs._running import new_thread_id, sqlite_checkpointer, thread_config
+    from turnout.graphs.refactor import build_refactor_graph
+    from turnout.tools.workspace import Workspace
+
+    settings = settings_from(config)
+    run_id = new_thread_id()
+    payload = {"request": request, "repo": str(repo.resolve()), "run_id": run_id, "max_attempts": max_attempts,
+               "allow_failing_baseline": allow_failing_baseline, "test_command": test_cmd}
+    async with sqlite_checkpointer(settings.checkpoints) as saver:
+        graph = telemetry.instrument(build_refactor_graph(checkpointer=saver))
+        values: dict[str, Any] = {}
+        phase = "prepare"
+        with Live(_line(phase, values), console=errors, transient=True, refresh_per_second=8) as live:
+            async for mode, chunk in graph.astream(payload, thread_config(run_id), stream_mode=["updates", "values"]):
+                if mode == "values":
+                    values = chunk
+                else:
+                    phase = _next_phase(next(iter(chunk), phase))
+                live.update(_line(phase, values))
+    workspace = values.get("workspace")
+    try:
+        if apply and values.get("status") == "succeeded" and workspace:
+            applied = await asyncio.to_thread(Workspace.open(Path(workspace), repo=repo.resolve()).apply_to_repo)
+            values["applied"] = applied
+    finally:
+        if workspace:
+            await asyncio.to_thread(Workspace.open(Path(workspace)).remove)
+    return values
+
+
+def refactor(
+    repo: Annotated[Path, typer.Argument(help="The repository to refactor.")],
+    request: Annotated[str, typer.Argument(help='What to change, e.g. "Rename load_inventory to read_inventory".')],
+    test_cmd: Annotated[Optional[str], typer.Option(help="Test command (default: detected pytest, tox or make test).")] = None,
+    apply: Annotated[bool, typer.Option(help="Apply the verified patch to REPO (only if REPO is unchanged).")] = False,
+    max_attempts: Annotated[int, typer.Option(min=1, help="Local attempts before escalating or giving up.")] = 3,
+    allow_failing_baseline: Annotated[bool, typer.Option(help="Continue when tests already fail; only new failures count.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Plan, locate, edit and verify in an isolated copy; print the report and where the patch is."""
+    try:
+        if not repo.is_dir():
+            raise UserError(f"{repo} is not a directory; give the repository to refactor")
+        if apply and _dirty(repo):
+            raise UserError(f"{repo} has uncommitted changes; commit or stash them, or run without --apply")
+        values = asyncio.run(_refactor(repo, request, test_cmd, apply, max_attempts, allow_failing_baseline, config))
+    except TurnoutError as exc:
+        raise fail(exc) from None
+    _report(values)
+    if values.get("applied"):
+        console.print(f"applied to {repo}: {', '.join(values['applied'])}")
+    status = values.get("status")
+    if status in ("no_test_command", "baseline_failing"):
+        raise typer.Exit(2)
+    if status not in ("succeeded", "nothing_to_change"):
+        raise typer.Exit(1)

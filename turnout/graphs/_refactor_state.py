@@ -1,0 +1,55 @@
+"""The refactor graph's state and its final report."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Literal, TypedDict
+
+from pydantic import BaseModel, Field
+
+from turnout.agents.refactor_planner import RefactorPlan
+from turnout.agents.schemas import Evidence, Verdict
+from turnout.engines import UsageTotals
+from turnout.tools.test_runner import TestReport
+
+RefactorStatus = Literal[
+    "running", "succeeded", "nothing_to_change", "failed", "baseline_failing", "no_test_command"
+]
+
+
+class Attempt(BaseModel):
+    number: int
+    method: str = Field(description="codemod:<name>, or model:<model string> for model-written edits.")
+    tier: Literal["local", "remote"] = "local"
+    changed_files: list[str] = Field(default_factory=list)
+    problem: str | None = Field(None, description="Why this attempt was not accepted.")
+    tests: TestReport | None = None
+
+
+def merge_attempts(existing: list[Attempt], updates: list[Attempt]) -> list[Attempt]:
+    """Reducer: an attempt replaces the one with its number (verification completes what the
+    edit started), or is appended."""
+    merged = {a.number: a for a in existing}
+    for attempt in updates:
+        merged[attempt.number] = attempt
+    return [merged[n] for n in sorted(merged)]
+
+
+class RefactorState(TypedDict, total=False):
+    request: str
+    repo: str
+    run_id: str
+    workspace: str
+    test_command: list[str] | str | None
+    allow_failing_baseline: bool
+    max_attempts: int
+    baseline: TestReport
+    plan: RefactorPlan
+    evidence: Evidence
+    attempts: Annotated[list[Attempt], merge_attempts]
+    review: Verdict
+    status: RefactorStatus
+    reason: str
+    patch: str
+    changed_files: list[str]
+    usage: Annotated[UsageTotals, operator.add]

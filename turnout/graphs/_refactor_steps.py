@@ -1,0 +1,143 @@
+"""What each step of the refactor graph does to the isolated workspace.
+
+Deterministic tools do the work wherever they can (rope renames and moves, ruff's f-string
+fixes, the repository's own tests); models only choose, or write whole definitions when
+no codemod fits. Nothing here touches the user's repository.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+from turnout.agents import Coder, Evidence, Snippet
+from turnout.agents.refactor_planner import RefactorPlan
+from turnout.graphs._refactor_state import Attempt
+from turnout.tools.code_index import CodeIndex
+from turnout.tools.test_runner import TestReport
+
+IDENTIFIERS = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+CODEMOD_OPERATIONS = ("rename", "move", "fstrings")
+
+
+def index_for(workspace: Path) -> CodeIndex:
+    """A code index of the workspace whose cache lives beside it, never inside it."""
+    index = CodeIndex(workspace, cache_dir=workspace.parent / f"{workspace.name}.index")
+    index.refresh()
+    return index
+
+
+def modules_of(index: CodeIndex) -> list[str]:
+    """Dotted module names of the workspace's Python files (a leading `src.` dropped)."""
+    names = set()
+    for path in index.files:
+        if path.endswith(".py") and not path.startswith(("tests/", "test/")):
+            dotted = path[:-3].replace("/", ".").removesuffix(".__init__")
+            names.add(dotted.removeprefix("src."))
+    return sorted(names)
+
+
+def candidate_symbols(index: CodeIndex, request: str, limit: int = 12) -> list[str]:
+    """The symbols a request is about: those it names, else the best search hits.
+
+    A small model picks well among a few names and badly among hundreds."""
+    symbols = index.symbols()
+    words = set(IDENTIFIERS.findall(request))
+    named = [s for s in symbols if s in words or s.rsplit(".", 1)[-1] in words]
+    if named:
+        return named[:limit]
+    hits = [hit.chunk.symbol for hit in index.search(request, k=limit) if hit.chunk.symbol]
+    return list(dict.fromkeys(hits))[:limit]
+
+
+def evidence_for(index: CodeIndex, plan: RefactorPlan, request: str) -> Evidence:
+    """The definition of the planned symbol and the places that use it (or search hits)."""
+    snippets: list[Snippet] = []
+    if plan.symbol:
+        for chunk in index.definitions(plan.symbol):
+            snippets.append(Snippet(path=chunk.path, start_line=chunk.start_line, end_line=chunk.end_line,
+                                    score=1.0, symbol=chunk.symbol, text=chunk.text))
+    if not snippets:
+        for hit in index.search(request, k=5):
+            snippets.append(Snippet(path=hit.chunk.path, start_line=hit.chunk.start_line,
+                                    end_line=hit.chunk.end_line, score=hit.score, symbol=hit.chunk.symbol,
+                                    text=hit.chunk.text))
+    return Evidence(query=request, keywords=[plan.symbol] if plan.symbol else [], snippets=snippets)
+
+
+def plan_problem(plan: RefactorPlan, index: CodeIndex) -> str | None:
+    """Why the plan cannot be carried out as a change (None when it can)."""
+    if plan.operation == "nothing":
+        return "the request names nothing in this repository"
+    if plan.operation in ("rename", "move", "edit") and (not plan.symbol or not index.definitions(plan.symbol)):
+        return f"no definition of {plan.symbol!r} in this repository" if plan.symbol else "the request names no symbol"
+    if plan.operation == "rename" and (not plan.new_name or plan.new_name == plan.symbol.rsplit(".", 1)[-1]):  # type: ignore[union-attr]
+        return "the request gives no new name"
+    if plan.operation == "move" and not plan.target_module:
+        return "the request names no module to move into"
+    return None
+
+
+async def run_codemod(workspace: Path, plan: RefactorPlan, index: CodeIndex) -> list[str]:
+    """Apply the deterministic codemod for `plan`; returns the files it changed."""
+    from turnout.tools import codemods
+
+    if plan.operation == "rename":
+        assert plan.symbol and plan.new_name
+        result = await asyncio.to_thread(codemods.rename_symbol, workspace, plan.symbol, plan.new_name)
+    elif plan.operation == "move":
+        assert plan.symbol and plan.target_module
+        source = index.definitions(plan.symbol)[0].path
+        result = await asyncio.to_thread(codemods.move_function, workspace, plan.symbol, source, plan.target_module)
+    else:
+        result = await asyncio.to_thread(codemods.convert_to_fstrings, workspace)
+    return result.changed_files
+
+
+async def run_model_edit(
+    workspace: Path, request: str, evidence: Evidence, coder: Coder, previous: list[Attempt], model: str | None
+) -> list[str]:
+    """Ask the coder for whole-definition replacements and apply them (each must parse)."""
+    from turnout.tools.edits import replace_definition
+
+    feedback = ""
+    if previous and previous[-1].problem:
+        feedback = f"\nThe previous attempt failed: {previous[-1].problem}"
+        if previous[-1].tests is not None:
+            feedback += f"\nTest output:\n{previous[-1].tests.output_tail[-1500:]}"
+    result = await coder.run(request + feedback, evidence=evidence, model=model)
+    changed: list[str] = []
+    for edit in result.edits:
+        symbol = edit.symbol or next((s.symbol for s in evidence.snippets if s.path == edit.path and s.symbol), None)
+        if symbol is None:
+            raise ValueError(f"the coder's edit to {edit.path} names no function or class to replace")
+        report = await asyncio.to_thread(replace_definition, workspace, edit.path, symbol, edit.code)
+        changed.extend(report.changed)
+    return sorted(set(changed))
+
+
+def new_failures(baseline: TestReport, after: TestReport) -> list[str]:
+    return sorted(set(after.failures) - set(baseline.failures))
+
+
+def tests_problem(baseline: TestReport, after: TestReport, allow_failing_baseline: bool) -> str | None:
+    """Why the tests after the edit do not count as a pass (None when they do)."""
+    if after.timed_out:
+        return f"the tests timed out ({after.summary()})"
+    if after.ok:
+        return None
+    if allow_failing_baseline and not baseline.ok:
+        added = new_failures(baseline, after)
+        if not added and after.failed <= baseline.failed and after.errors <= baseline.errors:
+            return None
+        return f"new test failures: {', '.join(added) or after.summary()}"
+    return f"tests fail after the edit: {after.summary()}"
+
+
+def leftover_mentions(index: CodeIndex, plan: RefactorPlan) -> list[str]:
+    """For a rename: Python places that still use the old name."""
+    if plan.operation != "rename" or not plan.symbol:
+        return []
+    old = plan.symbol.rsplit(".", 1)[-1]
+    return [f"{r.path}:{r.line}" for r in index.references(old) if r.path.endswith((".py", ".pyi"))]

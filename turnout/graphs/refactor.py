@@ -1,0 +1,179 @@
+"""The refactor graph: prepare → plan → locate → edit → verify → (repair | escalate) → finish.
+
+    graph = build_refactor_graph()
+    state = await graph.ainvoke({"request": "Rename load_inventory to read_inventory",
+                                 "repo": "examples/sample_repo"}, {"configurable": {"thread_id": "r1"}})
+    state["status"], state["patch"]
+
+Everything happens in an isolated copy of the repository (`Workspace`); the user's tree is
+never written — `turnout refactor --apply` copies a verified result back, and only if the
+tree has not changed since the run began. Tests run before any edit (the baseline), so
+failures that already existed are never reported as the refactoring's success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+
+from turnout.agents import Coder, Verifier
+from turnout.agents.refactor_planner import RefactorPlanner
+from turnout.config import Settings, get_settings
+from turnout.engines import usage_meter
+from turnout.errors import ModelBehaviorError, TurnoutError
+from turnout.graphs import _refactor_steps as steps
+from turnout.graphs._refactor_state import Attempt, RefactorState
+from turnout.tools.test_runner import detect_test_command, run_tests
+from turnout.tools.workspace import Workspace
+
+DEFAULT_MAX_ATTEMPTS = 3
+TEST_TIMEOUT_S = 600.0
+
+
+def build_refactor_graph(
+    *,
+    settings: Settings | None = None,
+    checkpointer: BaseCheckpointSaver | None = None,
+    work_dir: Path | str | None = None,
+    test_timeout_s: float = TEST_TIMEOUT_S,
+    name: str = "refactor",
+) -> Any:
+    """A compiled refactor graph. `work_dir`: where workspaces and patches go
+    (default `.turnout/` in the working directory)."""
+    base = Path(work_dir) if work_dir is not None else Path(".turnout")
+    planner = RefactorPlanner(settings=settings)
+    coder = Coder(settings=settings)
+    verifier = Verifier(settings=settings)
+
+    def workspace(state: RefactorState) -> Path:
+        return Path(state["workspace"])
+
+    async def prepare(state: RefactorState) -> dict[str, Any]:
+        run_id = state.get("run_id") or uuid.uuid4().hex[:12]
+        ws = await asyncio.to_thread(Workspace.create, Path(state["repo"]), run_id, base_dir=base / "work")
+        command = state.get("test_command") or detect_test_command(ws.path)
+        update: dict[str, Any] = {"run_id": run_id, "workspace": str(ws.path), "test_command": command, "status": "running"}
+        if command is None:
+            return {**update, "status": "no_test_command",
+                    "reason": "no test command found (pytest, tox or `make test`); pass --test-cmd"}
+        baseline = await run_tests(ws.path, command, timeout_s=test_timeout_s)
+        update["baseline"] = baseline
+        if not baseline.ok and not state.get("allow_failing_baseline"):
+            failing = ", ".join(baseline.failures[:5]) or baseline.summary()
+            return {**update, "status": "baseline_failing",
+                    "reason": f"the tests already fail before any edit ({failing}); fix them or pass --allow-failing-baseline"}
+        return update
+
+    async def plan(state: RefactorState) -> dict[str, Any]:
+        index = await asyncio.to_thread(steps.index_for, workspace(state))
+        candidates = steps.candidate_symbols(index, state["request"])
+        with usage_meter() as meter:
+            try:
+                made = await planner.run(state["request"], symbols=candidates, modules=steps.modules_of(index))
+            except ModelBehaviorError as exc:
+                return {"status": "failed", "reason": f"the planner's answer was unusable: {exc}", "usage": meter.totals}
+        problem = steps.plan_problem(made, index)
+        update: dict[str, Any] = {"plan": made, "usage": meter.totals}
+        if problem:
+            return {**update, "status": "nothing_to_change", "reason": problem}
+        return {**update, "evidence": steps.evidence_for(index, made, state["request"])}
+
+    plan.agent_name = "refactor_planner"  # type: ignore[attr-defined]
+
+    async def edit(state: RefactorState) -> dict[str, Any]:
+        ws = Workspace.open(workspace(state))
+        await asyncio.to_thread(ws.reset)  # every attempt starts from the untouched copy
+        previous = list(state.get("attempts", []))
+        number = len(previous) + 1
+        max_attempts = state.get("max_attempts") or DEFAULT_MAX_ATTEMPTS
+        remote = (settings or get_settings()).hybrid.escalate_to
+        tier = "remote" if number > max_attempts and remote else "local"
+        made = state["plan"]
+        use_codemod = made.operation in steps.CODEMOD_OPERATIONS and not any(
+            a.method.startswith("codemod:") for a in previous
+        )
+        method = f"codemod:{made.operation}" if use_codemod else f"model:{remote if tier == 'remote' else coder.model}"
+        with usage_meter() as meter:
+            try:
+                if use_codemod:
+                    index = await asyncio.to_thread(steps.index_for, workspace(state))
+                    changed = await steps.run_codemod(workspace(state), made, index)
+                else:
+                    changed = await steps.run_model_edit(
+                        workspace(state), state["request"], state["evidence"], coder, previous,
+                        remote if tier == "remote" else None,
+                    )
+            except (TurnoutError, ValueError, SyntaxError) as exc:
+                attempt = Attempt(number=number, method=method, tier=tier, problem=str(exc))  # type: ignore[arg-type]
+                return {"attempts": [attempt], "usage": meter.totals}
+        attempt = Attempt(number=number, method=method, tier=tier, changed_files=changed)  # type: ignore[arg-type]
+        return {"attempts": [attempt], "usage": meter.totals}
+
+    async def verify(state: RefactorState) -> dict[str, Any]:
+        attempt = state["attempts"][-1]
+        if attempt.problem:
+            return {}
+        ws = Workspace.open(workspace(state))
+        if not await asyncio.to_thread(ws.changed_files):
+            return _reject(attempt, "the edit changed nothing")
+        after = await run_tests(ws.path, state["test_command"], timeout_s=test_timeout_s)
+        problem = steps.tests_problem(state["baseline"], after, bool(state.get("allow_failing_baseline")))
+        if problem is None:
+            index = await asyncio.to_thread(steps.index_for, ws.path)
+            leftovers = steps.leftover_mentions(index, state["plan"])
+            if leftovers:
+                problem = f"the old name is still used at {', '.join(leftovers[:5])}"
+        if problem:
+            return _reject(attempt, problem, after)
+        with usage_meter() as meter:
+            diff = await asyncio.to_thread(ws.diff)
+            review = await verifier.run(f"Request: {state['request']}", evidence=f"Tests: {after.summary()}\nDiff:\n{diff[:3000]}")
+        return {"review": review, "usage": meter.totals, **_accept(attempt, after)}
+
+    def after_verify(state: RefactorState) -> str:
+        if state.get("status") == "succeeded":
+            return "finish"
+        max_attempts = state.get("max_attempts") or DEFAULT_MAX_ATTEMPTS
+        remote = (settings or get_settings()).hybrid.escalate_to
+        allowed = max_attempts + (1 if remote else 0)
+        return "edit" if len(state.get("attempts", [])) < allowed else "give_up"
+
+    async def finish(state: RefactorState) -> dict[str, Any]:
+        ws = Workspace.open(workspace(state))
+        patch = await asyncio.to_thread(ws.export_patch, base / "patches")
+        return {"patch": str(patch), "changed_files": await asyncio.to_thread(ws.changed_files)}
+
+    async def give_up(state: RefactorState) -> dict[str, Any]:
+        last = state["attempts"][-1]
+        return {"status": "failed", "reason": f"{len(state['attempts'])} attempt(s) failed; last: {last.problem}"}
+
+    def after_prepare(state: RefactorState) -> str:
+        return "plan" if state.get("status") == "running" else END
+
+    def after_plan(state: RefactorState) -> str:
+        return "edit" if state.get("status") == "running" else END
+
+    builder = StateGraph(RefactorState)
+    for node in (prepare, plan, edit, verify, finish, give_up):
+        builder.add_node(node.__name__, node)
+    builder.add_edge(START, "prepare")
+    builder.add_conditional_edges("prepare", after_prepare, ["plan", END])
+    builder.add_conditional_edges("plan", after_plan, ["edit", END])
+    builder.add_edge("edit", "verify")
+    builder.add_conditional_edges("verify", after_verify, ["finish", "edit", "give_up"])
+    builder.add_edge("finish", END)
+    builder.add_edge("give_up", END)
+    return builder.compile(checkpointer=checkpointer, name=name)
+
+
+def _reject(attempt: Attempt, problem: str, tests: Any = None) -> dict[str, Any]:
+    return {"attempts": [attempt.model_copy(update={"problem": problem, "tests": tests})]}
+
+
+def _accept(attempt: Attempt, tests: Any) -> dict[str, Any]:
+    return {"attempts": [attempt.model_copy(update={"tests": tests})], "status": "succeeded"}

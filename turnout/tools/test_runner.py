@@ -1,0 +1,207 @@
+"""Running a repository's own tests: the verifier's evidence that an edit kept the code working.
+
+    report = await run_tests(workspace.path)   # command detected: pytest, tox or `make test`
+    report.ok, report.summary()                # True/False, "12 passed, 1 failed (tests/test_a.py::test_b)"
+
+The tests are the user's code, run on the machine turnout runs on, so they get a clean
+environment: no API keys, tokens, secrets or passwords, nothing of turnout's own, litellm's
+or OpenTelemetry's configuration. A run that hangs is killed with its whole process group
+when the time is up, so no stray child outlives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import contextlib
+import os
+import re
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+from turnout.errors import ConfigError, UserError
+
+_SECRET_PARTS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+_OWN_PREFIXES = ("TURNOUT_", "OTEL_", "LITELLM_")
+_SKIP_DIRS = frozenset({".git", ".hg", ".turnout", ".venv", "venv", "node_modules", "__pycache__", ".tox",
+                        ".nox", ".mypy_cache", ".pytest_cache", "build", "dist"})
+_KEEP_BYTES = 1_000_000  # enough for pytest's closing summary; a chatty suite's middle is dropped
+_TAIL_CHARS = 4000
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_SUMMARY = re.compile(r"^=*\s*(?P<body>.+?)\s+in\s+[\d.]+s(?:\s*\([\d:]+\))?\s*=*$")
+_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?|rerun)")
+_FAILED = re.compile(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$")
+_MAKE_TEST = re.compile(r"^test\s*:(?!=)", re.MULTILINE)
+
+
+class TestCommandError(UserError):
+    """No test command was given or found, or the given one cannot be started."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+
+class TestReport(BaseModel):
+    """What one test run did; counts come from pytest's summary line (zero for other runners)."""
+
+    __test__: ClassVar[bool] = False
+
+    command: str
+    exit_code: int
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    duration_s: float
+    timed_out: bool = False
+    failures: list[str] = []
+    output_tail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """The suite ran to the end and passed (pytest's exit code 5, no tests collected, is not a pass)."""
+        return self.exit_code == 0 and not self.timed_out
+
+    def summary(self) -> str:
+        """One line for a person or a planner: "12 passed, 1 failed (tests/test_a.py::test_b)"."""
+        counts = [(self.passed, "passed"), (self.failed, "failed"),
+                  (self.errors, "error" if self.errors == 1 else "errors"), (self.skipped, "skipped")]
+        text = ", ".join(f"{n} {label}" for n, label in counts if n)
+        if self.timed_out:
+            text = f"timed out after {self.duration_s:.0f}s" + (f" ({text} so far)" if text else "")
+        elif self.exit_code == 5 and not text:
+            text = "no tests collected"
+        elif not text or (not self.ok and not self.failed and not self.errors):
+            text = ", ".join(filter(None, [text, f"exit code {self.exit_code}"]))
+        if self.failures:
+            more = f", +{len(self.failures) - 3} more" if len(self.failures) > 3 else ""
+            text += f" ({', '.join(self.failures[:3])}{more})"
+        return text
+
+
+def _has_pytest_config(root: Path) -> bool:
+    def section(name: str, header: str) -> bool:
+        path = root / name
+        return path.is_file() and header in path.read_text(errors="replace")
+
+    if (root / "pytest.ini").is_file() or section("pyproject.toml", "[tool.pytest.ini_options]"):
+        return True
+    for name, header in (("setup.cfg", "tool:pytest"), ("tox.ini", "pytest")):
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read(root / name)
+        except (configparser.Error, UnicodeDecodeError):
+            if section(name, f"[{header}]"):
+                return True
+            continue
+        if parser.has_section(header):
+            return True
+    return False
+
+
+def _has_test_files(root: Path) -> bool:
+    for _, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.endswith(".egg-info")]
+        if any(n.endswith(".py") and (n.startswith("test_") or n.endswith("_test.py")) for n in filenames):
+            return True
+    return False
+
+
+def detect_test_command(root: Path) -> list[str] | None:
+    """pytest, tox or `make test`, whichever the repository shows signs of using; None when none."""
+    root = Path(root)
+    if (root / "tests").is_dir() or _has_pytest_config(root) or _has_test_files(root):
+        return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    if (root / "tox.ini").is_file():
+        return ["tox"]
+    for name in ("GNUmakefile", "makefile", "Makefile"):
+        path = root / name
+        if path.is_file() and _MAKE_TEST.search(path.read_text(errors="replace")):
+            return ["make", "test"]
+    return None
+
+
+def clean_env() -> dict[str, str]:
+    """os.environ without secrets or turnout/litellm/OpenTelemetry settings, and no bytecode writes."""
+    env = {name: value for name, value in os.environ.items()
+           if not any(part in name.upper() for part in _SECRET_PARTS) and not name.startswith(_OWN_PREFIXES)}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def _parse(output: str) -> dict[str, object]:
+    counts: dict[str, int] = {}
+    failures: list[str] = []
+    for line in output.splitlines():
+        found = _SUMMARY.match(line.strip())
+        if found and (body := found["body"]) and (
+                body == "no tests ran" or all(_COUNT.fullmatch(part) for part in body.split(", "))):
+            counts = {label.rstrip("s") if label.startswith("error") else label: int(n)
+                      for n, label in _COUNT.findall(body)}
+        failed = _FAILED.match(line)
+        if failed and failed[1] not in failures:
+            failures.append(failed[1])
+    return {"passed": counts.get("passed", 0), "failed": counts.get("failed", 0),
+            "errors": counts.get("error", 0), "skipped": counts.get("skipped", 0), "failures": failures}
+
+
+async def _start(command: list[str] | str, root: Path) -> asyncio.subprocess.Process:
+    options = dict(cwd=root, env=clean_env(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                   stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+    try:
+        if isinstance(command, str):
+            return await asyncio.create_subprocess_shell(command, **options)  # type: ignore[arg-type]
+        return await asyncio.create_subprocess_exec(*command, **options)  # type: ignore[arg-type]
+    except (FileNotFoundError, PermissionError) as exc:
+        raise TestCommandError(f"test command {command!r} cannot be started ({exc.strerror}); install it or "
+                               "pass --test-cmd with the command that runs this repository's tests") from None
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone already
+        os.killpg(pid, signal.SIGKILL)
+
+
+async def run_tests(root: Path, command: list[str] | str | None = None, *, timeout_s: float = 600) -> TestReport:
+    """Run the tests in `root` (the given command, or the detected one) and report what happened."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"test root {str(root)!r} is not a directory; pass the repository (or workspace) folder")
+    if command is None:
+        command = detect_test_command(root)
+        if command is None:
+            raise TestCommandError(f"no test command found in {root} (no tests/ folder, test_*.py files, pytest "
+                                   "config, tox.ini or Makefile test target); pass --test-cmd with the command")
+    started = time.perf_counter()
+    process = await _start(command, root)
+    kept = bytearray()
+
+    async def pump() -> None:
+        assert process.stdout is not None
+        while data := await process.stdout.read(65536):
+            kept.extend(data)
+            if len(kept) > 2 * _KEEP_BYTES:
+                del kept[:-_KEEP_BYTES]
+
+    reader = asyncio.create_task(pump())
+    timed_out = False
+    try:
+        await asyncio.wait_for(process.wait(), timeout_s)
+    except TimeoutError:
+        timed_out = True
+    finally:
+        _kill_group(process.pid)  # on time-out the run; otherwise whatever it left running in the background
+        await process.wait()
+        # A child that left the group may still hold the pipe open; what was read by then is enough.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(reader, 5)
+    output = _ANSI.sub("", bytes(kept[-_KEEP_BYTES:]).decode("utf-8", errors="replace"))
+    return TestReport(command=command if isinstance(command, str) else shlex.join(command),
+                      exit_code=process.returncode if process.returncode is not None else -1,
+                      duration_s=round(time.perf_counter() - started, 3), timed_out=timed_out,
+                      output_tail=output[-_TAIL_CHARS:], **_parse(output))  # type: ignore[arg-type]
