@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import json
-import os
-import platform
 import statistics
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+from _common import environment, percentile, write_results
 
 PROMPTS: list[str] = [
     "What does the Python keyword `yield` do?",
@@ -79,13 +76,6 @@ async def call_turnout(prompt: str, max_tokens: int) -> dict[str, Any]:
     return {"latency_s": latency, "output_tokens": result.usage.output_tokens, "text": result.text}
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile, q in [0, 1]."""
-    ordered = sorted(values)
-    pos = q * (len(ordered) - 1)
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, float]:
@@ -144,18 +134,14 @@ async def main(args: argparse.Namespace) -> None:
         "settings": {
             "prompts": len(prompts), "max_tokens": args.max_tokens, "model": MODEL,
             "model_path": str(embedded_model_path()),
-            "llama_cpp_python": version("llama-cpp-python"), "litellm": version("litellm"),
-            "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            **environment("llama-cpp-python", "litellm"),
         },
         "records": records,
         "summary": summary,
         "text_matches": matches,
         "ratios": ratios,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, report)
 
 
 if __name__ == "__main__":

