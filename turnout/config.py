@@ -86,6 +86,28 @@ class LlamaCppSettings(BaseModel):
     models: dict[str, Path] = Field(default_factory=dict)
 
 
+class ExLlamaV2Settings(BaseModel):
+    """`[exllamav2]`: the GPU engine's cache, batching and placement; `models` maps aliases to
+    model directories (EXL2, GPTQ or fp16 safetensors with a tokenizer.json)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cache_tokens: int = Field(16384, ge=256, description="Paged KV cache size shared by all jobs.")
+    cache_quant: Literal["FP16", "Q4", "Q6", "Q8"] = "FP16"
+    max_batch_size: int = Field(16, ge=1)
+    max_seq_len: int = Field(4096, ge=256, description="Longest prompt + answer per job.")
+    gpu_split: list[float] | None = Field(None, description="GB per GPU; None: autosplit.")
+    max_tokens: int = Field(1024, ge=1, description="Answer length when the call sets none.")
+    models: dict[str, Path] = Field(default_factory=dict)
+
+    @field_validator("cache_tokens", "max_seq_len")
+    @classmethod
+    def _multiple_of_256(cls, value: int) -> int:
+        if value % 256:
+            raise ValueError(f"must be a multiple of 256 (exllamav2's page size), e.g. {value // 256 * 256 or 256}")
+        return value
+
+
 class HybridSettings(BaseModel):
     """`[hybrid]`: how the planner/sub-agent graph escalates, asks, and stops."""
 
@@ -121,6 +143,7 @@ class Settings(BaseSettings):
     local_retries: int = Field(0, ge=0, description="Router retries for in-process engines.")
     schema_retries: int = Field(1, ge=0, description="Re-asks after an output fails its schema.")
     llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)
+    exllamav2: ExLlamaV2Settings = Field(default_factory=ExLlamaV2Settings)
     hybrid: HybridSettings = Field(default_factory=HybridSettings)
     checkpoints: str = Field(
         ".turnout/checkpoints.sqlite", description="SQLite file for graph checkpoints (CLI runs)."

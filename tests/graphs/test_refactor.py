@@ -124,3 +124,33 @@ async def test_the_workspace_is_a_copy_the_user_never_sees(team: Team, repo: Pat
     assert "def read_inventory" in (workspace / "shop" / "inventory.py").read_text()
     assert "def load_inventory" in (repo / "shop" / "inventory.py").read_text()
     Workspace.open(workspace).remove()
+
+
+async def test_a_plan_that_misreads_the_request_fails_honestly(team: Team, repo: Path, tmp_path: Path) -> None:
+    team.use("planner", [{"operation": "fstrings", "symbol": None, "new_name": None, "target_module": None}])
+    state = await _refactor(team, repo, "load_inventory should be called read_inventory", tmp_path)
+    assert state["status"] == "failed"
+    assert "the planner misread the request" in state["reason"] and "does not ask for that" in state["reason"]
+    assert not state.get("attempts")
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [rename("load_inventory", "load_inventory_v2"), rename("total", "read_inventory")],
+    ids=["invented new name", "symbol the request does not name"],
+)
+async def test_the_plan_schema_allows_only_names_from_the_request(
+    team: Team, repo: Path, tmp_path: Path, plan: dict[str, Any]
+) -> None:
+    team.use("planner", [plan, plan])
+    state = await _refactor(team, repo, "load_inventory should be called read_inventory", tmp_path)
+    assert state["status"] == "failed"
+    assert "does not match RefactorPlan" in state["reason"]
+
+
+def test_new_names_come_from_the_request_not_from_the_repository(tmp_path: Path) -> None:
+    from turnout.graphs._refactor_steps import candidate_new_names, index_for
+    from tests.refactor_repo import make_repo
+
+    index = index_for(make_repo(tmp_path))
+    assert candidate_new_names(index, "Please rename load_inventory to read_inventory") == ["read_inventory"]

@@ -33,9 +33,14 @@ class RefactorPlan(BaseModel):
 
 
 @lru_cache(maxsize=64)
-def refactor_plan_schema(symbols: tuple[str, ...], modules: tuple[str, ...]) -> type[RefactorPlan]:
-    """`RefactorPlan` whose symbol and target module must be ones the repository has."""
+def refactor_plan_schema(
+    symbols: tuple[str, ...], modules: tuple[str, ...], new_names: tuple[str, ...] = ()
+) -> type[RefactorPlan]:
+    """`RefactorPlan` whose symbol and target module must be ones the repository has, and
+    whose new name must be one the request wrote (when it wrote any)."""
     fields: dict[str, Any] = {}
+    if new_names:
+        fields["new_name"] = (Literal[tuple(new_names)] | None, None)  # type: ignore[valid-type]
     if symbols and len(symbols) <= MAX_SYMBOLS:
         fields["symbol"] = (Literal[tuple(symbols)] | None, None)  # type: ignore[valid-type]
     if modules and len(modules) <= MAX_SYMBOLS:
@@ -58,10 +63,17 @@ class RefactorPlanner(Agent[RefactorPlan]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_tokens=kwargs.pop("max_tokens", 160), **kwargs)
 
-    async def run(self, request: str, *, symbols: Sequence[str] = (), modules: Sequence[str] = ()) -> RefactorPlan:
-        """`symbols`/`modules`: the candidates (narrow them to the request first: a small model
-        picks well among a few and badly among hundreds)."""
+    async def run(
+        self,
+        request: str,
+        *,
+        symbols: Sequence[str] = (),
+        modules: Sequence[str] = (),
+        new_names: Sequence[str] = (),
+    ) -> RefactorPlan:
+        """`symbols`/`modules`/`new_names`: the candidates (narrow them to the request first:
+        a small model picks well among a few and badly among hundreds)."""
         listed = f"\nSymbols: {', '.join(symbols)}" if symbols and len(symbols) <= 20 else ""
-        result = await self.ask(f"Request: {request}{listed}", refactor_plan_schema(tuple(symbols), tuple(modules)))
+        result = await self.ask(f"Request: {request}{listed}", refactor_plan_schema(tuple(symbols), tuple(modules), tuple(new_names)))
         assert isinstance(result.output, RefactorPlan)
         return RefactorPlan.model_validate(result.output.model_dump())

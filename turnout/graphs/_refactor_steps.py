@@ -51,6 +51,23 @@ def candidate_symbols(index: CodeIndex, request: str, limit: int = 12) -> list[s
     return list(dict.fromkeys(hits))[:limit]
 
 
+# Words a request is written in, never the name it asks for.
+_PROSE = frozenset(
+    "a an and as be called class clearer everywhere f format from function give helper i i'd "
+    "import in into it keeping like make method module move name named new old please rename "
+    "renamed should so the to use with working".split()
+)
+FORMATTING_WORDS = ("f-string", "fstring", "format", "%-format", "string formatting")
+
+
+def candidate_new_names(index: CodeIndex, request: str) -> list[str]:
+    """Identifiers the request writes that the repository does not define yet: where a new
+    name can come from. Empty when the request writes none (then any identifier goes)."""
+    existing = {s.rsplit(".", 1)[-1] for s in index.symbols()}
+    words = dict.fromkeys(w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", request))
+    return [w for w in words if w not in existing and w.lower() not in _PROSE]
+
+
 def evidence_for(index: CodeIndex, plan: RefactorPlan, request: str) -> Evidence:
     """The definition of the planned symbol and the places that use it (or search hits)."""
     snippets: list[Snippet] = []
@@ -64,6 +81,22 @@ def evidence_for(index: CodeIndex, plan: RefactorPlan, request: str) -> Evidence
                                     end_line=hit.chunk.end_line, score=hit.score, symbol=hit.chunk.symbol,
                                     text=hit.chunk.text))
     return Evidence(query=request, keywords=[plan.symbol] if plan.symbol else [], snippets=snippets)
+
+
+def request_mismatch(plan: RefactorPlan, request: str) -> str | None:
+    """Why the plan is not what the request asked for (a small planner misreads requests;
+    tests alone would pass a wrong but harmless rename)."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", request))
+    lowered = request.lower()
+    if plan.operation == "fstrings" and not any(w in lowered for w in FORMATTING_WORDS):
+        return "the plan converts string formatting, but the request does not ask for that"
+    if plan.operation in ("rename", "move", "edit") and plan.symbol:
+        named = plan.symbol in words or plan.symbol.rsplit(".", 1)[-1] in words
+        if not named and any(w in words for w in IDENTIFIERS.findall(request) if "_" in w or w[:1].isupper()):
+            return f"the plan is about {plan.symbol!r}, which the request does not name"
+    if plan.operation == "rename" and plan.new_name and plan.new_name not in words:
+        return f"the plan's new name {plan.new_name!r} is not in the request"
+    return None
 
 
 def plan_problem(plan: RefactorPlan, index: CodeIndex) -> str | None:

@@ -74,13 +74,21 @@ def build_refactor_graph(
         candidates = steps.candidate_symbols(index, state["request"])
         with usage_meter() as meter:
             try:
-                made = await planner.run(state["request"], symbols=candidates, modules=steps.modules_of(index))
+                made = await planner.run(
+                    state["request"],
+                    symbols=candidates,
+                    modules=steps.modules_of(index),
+                    new_names=steps.candidate_new_names(index, state["request"]),
+                )
             except ModelBehaviorError as exc:
                 return {"status": "failed", "reason": f"the planner's answer was unusable: {exc}", "usage": meter.totals}
         problem = steps.plan_problem(made, index)
         update: dict[str, Any] = {"plan": made, "usage": meter.totals}
         if problem:
             return {**update, "status": "nothing_to_change", "reason": problem}
+        mismatch = steps.request_mismatch(made, state["request"])
+        if mismatch:
+            return {**update, "status": "failed", "reason": f"the planner misread the request: {mismatch}"}
         return {**update, "evidence": steps.evidence_for(index, made, state["request"])}
 
     plan.agent_name = "refactor_planner"  # type: ignore[attr-defined]
