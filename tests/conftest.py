@@ -50,6 +50,25 @@ def _offline_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Ite
     use_settings(None)
 
 
+def _cuda_available() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """`gpu` tests run only where CUDA is; elsewhere they are skipped, saying why."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu_items and not _cuda_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False or torch is missing)")
+        for item in gpu_items:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def _span_exporter() -> Any:
     """One SDK provider for the whole session, installed before any test can configure one:

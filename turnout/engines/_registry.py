@@ -11,6 +11,7 @@ import threading
 from turnout.engines._base import LocalEngine
 
 LOCAL_ENGINES: dict[str, str] = {
+    "exllamav2": "turnout.engines.exllamav2:ExLlamaV2Engine",
     "llamacpp": "turnout.engines.llamacpp:LlamaCppEngine",
     "scripted": "turnout.engines.scripted:ScriptedEngine",
 }

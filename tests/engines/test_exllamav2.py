@@ -1,0 +1,98 @@
+"""The exllamav2 engine: its CPU side everywhere, its GPU side (marked `gpu`) where CUDA is.
+
+The GPU tests build a tiny random-weight Llama at test time (no download) and run it
+through `turnout.engines.complete()`, the same door as every other engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel
+from typer.testing import CliRunner
+
+from turnout.cli import app
+from turnout.config import load_settings, use_settings
+from turnout.engines import complete, stream
+from turnout.engines.exllamav2 import unavailable_reason
+from turnout.engines.gpu import make_tiny_llama
+from turnout.errors import ConfigError, EngineUnavailable, ModelNotFound
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # head size 64: the attention kernels' smallest comfortable size
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), hidden_size=256, heads=4, kv_heads=2)
+
+
+async def test_without_cuda_the_engine_says_why_and_what_else_can_take_the_role(tiny_model: Path) -> None:
+    if unavailable_reason() is None:
+        pytest.skip("this machine can run exllamav2")
+    with pytest.raises(EngineUnavailable, match=r"cannot run here: .*llamacpp/<gguf>.*remote model"):
+        await complete(f"exllamav2/{tiny_model}", "hello")
+
+
+async def test_a_model_directory_without_a_tokenizer_is_named(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelNotFound, match=r"has no tokenizer.json"):
+        await complete(f"exllamav2/{tmp_path}", "hello")
+
+
+async def test_an_alias_from_config_names_a_model_directory(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TURNOUT_EXLLAMAV2__MODELS", f'{{"tiny": "{tiny_model}"}}')
+    use_settings(load_settings())
+    from turnout.engines.exllamav2 import resolve_model_dir
+
+    assert resolve_model_dir("tiny") == tiny_model
+
+
+def test_cache_sizes_must_be_whole_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TURNOUT_EXLLAMAV2__CACHE_TOKENS", "1000")
+    with pytest.raises(ConfigError, match="exllamav2.cache_tokens: .*multiple of 256"):
+        load_settings()
+
+
+def test_turnout_engines_reports_why_a_gpu_role_is_unavailable(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if unavailable_reason() is None:
+        pytest.skip("this machine can run exllamav2")
+    monkeypatch.setenv("TURNOUT_ROLES__CODER", f"exllamav2/{tiny_model}")
+    result = CliRunner().invoke(app, ["engines"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    coder = next(line for line in result.stdout.splitlines() if "coder" in line)
+    assert "local" in coder and "cannot run here" in coder
+
+
+class Pick(BaseModel):
+    color: Literal["red", "green", "blue"]
+    count: int
+
+
+@pytest.mark.gpu
+async def test_gpu_plain_generation_and_usage(tiny_model: Path) -> None:
+    result = await complete(f"exllamav2/{tiny_model}", "Say something.", max_tokens=16, temperature=0)
+    assert result.locality == "local" and result.provider == "exllamav2"
+    assert result.usage.input_tokens > 0 and 0 < result.usage.output_tokens <= 16
+
+
+@pytest.mark.gpu
+async def test_gpu_streaming_matches_complete(tiny_model: Path) -> None:
+    whole = await complete(f"exllamav2/{tiny_model}", "Count.", max_tokens=12, temperature=0)
+    answer = stream(f"exllamav2/{tiny_model}", "Count.", max_tokens=12, temperature=0)
+    assert "".join([d async for d in answer]) == whole.text
+
+
+@pytest.mark.gpu
+async def test_gpu_sixteen_concurrent_calls_complete(tiny_model: Path) -> None:
+    results = await asyncio.gather(
+        *(complete(f"exllamav2/{tiny_model}", f"Job {i}.", max_tokens=8, temperature=0) for i in range(16))
+    )
+    assert all(r.usage.output_tokens > 0 for r in results)
+
+
+@pytest.mark.gpu
+async def test_gpu_schema_constrained_output_validates(tiny_model: Path) -> None:
+    result = await complete(f"exllamav2/{tiny_model}", "Pick one.", schema=Pick, max_tokens=64, temperature=1.0)
+    assert isinstance(result.output, Pick)
