@@ -68,7 +68,8 @@ class ExLlamaV2Engine(LocalEngine):
     async def stream(self, request: EngineRequest) -> AsyncIterator[EngineChunk]:
         from turnout.engines.gpu import ChatTemplate
         from turnout.engines.gpu.exllamav2_backend import ExLlamaV2Backend
-        from turnout.engines.gpu.worker import GenerationJob, get_worker, to_engine_chunks
+        from turnout.engines.gpu.worker import GenerationJob
+        from turnout.engines.gpu.workers import get_worker, to_engine_chunks
 
         self.check(request.model)
         model_dir = resolve_model_dir(request.model)
