@@ -30,6 +30,7 @@ PACKAGE = {
         "def test_total(tmp_path):\n    p = tmp_path / 's.txt'\n    p.write_text('a=1 b=2')\n    assert total(p) == 3\n"
     ),
     "pyproject.toml": '[tool.pytest.ini_options]\ntestpaths = ["tests"]\n',
+    "README.md": "Call `load_inventory(path)` to read the stock file.\n",
 }
 
 

@@ -34,6 +34,7 @@ def test_a_successful_rename_reports_the_patch(team: Team, repo: Path) -> None:
     assert "2 passed" in result.stdout and "codemod:rename (local): accepted" in result.stdout
     patch = next(line for line in result.stdout.splitlines() if "patch" in line).split()[-1]
     assert Path(patch).is_file() and "+def read_inventory" in Path(patch).read_text()
+    assert "left for you" in result.stdout and "README.md:1" in result.stdout  # prose is the user's call
     assert "succeeded" in result.stderr
 
 

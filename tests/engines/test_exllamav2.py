@@ -18,14 +18,12 @@ from turnout.cli import app
 from turnout.config import load_settings, use_settings
 from turnout.engines import complete, stream
 from turnout.engines.exllamav2 import unavailable_reason
-from turnout.engines.gpu import make_tiny_llama
 from turnout.errors import ConfigError, EngineUnavailable, ModelNotFound
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # head size 64: the attention kernels' smallest comfortable size
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), hidden_size=256, heads=4, kv_heads=2)
+@pytest.fixture
+def tiny_model(tiny_gpu_model: Path) -> Path:
+    return tiny_gpu_model
 
 
 async def test_without_cuda_the_engine_says_why_and_what_else_can_take_the_role(tiny_model: Path) -> None:

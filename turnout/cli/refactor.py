@@ -58,6 +58,9 @@ def _report(values: dict[str, Any]) -> None:
         table.add_row("tests after", attempts[-1].tests.summary())
     for a in attempts:
         table.add_row(f"attempt {a.number}", f"{a.method} ({a.tier}): " + (a.problem or "accepted"))
+    if attempts and attempts[-1].remaining:
+        left = attempts[-1].remaining
+        table.add_row("left for you", "\n".join(left[:8]) + (f"\n… and {len(left) - 8} more" if len(left) > 8 else ""))
     usage = values.get("usage")
     if usage is not None:
         table.add_row("tokens", f"local {usage.local_tokens} / remote {usage.remote_tokens}")

@@ -23,6 +23,9 @@ class Attempt(BaseModel):
     tier: Literal["local", "remote"] = "local"
     changed_files: list[str] = Field(default_factory=list)
     problem: str | None = Field(None, description="Why this attempt was not accepted.")
+    remaining: list[str] = Field(
+        default_factory=list, description="What the codemod left for a person (docs, unconvertible sites)."
+    )
     tests: TestReport | None = None
 
 

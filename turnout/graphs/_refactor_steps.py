@@ -112,8 +112,9 @@ def plan_problem(plan: RefactorPlan, index: CodeIndex) -> str | None:
     return None
 
 
-async def run_codemod(workspace: Path, plan: RefactorPlan, index: CodeIndex) -> list[str]:
-    """Apply the deterministic codemod for `plan`; returns the files it changed."""
+async def run_codemod(workspace: Path, plan: RefactorPlan, index: CodeIndex) -> tuple[list[str], list[str]]:
+    """Apply the deterministic codemod for `plan`; returns the files it changed and the
+    places it left for a person (`path:line: text`)."""
     from turnout.tools import codemods
 
     if plan.operation == "rename":
@@ -125,7 +126,8 @@ async def run_codemod(workspace: Path, plan: RefactorPlan, index: CodeIndex) -> 
         result = await asyncio.to_thread(codemods.move_function, workspace, plan.symbol, source, plan.target_module)
     else:
         result = await asyncio.to_thread(codemods.convert_to_fstrings, workspace)
-    return result.changed_files
+    remaining = [f"{m.path}:{m.line}: {m.text.strip()[:100]}" for m in result.remaining]
+    return result.changed_files, remaining
 
 
 async def run_model_edit(

@@ -106,11 +106,12 @@ def build_refactor_graph(
             a.method.startswith("codemod:") for a in previous
         )
         method = f"codemod:{made.operation}" if use_codemod else f"model:{remote if tier == 'remote' else coder.model}"
+        remaining: list[str] = []
         with usage_meter() as meter:
             try:
                 if use_codemod:
                     index = await asyncio.to_thread(steps.index_for, workspace(state))
-                    changed = await steps.run_codemod(workspace(state), made, index)
+                    changed, remaining = await steps.run_codemod(workspace(state), made, index)
                 else:
                     changed = await steps.run_model_edit(
                         workspace(state), state["request"], state["evidence"], coder, previous,
@@ -119,7 +120,7 @@ def build_refactor_graph(
             except (TurnoutError, ValueError, SyntaxError) as exc:
                 attempt = Attempt(number=number, method=method, tier=tier, problem=str(exc))  # type: ignore[arg-type]
                 return {"attempts": [attempt], "usage": meter.totals}
-        attempt = Attempt(number=number, method=method, tier=tier, changed_files=changed)  # type: ignore[arg-type]
+        attempt = Attempt(number=number, method=method, tier=tier, changed_files=changed, remaining=remaining)  # type: ignore[arg-type]
         return {"attempts": [attempt], "usage": meter.totals}
 
     async def verify(state: RefactorState) -> dict[str, Any]:
