@@ -6,6 +6,7 @@ providers, so a role moves between local and cloud by changing one string in con
 """
 
 from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine
+from turnout.engines._registry import register_engine
 from turnout.engines._checks import availability, check_model
 from turnout.engines._door import CompletionStream, Target, complete, complete_sync, resolve, stream
 from turnout.engines._locality import locality_of
@@ -29,6 +30,7 @@ __all__ = [
     "complete",
     "complete_sync",
     "locality_of",
+    "register_engine",
     "resolve",
     "stream",
     "usage_meter",

@@ -31,12 +31,14 @@ class EngineRequest(BaseModel):
 
 
 class EngineChunk(BaseModel):
-    """A piece of streamed output; the last one carries finish_reason and usage."""
+    """A piece of streamed output; the last one carries finish_reason, usage and `extras`:
+    what an engine knows beyond usage (batched, queue wait, cached prompt tokens, …)."""
 
     text: str = ""
     finish_reason: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    extras: dict[str, Any] = Field(default_factory=dict)
 
 
 class LocalEngine(ABC):

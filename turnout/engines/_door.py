@@ -19,7 +19,7 @@ from turnout.config import ROLE_NAMES, RoleName, Settings, get_settings
 from turnout.engines._checks import check_model, effective_api_base
 from turnout.engines._locality import locality_of, split_model
 from turnout.engines._meter import record
-from turnout.engines._provider import TTFT_FIELD, litellm_module
+from turnout.engines._provider import EXTRAS_FIELD, TTFT_FIELD, litellm_module
 from turnout.engines._result import Completion, Timings, Usage
 from turnout.engines._routing import router_for
 from turnout.errors import SchemaError, TurnoutError, UnknownRole
@@ -265,6 +265,7 @@ async def _complete(
             timings=Timings.measure(total, hidden.get(TTFT_FIELD) if attempt == 1 else None, usage.output_tokens),
             cost_usd=cost,
             attempts=attempt,
+            engine_stats=hidden.get(EXTRAS_FIELD) or {},
         )
 
 
@@ -282,6 +283,7 @@ def _finish(span: ChatSpan, result: Completion[Any]) -> None:
         cost_usd=result.cost_usd,
         attempts=result.attempts,
         text=result.text,
+        engine_stats=result.engine_stats,
     )
 
 

@@ -19,13 +19,16 @@ from turnout.engines._registry import LOCAL_ENGINES, get_engine
 
 DEFAULT_TIMEOUT_S = 600.0
 TTFT_FIELD = "turnout_ttft_s"
+EXTRAS_FIELD = "turnout_engine_stats"
 
 _module: ModuleType | None = None
 _module_lock = threading.Lock()
+_registered: set[str] = set()
 
 
 def litellm_module() -> ModuleType:
-    """`import litellm`, offline and quiet, with every local engine registered as a provider."""
+    """`import litellm`, offline and quiet, with every local engine registered as a provider
+    (engines registered later with `register_engine` are added on the next call)."""
     global _module
     with _module_lock:
         if _module is None:
@@ -35,11 +38,15 @@ def litellm_module() -> ModuleType:
 
             litellm.suppress_debug_info = True
             litellm.telemetry = False
+            _module = litellm
+        if _registered != set(LOCAL_ENGINES):
+            litellm = _module
             litellm.custom_provider_map = [
                 *[p for p in litellm.custom_provider_map if p["provider"] not in LOCAL_ENGINES],
                 *[{"provider": name, "custom_handler": _adapter(name)} for name in LOCAL_ENGINES],
             ]
-            _module = litellm
+            _registered.clear()
+            _registered.update(LOCAL_ENGINES)
     return _module
 
 
@@ -151,6 +158,7 @@ def _adapter(provider: str) -> Any:
                 prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
             )
             response._hidden_params[TTFT_FIELD] = ttft
+            response._hidden_params[EXTRAS_FIELD] = last.extras
             return response
 
         def completion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]

@@ -20,6 +20,16 @@ _instances: dict[str, LocalEngine] = {}
 _lock = threading.Lock()
 
 
+def register_engine(provider: str, engine: str | type[LocalEngine]) -> None:
+    """Make `provider/<model>` strings run on `engine` (a LocalEngine class, or its
+    "module:Class" path to import on first use), behind litellm like the built-in ones."""
+    if not provider.isidentifier():
+        raise ValueError(f"engine provider {provider!r} must be an identifier, e.g. 'myengine'")
+    with _lock:
+        LOCAL_ENGINES[provider] = engine if isinstance(engine, str) else f"{engine.__module__}:{engine.__qualname__}"
+        _instances.pop(provider, None)
+
+
 def is_local_provider(provider: str) -> bool:
     return provider in LOCAL_ENGINES
 

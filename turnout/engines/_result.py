@@ -64,6 +64,11 @@ class Completion(BaseModel, Generic[OutputT]):
     timings: Timings
     cost_usd: float | None = Field(None, description="litellm's cost; 0 for local engines.")
     attempts: int = Field(1, description="1 + schema re-asks.")
+    engine_stats: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the engine reported beyond usage (GPU engines: batched, queue_wait_s, "
+        "cached_tokens, …); empty for engines that report nothing more.",
+    )
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -46,6 +46,7 @@ TURNOUT_TTFT_S = "turnout.time_to_first_token_s"
 TURNOUT_TOKENS_PER_S = "turnout.tokens_per_s"
 TURNOUT_COST_USD = "turnout.cost_usd"
 TURNOUT_ATTEMPTS = "turnout.attempts"
+TURNOUT_ENGINE_STATS = "turnout.engine_stats"  # + ".batched", ".queue_wait_s", ".cached_tokens", …
 
 LANGGRAPH_NODE = "langgraph.node"
 LANGGRAPH_STEP = "langgraph.step"

@@ -54,6 +54,7 @@ class ChatSpan:
         cost_usd: float | None,
         attempts: int,
         text: str,
+        engine_stats: dict[str, Any] | None = None,
     ) -> None:
         span = self.span
         if not span.is_recording():
@@ -75,6 +76,9 @@ class ChatSpan:
             attributes[sc.TURNOUT_TOKENS_PER_S] = tokens_per_s
         if cost_usd is not None:
             attributes[sc.TURNOUT_COST_USD] = cost_usd
+        for key, value in (engine_stats or {}).items():
+            if isinstance(value, (bool, int, float, str)):
+                attributes[f"{sc.TURNOUT_ENGINE_STATS}.{key}"] = value
         span.set_attributes(attributes)  # one call: each set_attribute takes the span's lock
         if self.capture.on_span:
             span.set_attribute(sc.GEN_AI_OUTPUT_MESSAGES, output_messages(text, finish_reason))

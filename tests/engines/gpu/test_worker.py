@@ -184,14 +184,11 @@ async def test_to_engine_chunks_gives_text_then_one_usage_chunk(workers) -> None
     chunks = [chunk async for chunk in to_engine_chunks(stream)]
 
     assert [c.text for c in chunks] == ["red", " green", " blue", ""]
-    assert chunks[-1] == EngineChunk(finish_reason="stop", input_tokens=3, output_tokens=3)
-    assert set(stream.stats.extras()) == {
-        "batched",
-        "queue_wait_s",
-        "ttft_s",
-        "cached_tokens",
-        "prefill_s",
-    }
+    assert chunks[-1] == EngineChunk(
+        finish_reason="stop", input_tokens=3, output_tokens=3, extras=stream.stats.extras()
+    )
+    assert set(chunks[-1].extras) == {"batched", "queue_wait_s", "ttft_s", "cached_tokens", "prefill_s"}
+    assert chunks[-1].extras["queue_wait_s"] is not None
     assert stream.stats.cached_tokens == 0
 
 
@@ -338,3 +335,4 @@ def test_the_registry_gives_one_worker_per_key() -> None:
     assert len(registry) == 0
     assert get_worker("/models/b", WordBackend) is get_worker("/models/b", lambda: WordBackend())
     shutdown_workers()
+

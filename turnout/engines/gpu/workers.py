@@ -12,7 +12,7 @@ from turnout.engines.gpu.worker import GenerationBackend, GenerationWorker, JobE
 
 async def to_engine_chunks(events: AsyncIterator[JobEvent]) -> AsyncIterator[EngineChunk]:
     """A job's events as turnout's `EngineChunk`s: text deltas, then one chunk with
-    finish_reason and usage. The facts EngineChunk lacks stay on `JobStream.stats`."""
+    finish_reason, usage and the job's stats as `extras` (batched, queue wait, cache reuse)."""
     prompt_tokens = generated_tokens = 0
     try:
         async for event in events:
@@ -23,10 +23,12 @@ async def to_engine_chunks(events: AsyncIterator[JobEvent]) -> AsyncIterator[Eng
             if event.text:
                 yield EngineChunk(text=event.text)
             if event.done:
+                stats = getattr(events, "stats", None)
                 yield EngineChunk(
                     finish_reason=event.finish_reason or "stop",
                     input_tokens=prompt_tokens,
                     output_tokens=generated_tokens,
+                    extras=stats.extras() if stats is not None else {},
                 )
                 return
     finally:
