@@ -94,3 +94,12 @@ async def test_gpu_sixteen_concurrent_calls_complete(tiny_model: Path) -> None:
 async def test_gpu_schema_constrained_output_validates(tiny_model: Path) -> None:
     result = await complete(f"exllamav2/{tiny_model}", "Pick one.", schema=Pick, max_tokens=64, temperature=1.0)
     assert isinstance(result.output, Pick)
+
+
+@pytest.mark.gpu
+async def test_gpu_a_shared_prompt_prefix_is_reused_from_the_cache(tiny_model: Path) -> None:
+    system = {"role": "system", "content": "You are a careful assistant. " * 40}
+    first = await complete(f"exllamav2/{tiny_model}", [system, {"role": "user", "content": "One."}], max_tokens=4)
+    second = await complete(f"exllamav2/{tiny_model}", [system, {"role": "user", "content": "Two."}], max_tokens=4)
+    assert first.engine_stats.get("cached_tokens", 0) == 0
+    assert second.engine_stats["cached_tokens"] >= 256  # at least one whole page of the shared prefix
