@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -207,3 +208,14 @@ async def test_repeated_steps_and_impossible_dependencies_are_dropped(team: Team
     )
     state = await _run(team)
     assert [(s.kind, s.depends_on) for s in state["plan"]] == [("retrieve", []), ("answer", [0])]
+
+
+async def test_the_code_index_is_cached_outside_the_repository(team: Team) -> None:
+    from turnout.tools import tree_fingerprint
+
+    before = tree_fingerprint(team.repo)
+    team.use("planner", [plan(("retrieve", "find", [])), finish()])
+    await _run(team)
+    assert tree_fingerprint(team.repo) == before
+    assert not (team.repo / ".turnout").exists()
+    assert list(Path(".turnout/index").iterdir())

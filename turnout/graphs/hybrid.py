@@ -107,7 +107,10 @@ def build_hybrid_graph(
     if index is None and repo is not None:
         from turnout.tools.code_index import CodeIndex
 
-        index = CodeIndex.build(Path(repo))
+        root = Path(repo).resolve()
+        # The index is cached beside the run (./.turnout/index), never inside the user's repository.
+        cache = Path(".turnout") / "index" / hashlib.sha256(str(root).encode()).hexdigest()[:16]
+        index = CodeIndex.build(root, cache_dir=cache)
     team = Team(
         planner=Planner(settings=settings),
         retriever=Retriever(index, settings=settings),
