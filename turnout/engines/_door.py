@@ -338,7 +338,6 @@ def stream(
         parts: list[str] = []
         usage = Usage()
         finish_reason: str | None = None
-        served = target.model
         response = await _send(target, settings, conversation, **call)
         try:
             async for chunk in response:
@@ -358,7 +357,7 @@ def stream(
             if unwrapped is exc:
                 raise
             raise unwrapped from None
-        served = _served_model(response, target) if hasattr(response, "_hidden_params") else served
+        served = _served_model(response, target)
         text = "".join(parts)
         output = None
         if schema is not None:

@@ -91,10 +91,7 @@ class Script:
     @property
     def remaining(self) -> int | None:
         """Responses left, or None for a callable script."""
-        return None if self._responder else len(self._responses) - self._used()
-
-    def _used(self) -> int:
-        return len(self.calls)
+        return None if self._responder else len(self._responses) - len(self.calls)
 
     async def respond(self, messages: list[dict[str, Any]]) -> str:
         with self._lock:
