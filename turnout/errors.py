@@ -62,3 +62,17 @@ class ScriptExhausted(ModelBehaviorError):
 
 class UnknownRun(UserError):
     """A run id (or prefix) that matches no stored trace, or more than one."""
+
+
+class EgressRefused(TurnoutError):
+    """The privacy policy forbids sending this payload to this model; nothing was sent."""
+
+    def __init__(
+        self, message: str, *, role: str | None, model: str, policy: str, part: str | None, report: object = None
+    ) -> None:
+        super().__init__(message)
+        self.role = role
+        self.model = model
+        self.policy = policy
+        self.part = part
+        self.report = report

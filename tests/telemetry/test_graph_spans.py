@@ -120,6 +120,10 @@ async def test_model_call_spans_follow_the_genai_conventions(scripts: None, span
         "turnout.time_to_first_token_s": chat.attributes["turnout.time_to_first_token_s"],
         "turnout.tokens_per_s": chat.attributes["turnout.tokens_per_s"],
         "turnout.cost_usd": 0.0,
+        "turnout.egress.policy": "open",
+        "turnout.egress.decision": "local",
+        "turnout.egress.sent_bytes": 0,
+        "turnout.egress.parts.untagged": 1,
     }
     assert "gen_ai.input.messages" not in chat.attributes
     assert not chat.events

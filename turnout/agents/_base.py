@@ -1,7 +1,8 @@
 """The shape every turnout agent shares: a name, a role, instructions, an output schema.
 
 An agent calls its model only through `turnout.engines.complete()`, so config decides where
-it runs. It is usable from Python (`await Router().run(...)`) and as a plain LangGraph node
+it runs. Prompts are built from tagged parts (`turnout.engines.tag`), so the egress guard
+knows what each holds: a plain string given as a request is the caller's request. It is usable from Python (`await Router().run(...)`) and as a plain LangGraph node
 (`builder.add_node("route", Router())`), reading `input_key` from the state and writing its
 output to `output_key`.
 """
@@ -15,7 +16,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel
 
 from turnout.config import RoleName, Settings
-from turnout.engines import Completion, complete
+from turnout.engines import Completion, complete, tag
+from turnout.engines.tag import Content, Tagged
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
@@ -43,14 +45,14 @@ class Agent(ABC, Generic[OutputT]):
         self.temperature = temperature
         self.max_tokens = max_tokens
 
-    def messages(self, request: str) -> list[dict[str, str]]:
+    def messages(self, request: Content) -> list[dict[str, Any]]:
         return [
-            {"role": "system", "content": self.instructions},
-            {"role": "user", "content": request},
+            {"role": "system", "content": tag.instructions(self.instructions)},
+            {"role": "user", "content": as_request(request)},
         ]
 
     async def ask(
-        self, request: str, schema: type[OutputT] | type[BaseModel], *, model: str | None = None
+        self, request: Content, schema: type[OutputT] | type[BaseModel], *, model: str | None = None
     ) -> Completion[Any]:
         """One schema-constrained call of this agent's model (or `model`, e.g. for escalation)."""
         return await complete(
@@ -69,3 +71,8 @@ class Agent(ABC, Generic[OutputT]):
     async def __call__(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """LangGraph node: `state[input_key]` in, `{output_key: output}` out."""
         return {self.output_key: await self.run(state[self.input_key])}
+
+
+def as_request(value: Content) -> Tagged:
+    """Agent input as tagged content: a plain string is the caller's request."""
+    return tag.as_tagged(tag.request(value) if isinstance(value, str) else value)

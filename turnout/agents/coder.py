@@ -12,9 +12,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import create_model
 
-from turnout.agents._base import Agent
-from turnout.agents.schemas import CodeResult, Evidence, FileEdit
+from turnout.agents._base import Agent, as_request
+from turnout.agents.schemas import CodeResult, Evidence, FileEdit, Snippet
 from turnout.config import RoleName
+from turnout.engines import tag
+from turnout.engines.tag import Content, Tagged
 
 
 @lru_cache(maxsize=256)
@@ -53,11 +55,29 @@ class Coder(Agent[CodeResult]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_tokens=kwargs.pop("max_tokens", 1024), **kwargs)
 
-    async def run(self, request: str, *, evidence: Evidence | None = None, model: str | None = None) -> CodeResult:
+    async def run(self, request: Content, *, evidence: Evidence | None = None, model: str | None = None) -> CodeResult:
+        """`request`: what to change (a plain string is the caller's request); `evidence`: the
+        code it may change, sent as tagged source text."""
         snippets = evidence.snippets if evidence else []
-        shown = "\n\n".join(f"# {s.path}:{s.start_line}-{s.end_line}\n{s.text}" for s in snippets)
-        prompt = f"Request: {request}" + (f"\n\nCode:\n{shown}" if shown else "")
+        prompt = tag.compose("Request: {request}", request=as_request(request))
+        if snippets:
+            prompt = prompt + tag.compose("\n\nCode:\n{code}", code=show_snippets(snippets))
         paths = tuple(sorted({s.path for s in snippets}))
         result = await self.ask(prompt, code_result_schema(paths), model=model)
         assert isinstance(result.output, CodeResult)
         return CodeResult.model_validate(result.output.model_dump())
+
+
+def show_snippets(snippets: list[Snippet]) -> Tagged:
+    """Each snippet as `# path:lines` (a path) and its text (source code)."""
+    return tag.join(
+        (
+            tag.compose(
+                "# {where}\n{code}",
+                where=tag.path(f"{s.path}:{s.start_line}-{s.end_line}"),
+                code=tag.code(s.text, origin=f"{s.path}:{s.start_line}-{s.end_line}"),
+            )
+            for s in snippets
+        ),
+        "\n\n",
+    )

@@ -14,8 +14,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, create_model
 
-from turnout.agents._base import Agent
+from turnout.agents._base import Agent, as_request
 from turnout.config import RoleName
+from turnout.engines import tag
+from turnout.engines.tag import Content
 
 Operation = Literal["rename", "move", "fstrings", "edit", "nothing"]
 OPERATIONS: tuple[str, ...] = ("rename", "move", "fstrings", "edit", "nothing")
@@ -65,7 +67,7 @@ class RefactorPlanner(Agent[RefactorPlan]):
 
     async def run(
         self,
-        request: str,
+        request: Content,
         *,
         symbols: Sequence[str] = (),
         modules: Sequence[str] = (),
@@ -73,7 +75,10 @@ class RefactorPlanner(Agent[RefactorPlan]):
     ) -> RefactorPlan:
         """`symbols`/`modules`/`new_names`: the candidates (narrow them to the request first:
         a small model picks well among a few and badly among hundreds)."""
-        listed = f"\nSymbols: {', '.join(symbols)}" if symbols and len(symbols) <= 20 else ""
-        result = await self.ask(f"Request: {request}{listed}", refactor_plan_schema(tuple(symbols), tuple(modules), tuple(new_names)))
+        prompt = tag.compose("Request: {request}", request=as_request(request))
+        if symbols and len(symbols) <= 20:
+            prompt = prompt + tag.compose("\nSymbols: {symbols}", symbols=tag.signature(", ".join(symbols)))
+        schema = refactor_plan_schema(tuple(symbols), tuple(modules), tuple(new_names))
+        result = await self.ask(prompt, schema)
         assert isinstance(result.output, RefactorPlan)
         return RefactorPlan.model_validate(result.output.model_dump())

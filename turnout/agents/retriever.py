@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, create_model
 
-from turnout.agents._base import Agent
+from turnout.agents._base import Agent, as_request
 from turnout.agents.schemas import Evidence, SearchTerms, Snippet
 from turnout.config import RoleName
+from turnout.engines import tag
+from turnout.engines.tag import Content
 from turnout.errors import UserError
 
 if TYPE_CHECKING:
@@ -50,12 +52,15 @@ class Retriever(Agent[Evidence]):
         self.index = index
         self.k = k
 
-    async def run(self, request: str, *, index: CodeIndex | None = None, model: str | None = None) -> Evidence:
+    async def run(self, request: Content, *, index: CodeIndex | None = None, model: str | None = None) -> Evidence:
+        """Search for `request` (a plain string is the caller's question)."""
+        question = as_request(request)
+        request = str(question)
         index = index or self.index
         if index is None:
             raise UserError("Retriever needs a code index: Retriever(index=CodeIndex.build(repo_root))")
         symbols = tuple(sorted(set(index.symbols())))
-        result = await self.ask(f"Question: {request}", search_terms_schema(symbols), model=model)
+        result = await self.ask(tag.compose("Question: {q}", q=question), search_terms_schema(symbols), model=model)
         terms = result.output
         assert isinstance(terms, SearchTerms)
         chosen: list[str] = list(getattr(terms, "symbols", []))

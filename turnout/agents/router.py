@@ -15,6 +15,7 @@ from pydantic import create_model
 from turnout.agents._base import Agent
 from turnout.agents.schemas import PlanStep, Route
 from turnout.config import RoleName
+from turnout.engines import tag
 from turnout.errors import UserError
 
 
@@ -46,7 +47,10 @@ class Router(Agent[Route]):
         if not choices:
             raise UserError("Router.run needs at least one candidate agent")
         step = request if isinstance(request, PlanStep) else PlanStep(kind="answer", description=request)
-        prompt = f"Step kind: {step.kind}\nStep: {step.description}\nAgents: {', '.join(choices)}"
+        prompt = tag.compose(
+            f"Step kind: {step.kind}\nStep: {{step}}\nAgents: {', '.join(choices)}",
+            step=tag.summary(step.description) if isinstance(request, PlanStep) else tag.request(step.description),
+        )
         result = await self.ask(prompt, route_schema(choices))
         route = result.output
         assert isinstance(route, Route)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from turnout.agents._base import Agent
+from turnout.agents._base import Agent, as_request
 from turnout.agents.schemas import Verdict
 from turnout.config import RoleName
+from turnout.engines import tag
+from turnout.engines.tag import Content
 
 
 class Verifier(Agent[Verdict]):
@@ -20,9 +22,14 @@ class Verifier(Agent[Verdict]):
         "short reasons. Reply with JSON only."
     )
 
-    async def run(self, request: str, *, evidence: str = "") -> Verdict:
-        """Judge `request` (the step and its result) against `evidence` (tool output)."""
-        prompt = f"{request}\nEvidence:\n{evidence or '(none)'}"
-        result = await self.ask(prompt, Verdict)
+    async def run(self, request: Content, *, evidence: Content = "", model: str | None = None) -> Verdict:
+        """Judge `request` (the step and its result) against `evidence` (tag it: tool output,
+        test output, a diff; a plain string is untagged)."""
+        prompt = tag.compose(
+            "{request}\nEvidence:\n{evidence}",
+            request=as_request(request),
+            evidence=evidence or tag.instructions("(none)"),
+        )
+        result = await self.ask(prompt, Verdict, model=model)
         assert isinstance(result.output, Verdict)
         return result.output

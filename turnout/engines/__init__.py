@@ -9,13 +9,17 @@ from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine
 from turnout.engines._registry import register_engine
 from turnout.engines._checks import availability, check_model
 from turnout.engines._door import CompletionStream, Target, complete, complete_sync, resolve, stream
+from turnout.engines import tag
+from turnout.engines._egress import EgressReport
 from turnout.engines._locality import locality_of
+from turnout.engines._policy import check_policy, model_locality
 from turnout.engines._meter import UsageMeter, UsageTotals, usage_meter
 from turnout.engines._result import Completion, Locality, Timings, Usage
 
 __all__ = [
     "Completion",
     "CompletionStream",
+    "EgressReport",
     "EngineChunk",
     "EngineRequest",
     "LocalEngine",
@@ -27,11 +31,14 @@ __all__ = [
     "UsageTotals",
     "availability",
     "check_model",
+    "check_policy",
     "complete",
     "complete_sync",
     "locality_of",
+    "model_locality",
     "register_engine",
     "resolve",
     "stream",
+    "tag",
     "usage_meter",
 ]

@@ -16,18 +16,22 @@ from pydantic import BaseModel, ValidationError
 
 from turnout._sync import run_sync
 from turnout.config import ROLE_NAMES, RoleName, Settings, get_settings
-from turnout.engines._checks import check_model, effective_api_base
-from turnout.engines._locality import locality_of, split_model
-from turnout.engines._meter import record
+from turnout.engines._checks import check_model
+from turnout.engines._egress import EgressReport
+from turnout.engines._guard import Cleared, guard
+from turnout.engines._locality import split_model
+from turnout.engines._meter import record, record_refusal
+from turnout.engines._policy import served_locality
 from turnout.engines._provider import EXTRAS_FIELD, TTFT_FIELD, litellm_module
 from turnout.engines._result import Completion, Timings, Usage
 from turnout.engines._routing import router_for
-from turnout.errors import SchemaError, TurnoutError, UnknownRole
+from turnout.engines.tag import Part, Tagged, instructions, plain_messages, summary
+from turnout.errors import EgressRefused, SchemaError, TurnoutError, UnknownRole
 from turnout.telemetry import capture_mode, chat_span
 from turnout.telemetry._spans import ChatSpan
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
-Messages: TypeAlias = str | Sequence[Mapping[str, Any]]
+Messages: TypeAlias = str | Tagged | Part | Sequence[Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,8 @@ def resolve(role_or_model: str, settings: Settings | None = None) -> Target:
 
 
 def _messages(messages: Messages) -> list[dict[str, Any]]:
-    if isinstance(messages, str):
+    """Message dicts; content stays tagged (a Tagged or Part) until the guard has judged it."""
+    if isinstance(messages, (str, Tagged, Part)):
         return [{"role": "user", "content": messages}]
     return [dict(m) for m in messages]
 
@@ -73,11 +78,12 @@ def _unwrap(exc: BaseException) -> BaseException:
     return exc
 
 
-async def _send(target: Target, settings: Settings, messages: list[dict[str, Any]], **params: Any) -> Any:
+async def _send(target: Target, settings: Settings, cleared: Cleared, messages: list[dict[str, Any]], **params: Any) -> Any:
     litellm = litellm_module()
-    local = locality_of(target.model, effective_api_base(target.model, target.api_base)) == "local"
-    retries = settings.local_retries if local else settings.remote_retries
+    retries = settings.remote_retries if cleared.primary_remote else settings.local_retries
     params.setdefault("timeout", settings.timeout_s)
+    params.update(cleared.call)
+    messages = plain_messages(messages)
     try:
         if target.role is not None:
             router = router_for(settings)
@@ -90,6 +96,8 @@ async def _send(target: Target, settings: Settings, messages: list[dict[str, Any
             model=target.model, messages=messages, num_retries=retries, **params
         )
     except Exception as exc:
+        if cleared.primary_remote:  # the request went out before it failed
+            cleared.report.count_sent(messages)
         unwrapped = _unwrap(exc)
         if unwrapped is exc:
             raise
@@ -127,13 +135,15 @@ def _validation_summary(exc: ValidationError) -> str:
     )
 
 
-def _reask(messages: list[dict[str, Any]], raw: str, exc: ValidationError, schema: type[BaseModel]) -> list[dict[str, Any]]:
+def _reask(
+    messages: list[dict[str, Any]], raw: str, served: str, exc: ValidationError, schema: type[BaseModel]
+) -> list[dict[str, Any]]:
     return [
         *messages,
-        {"role": "assistant", "content": raw},
+        {"role": "assistant", "content": summary(raw, origin=served)},
         {
             "role": "user",
-            "content": (
+            "content": instructions(
                 f"That answer does not validate against the required JSON schema: "
                 f"{_validation_summary(exc)}. Reply with only a JSON object matching this "
                 f"schema: {json.dumps(schema.model_json_schema())}"
@@ -183,13 +193,25 @@ class _Request:
         return chat_span(
             self.target.model,
             role=self.target.role,
-            messages=self.conversation,
+            messages=plain_messages(self.conversation),
             capture=capture_mode(self.settings.capture_content),
             temperature=self.temperature,
             max_tokens=self.max_tokens,
             stream=stream,
             current=not stream,
         )
+
+    async def clear(self, span: ChatSpan) -> Cleared:
+        """The egress guard's verdict on this call; a refusal is recorded and raised."""
+        target = self.target
+        try:
+            cleared = await guard(target.role, target.model, target.api_base, self.settings, self.conversation)
+        except EgressRefused as exc:
+            if isinstance(exc.report, EgressReport):
+                span.record(exc.report.attributes())
+            record_refusal()
+            raise
+        return cleared
 
 
 async def complete(
@@ -212,7 +234,11 @@ async def complete(
     """
     request = _Request.prepare(role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params)
     with request.span() as span:
-        result = await _complete(request.target, request.settings, request.conversation, schema, request.call)
+        cleared = await request.clear(span)
+        try:
+            result = await _complete(request.target, request.settings, cleared, schema, request.call)
+        finally:
+            span.record(cleared.report.attributes())
         _finish(span, result)
         return result
 
@@ -220,7 +246,7 @@ async def complete(
 async def _complete(
     target: Target,
     settings: Settings,
-    conversation: list[dict[str, Any]],
+    cleared: Cleared,
     schema: type[OutputT] | None,
     call: dict[str, Any],
 ) -> Completion[OutputT]:
@@ -228,12 +254,15 @@ async def _complete(
     usage = Usage()
     cost = 0.0
     attempt = 0
+    conversation = cleared.messages
     while True:
         attempt += 1
-        response = await _send(target, settings, conversation, **call)
+        response = await _send(target, settings, cleared, conversation, **call)
         usage = usage + _usage(response)
         served = _served_model(response, target)
-        locality = locality_of(served, effective_api_base(served, target.api_base))
+        locality = served_locality(served, target.role, target.api_base, settings)
+        if cleared.primary_remote or locality == "remote":
+            cleared.report.count_sent(conversation)
         hidden = getattr(response, "_hidden_params", {}) or {}
         cost += 0.0 if locality == "local" else (hidden.get("response_cost") or 0.0)
         text = response.choices[0].message.content or ""
@@ -249,7 +278,7 @@ async def _complete(
                         raw_text=text,
                         model=served,
                     ) from None
-                conversation = _reask(conversation, text, exc, schema)
+                conversation = _reask(conversation, text, served, exc, schema)
                 continue
         total = time.perf_counter() - started
         return Completion(  # unparametrized: Completion[X] is rebuilt per call once pydantic's cache drops it
@@ -266,6 +295,7 @@ async def _complete(
             cost_usd=cost,
             attempts=attempt,
             engine_stats=hidden.get(EXTRAS_FIELD) or {},
+            egress=cleared.report,
         )
 
 
@@ -324,21 +354,25 @@ def stream(
     was already shown), raising SchemaError if it fails."""
     request = _Request.prepare(role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params)
     request.call.update(stream=True, stream_options={"include_usage": True})
-    target, settings, conversation, call = request.target, request.settings, request.conversation, request.call
+    target, settings, call = request.target, request.settings, request.call
     holder: CompletionStream[OutputT]
 
     async def deltas() -> AsyncIterator[str]:
         with request.span(stream=True) as span:
-            async for delta in _stream(span):
-                yield delta
+            cleared = await request.clear(span)
+            try:
+                async for delta in _stream(span, cleared):
+                    yield delta
+            finally:
+                span.record(cleared.report.attributes())
 
-    async def _stream(span: ChatSpan) -> AsyncIterator[str]:
+    async def _stream(span: ChatSpan, cleared: Cleared) -> AsyncIterator[str]:
         started = time.perf_counter()
         ttft: float | None = None
         parts: list[str] = []
         usage = Usage()
         finish_reason: str | None = None
-        response = await _send(target, settings, conversation, **call)
+        response = await _send(target, settings, cleared, cleared.messages, **call)
         try:
             async for chunk in response:
                 if getattr(chunk, "usage", None):
@@ -370,7 +404,9 @@ def stream(
                     raw_text=text,
                     model=served,
                 ) from None
-        locality = locality_of(served, effective_api_base(served, target.api_base))
+        locality = served_locality(served, target.role, target.api_base, settings)
+        if cleared.primary_remote or locality == "remote":
+            cleared.report.count_sent(cleared.messages)
         holder.result = Completion(  # unparametrized: Completion[X] is rebuilt per call once pydantic's cache drops it
             text=text,
             output=output,
@@ -383,6 +419,7 @@ def stream(
             usage=usage,
             timings=Timings.measure(time.perf_counter() - started, ttft, usage.output_tokens),
             cost_usd=0.0 if locality == "local" else None,
+            egress=cleared.report,
         )
         _finish(span, holder.result)
 

@@ -1,8 +1,10 @@
-"""Where a model runs: `local` (in-process engines, servers on loopback) or `remote`."""
+"""Where a model runs: `local` (in-process engines, servers on loopback or on hosts config
+declares local) or `remote`."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from urllib.parse import urlparse
 
 from turnout.engines._registry import is_local_provider
@@ -15,10 +17,19 @@ def split_model(model: str) -> tuple[str, str]:
     return (provider, name) if sep else ("", model)
 
 
+def _host_port(url: str) -> tuple[str, int | None]:
+    parsed = urlparse(url if "//" in url else f"//{url}")
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    return (parsed.hostname or "").lower(), port
+
+
 def is_loopback_url(url: str | None) -> bool:
     if not url:
         return False
-    host = urlparse(url if "//" in url else f"//{url}").hostname or ""
+    host, _ = _host_port(url)
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
@@ -27,9 +38,40 @@ def is_loopback_url(url: str | None) -> bool:
         return False
 
 
-def locality_of(model: str, api_base: str | None = None) -> Locality:
-    """`local` for in-process engines and for any model served from a loopback address."""
+def matches_host(url: str | None, rules: Sequence[str]) -> bool:
+    """Whether `url`'s host is one of `rules`: a name, `name:port`, or a CIDR network."""
+    if not url or not rules:
+        return False
+    host, port = _host_port(url)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for rule in rules:
+        if "/" in rule:
+            if address is not None and address in ipaddress.ip_network(rule, strict=False):
+                return True
+            continue
+        rule_host, rule_port = _host_port(rule)
+        if rule_host == host and (rule_port is None or rule_port == port):
+            return True
+    return False
+
+
+def locality_of(
+    model: str,
+    api_base: str | None = None,
+    *,
+    local_hosts: Sequence[str] = (),
+    declared: str = "auto",
+) -> Locality:
+    """`local` for in-process engines and for models served from loopback or `local_hosts`;
+    `declared` ('local'/'remote', from a role's config) overrides that judgement for servers."""
     provider, _ = split_model(model)
-    if is_local_provider(provider) or is_loopback_url(api_base):
+    if is_local_provider(provider) and declared != "remote":
+        return "local"
+    if declared in ("local", "remote"):
+        return declared  # type: ignore[return-value]
+    if is_loopback_url(api_base) or matches_host(api_base, local_hosts):
         return "local"
     return "remote"

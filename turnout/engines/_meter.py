@@ -11,17 +11,19 @@ so a graph node can report exactly what its own calls cost.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from turnout.engines._result import Completion
 
 
 class UsageTotals(BaseModel):
-    """Tokens and cost of a set of model calls, split by where they ran."""
+    """Tokens and cost of a set of model calls, split by where they ran, and what the egress
+    guard let leave the machine."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -29,6 +31,16 @@ class UsageTotals(BaseModel):
     local_tokens: int = 0
     remote_tokens: int = 0
     cost_usd: float = 0.0
+    remote_calls: int = 0
+    refused_calls: int = 0
+    sent_bytes: dict[str, int] = Field(default_factory=dict, description="Bytes sent to remote models, by kind.")
+
+    @property
+    def source_bytes_sent(self) -> int:
+        """Source text, diffs, test and tool output, and untagged text sent to remote models."""
+        from turnout.engines.tag import SOURCE_KINDS
+
+        return sum(v for k, v in self.sent_bytes.items() if k in SOURCE_KINDS)
 
     @property
     def tokens(self) -> int:
@@ -40,17 +52,23 @@ class UsageTotals(BaseModel):
             local_tokens=self.local_tokens + other.local_tokens,
             remote_tokens=self.remote_tokens + other.remote_tokens,
             cost_usd=self.cost_usd + other.cost_usd,
+            remote_calls=self.remote_calls + other.remote_calls,
+            refused_calls=self.refused_calls + other.refused_calls,
+            sent_bytes=dict(Counter(self.sent_bytes) + Counter(other.sent_bytes)),
         )
 
     @classmethod
     def of(cls, completion: Completion) -> UsageTotals:  # type: ignore[type-arg]
         tokens = completion.usage.total_tokens
         local = completion.locality == "local"
+        sent = completion.egress.sent_bytes if completion.egress else {}
         return cls(
             calls=1,
             local_tokens=tokens if local else 0,
             remote_tokens=0 if local else tokens,
             cost_usd=completion.cost_usd or 0.0,
+            remote_calls=0 if local and not sent else 1,
+            sent_bytes=dict(sent),
         )
 
 
@@ -60,8 +78,11 @@ class UsageMeter:
         self.totals = UsageTotals()
 
     def add(self, completion: Completion) -> None:  # type: ignore[type-arg]
+        self.add_totals(UsageTotals.of(completion))
+
+    def add_totals(self, totals: UsageTotals) -> None:
         with self._lock:
-            self.totals = self.totals + UsageTotals.of(completion)
+            self.totals = self.totals + totals
 
 
 _meters: ContextVar[tuple[UsageMeter, ...]] = ContextVar("turnout_usage_meters", default=())
@@ -81,3 +102,10 @@ def record(completion: Completion) -> None:  # type: ignore[type-arg]
     """Called by the door for every finished call."""
     for meter in _meters.get():
         meter.add(completion)
+
+
+def record_refusal() -> None:
+    """Called by the door for every call the egress guard refused."""
+    refused = UsageTotals(refused_calls=1)
+    for meter in _meters.get():
+        meter.add_totals(refused)

@@ -6,6 +6,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from turnout.engines._egress import EgressReport
+
 Locality = Literal["local", "remote"]
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
@@ -68,6 +70,9 @@ class Completion(BaseModel, Generic[OutputT]):
         default_factory=dict,
         description="What the engine reported beyond usage (GPU engines: batched, queue_wait_s, "
         "cached_tokens, …); empty for engines that report nothing more.",
+    )
+    egress: EgressReport | None = Field(
+        None, description="The egress guard's decision and the bytes sent to remote models, by kind."
     )
 
     def as_dict(self) -> dict[str, Any]:

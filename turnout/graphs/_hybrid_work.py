@@ -17,7 +17,7 @@ from langgraph.types import interrupt
 from turnout.agents import Coder, Planner, Retriever, Verifier, edit_problems
 from turnout.agents.schemas import Evidence, Tier
 from turnout.config import HybridSettings, Settings, get_settings
-from turnout.engines import locality_of, resolve, usage_meter
+from turnout.engines import model_locality, resolve, tag, usage_meter
 from turnout.errors import TurnoutError
 from turnout.graphs._hybrid_state import Assignment, StepResult, WorkOrder
 from turnout.telemetry import agent_span
@@ -55,8 +55,10 @@ class Outcome:
 
 
 def _is_remote(model: str, settings: Settings | None) -> bool:
-    target = resolve(model, settings or get_settings())
-    return locality_of(target.model, target.api_base) == "remote"
+    settings = settings or get_settings()
+    target = resolve(model, settings)
+    declared = settings.roles.get(target.role).locality if target.role else "auto"
+    return model_locality(target.model, target.api_base, settings, declared) == "remote"
 
 
 def _evidence_from(context: list[StepResult]) -> Evidence | None:
@@ -69,15 +71,15 @@ async def _perform(team: Team, order: WorkOrder, agent: str, model: str | None) 
     context = order["context"]
     summaries = [r.summary for r in context]
     if agent == "retriever":
-        evidence = await team.retriever.run(step.description, model=model)
+        evidence = await team.retriever.run(tag.as_tagged(tag.summary(step.description)), model=model)
         where = "; ".join(f"{s.path}:{s.start_line}-{s.end_line} {s.symbol or ''}".strip() for s in evidence.snippets)
         problem = None if evidence.snippets else "the search found nothing"
         return Outcome("ok", f"found {len(evidence.snippets)} snippet(s): {where}", {"evidence": evidence}, problem)
     if agent == "coder":
         evidence = _evidence_from(context)
         if evidence is None and team.retriever.index is not None:
-            evidence = await team.retriever.run(step.description)
-        code = await team.coder.run(step.description, evidence=evidence, model=model)
+            evidence = await team.retriever.run(tag.as_tagged(tag.summary(step.description)))
+        code = await team.coder.run(tag.as_tagged(tag.summary(step.description)), evidence=evidence, model=model)
         problems = edit_problems(code)
         if not code.edits:
             problems.append("the coder returned no edits")
@@ -85,7 +87,11 @@ async def _perform(team: Team, order: WorkOrder, agent: str, model: str | None) 
         summary = f"edited {touched}: {code.explanation}"
         return Outcome("ok", summary, {"code": code, "evidence": evidence}, "; ".join(problems) or None)
     if agent == "verifier":
-        verdict = await team.verifier.run(f"Step: {step.description}", evidence="\n".join(summaries), model=model)
+        verdict = await team.verifier.run(
+            tag.compose("Step: {step}", step=tag.summary(step.description)),
+            evidence=tag.join(tag.summary(s) for s in summaries),
+            model=model,
+        )
         summary = ("passed" if verdict.passed else "failed") + (": " + "; ".join(verdict.reasons) if verdict.reasons else "")
         return Outcome("ok" if verdict.passed else "failed", summary, {"verdict": verdict})
     answer = await team.planner.answer(order["task"], step, summaries, model=model)
@@ -96,7 +102,9 @@ async def _model_check(team: Team, order: WorkOrder, outcome: Outcome) -> str | 
     if not team.hybrid.verify_with_model or outcome.problem:
         return outcome.problem
     step = order["assignment"].step
-    verdict = await team.verifier.run(f"Step: {step.description}\nResult: {outcome.summary}")
+    verdict = await team.verifier.run(
+        tag.compose("Step: {step}\nResult: {result}", step=tag.summary(step.description), result=tag.summary(outcome.summary))
+    )
     return None if verdict.passed else "verifier: " + "; ".join(verdict.reasons or ["rejected"])
 
 

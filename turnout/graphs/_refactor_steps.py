@@ -13,6 +13,7 @@ from pathlib import Path
 
 from turnout.agents import Coder, Evidence, Snippet
 from turnout.agents.refactor_planner import RefactorPlan
+from turnout.engines import tag
 from turnout.graphs._refactor_state import Attempt
 from turnout.tools.code_index import CodeIndex
 from turnout.tools.test_runner import TestReport
@@ -136,12 +137,17 @@ async def run_model_edit(
     """Ask the coder for whole-definition replacements and apply them (each must parse)."""
     from turnout.tools.edits import replace_definition
 
-    feedback = ""
+    prompt = tag.as_tagged(tag.request(request))
     if previous and previous[-1].problem:
-        feedback = f"\nThe previous attempt failed: {previous[-1].problem}"
+        # The problem quotes tool messages (a syntax error names the line): tool output.
+        prompt = prompt + tag.compose(
+            "\nThe previous attempt failed: {problem}", problem=tag.tool_output(previous[-1].problem, origin="previous attempt")
+        )
         if previous[-1].tests is not None:
-            feedback += f"\nTest output:\n{previous[-1].tests.output_tail[-1500:]}"
-    result = await coder.run(request + feedback, evidence=evidence, model=model)
+            prompt = prompt + tag.compose(
+                "\nTest output:\n{tests}", tests=tag.test_output(previous[-1].tests.output_tail[-1500:], origin="tests")
+            )
+    result = await coder.run(prompt, evidence=evidence, model=model)
     changed: list[str] = []
     for edit in result.edits:
         symbol = edit.symbol or next((s.symbol for s in evidence.snippets if s.path == edit.path and s.symbol), None)

@@ -26,7 +26,7 @@ from langgraph.types import Send
 from turnout.agents import Coder, Planner, Retriever, Router, Verifier
 from turnout.agents.schemas import PlanStep
 from turnout.config import Settings, get_settings
-from turnout.engines import usage_meter
+from turnout.engines import tag, usage_meter
 from turnout.errors import ModelBehaviorError
 from turnout.graphs._hybrid_state import Assignment, Budget, HybridState, StepResult, WorkOrder
 from turnout.graphs._hybrid_work import CANDIDATES, Team, run_step
@@ -129,7 +129,7 @@ def build_hybrid_graph(
             "started_at": state.get("started_at") or time.time(),
             "budget": state.get("budget") or budget_from(current_settings()),
         }
-        context = f"Files: {', '.join(index.files[:40])}" if index is not None else ""
+        context = tag.compose("Files: {files}", files=tag.path(", ".join(index.files[:40]))) if index is not None else ""
         with usage_meter() as meter:
             try:
                 new_plan = await team.planner.run(state["task"], context=context)
@@ -187,7 +187,10 @@ def build_hybrid_graph(
         if _ready(state):
             return {}  # more steps of this plan became ready: route them
         results = sorted(_round_results(state).values(), key=lambda r: r.index)
-        summaries = [f"step {r.index} [{r.kind} by {r.agent}, {r.status}]: {r.summary}" for r in results]
+        summaries = [
+            tag.compose(f"step {r.index} [{r.kind} by {r.agent}, {r.status}]: {{s}}", s=tag.summary(r.summary))
+            for r in results
+        ]
         with usage_meter() as meter:
             try:
                 decision = await team.planner.decide(state["task"], state["plan"], summaries)

@@ -24,7 +24,7 @@ from langgraph.graph import END, START, StateGraph
 from turnout.agents import Coder, Verifier
 from turnout.agents.refactor_planner import RefactorPlanner
 from turnout.config import Settings, get_settings
-from turnout.engines import usage_meter
+from turnout.engines import tag, usage_meter
 from turnout.errors import ModelBehaviorError, TurnoutError
 from turnout.graphs import _refactor_steps as steps
 from turnout.graphs._refactor_state import Attempt, RefactorState
@@ -141,7 +141,14 @@ def build_refactor_graph(
             return _reject(attempt, problem, after)
         with usage_meter() as meter:
             diff = await asyncio.to_thread(ws.diff)
-            review = await verifier.run(f"Request: {state['request']}", evidence=f"Tests: {after.summary()}\nDiff:\n{diff[:3000]}")
+            review = await verifier.run(
+                tag.compose("Request: {request}", request=tag.request(state["request"])),
+                evidence=tag.compose(
+                    "Tests: {tests}\nDiff:\n{diff}",
+                    tests=tag.test_output(after.summary(), origin="tests"),
+                    diff=tag.diff(diff[:3000], origin="workspace diff"),
+                ),
+            )
         return {"review": review, "usage": meter.totals, **_accept(attempt, after)}
 
     def after_verify(state: RefactorState) -> str:

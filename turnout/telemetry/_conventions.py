@@ -48,6 +48,17 @@ TURNOUT_COST_USD = "turnout.cost_usd"
 TURNOUT_ATTEMPTS = "turnout.attempts"
 TURNOUT_ENGINE_STATS = "turnout.engine_stats"  # + ".batched", ".queue_wait_s", ".cached_tokens", …
 
+# The egress guard's record of a model call (`.<kind>` suffixes: one attribute per content kind).
+EGRESS_POLICY = "turnout.egress.policy"
+EGRESS_DECISION = "turnout.egress.decision"  # local | sent | rewritten | refused
+EGRESS_STRATEGY = "turnout.egress.strategy"
+EGRESS_REMOTE_MODELS = "turnout.egress.remote_models"
+EGRESS_DROPPED_FALLBACKS = "turnout.egress.dropped_fallbacks"
+EGRESS_REFUSED_PART = "turnout.egress.refused_part"
+EGRESS_SENT_BYTES = "turnout.egress.sent_bytes"  # total; + ".<kind>"
+EGRESS_PARTS = "turnout.egress.parts"  # + ".<kind>"
+EGRESS_WITHHELD_BYTES = "turnout.egress.withheld_bytes"  # + ".<kind>"
+
 LANGGRAPH_NODE = "langgraph.node"
 LANGGRAPH_STEP = "langgraph.step"
 LANGGRAPH_CHECKPOINT_ID = "langgraph.checkpoint.id"

@@ -40,6 +40,10 @@ class ChatSpan:
         self.span = span
         self.capture = capture
 
+    def record(self, attributes: dict[str, Any]) -> None:
+        if self.span.is_recording():
+            self.span.set_attributes(attributes)
+
     def finish(
         self,
         *,
