@@ -243,6 +243,22 @@ class Settings(BaseSettings):
         "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT.",
     )
 
+    def with_policy(self, mode: str, *, everywhere: bool = False) -> Settings:
+        """These settings under policy `mode` (aliases accepted); `everywhere` also replaces
+        every role's own mode (how `--offline` makes a whole run local-only)."""
+        try:
+            policy = PolicySettings.model_validate({**self.policy.model_dump(), "mode": mode})
+        except ValidationError:
+            raise ConfigError(f"{mode!r} is not a privacy policy: use open, no-code or local-only") from None
+        if everywhere:
+            policy.roles = {role: own.model_copy(update={"mode": None}) for role, own in policy.roles.items()}
+        return self.model_copy(update={"policy": policy})
+
+    @property
+    def policy_configured(self) -> bool:
+        """Whether config (file or TURNOUT_POLICY__MODE) chose the policy mode itself."""
+        return "mode" in self.policy.model_fields_set
+
     @property
     def traces_path(self) -> Path | None:
         """The trace directory, or None when trace files are turned off."""

@@ -123,6 +123,7 @@ async def test_model_call_spans_follow_the_genai_conventions(scripts: None, span
         "turnout.egress.policy": "open",
         "turnout.egress.decision": "local",
         "turnout.egress.sent_bytes": 0,
+        "turnout.egress.source_bytes_sent": 0,
         "turnout.egress.parts.untagged": 1,
     }
     assert "gen_ai.input.messages" not in chat.attributes

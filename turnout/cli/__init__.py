@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from rich.table import Table
 
 from turnout._imports import import_object
-from turnout.cli._common import ConfigOption, console, errors, fail, settings_from
+from turnout.cli._common import ConfigOption, OfflineOption, PolicyOption, console, errors, fail, settings_from
 from turnout.cli.refactor import refactor
 from turnout.cli.run import run
 from turnout.cli.trace import trace_app
@@ -49,28 +49,30 @@ def import_schema(spec: str) -> type[BaseModel]:
 @app.command()
 def engines(config: ConfigOption = None) -> None:
     """Show each role's model, where it runs, and whether it can run here."""
-    from turnout.engines import availability, locality_of
-    from turnout.engines._checks import effective_api_base
+    from turnout.engines import availability, model_locality
 
     try:
         settings = settings_from(config)
     except TurnoutError as exc:
         raise fail(exc) from None
     table = Table(title="turnout roles")
-    for column in ("role", "model", "locality", "available"):
+    for column in ("role", "model", "locality", "policy", "available"):
         table.add_column(column)
     rows = []
     for role in ROLE_NAMES:
         role_config = settings.roles.get(role)
-        rows.append((role, role_config.model, role_config.api_base))
-        rows.extend((f"  ↳ fallback", model, None) for model in role_config.fallbacks)
-    for name, model, api_base in rows:
+        mode, strategy = settings.policy.for_role(role)
+        policy = f"{mode} ({strategy})" if mode == "no-code" else mode
+        rows.append((role, role_config.model, role_config.api_base, role_config.locality, policy))
+        rows.extend(("  ↳ fallback", model, None, "auto", "") for model in role_config.fallbacks)
+    for name, model, api_base, declared, policy in rows:
         reason = availability(model, api_base)
-        locality = locality_of(model, effective_api_base(model, api_base))
+        locality = model_locality(model, api_base, settings, declared)
         table.add_row(
             name,
             model,
             locality,
+            policy,
             "[green]yes[/]" if reason is None else f"[red]no[/]: {reason}",
         )
     console.print(table)
@@ -86,10 +88,15 @@ def ask(
     max_tokens: Annotated[Optional[int], typer.Option(help="Cap on generated tokens.")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature.")] = None,
     config: ConfigOption = None,
+    policy: PolicyOption = None,
+    offline: OfflineOption = False,
 ) -> None:
     """Run one model call and print the answer, tokens and tokens/s."""
+    from turnout.engines import check_policy
+
     try:
-        settings_from(config)
+        settings = settings_from(config, policy=policy, offline=offline)
+        check_policy(settings, roles=[], models={"--role": role})
         output_schema = import_schema(schema) if schema else None
         result = asyncio.run(_ask(prompt, role, output_schema, max_tokens, temperature))
     except TurnoutError as exc:
@@ -111,8 +118,9 @@ async def _ask(
     max_tokens: int | None,
     temperature: float | None,
 ) -> Any:
-    from turnout.engines import complete, stream
+    from turnout.engines import complete, stream, tag
 
+    prompt = tag.request(prompt)  # type: ignore[assignment]  # the user typed it
     if schema is not None:
         with errors.status(f"asking {role}…"):
             result = await complete(

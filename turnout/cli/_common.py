@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from turnout.config import Settings, load_settings, use_settings
+from turnout.engines._meter import UsageTotals
 from turnout.errors import TurnoutError, UserError
 
 console = Console()
@@ -18,6 +19,18 @@ ConfigOption = Annotated[
     Optional[Path],
     typer.Option("--config", "-c", help="turnout.toml to use (default: ./turnout.toml if present)."),
 ]
+PolicyOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--policy",
+        help="Privacy policy for this run: open, no-code (remote models never see source, diffs or "
+        "test output) or local-only (default: [policy] mode in config).",
+    ),
+]
+OfflineOption = Annotated[
+    bool,
+    typer.Option("--offline", help="Refuse every remote model call: policy local-only for every role."),
+]
 
 
 def fail(exc: TurnoutError) -> typer.Exit:
@@ -25,10 +38,25 @@ def fail(exc: TurnoutError) -> typer.Exit:
     return typer.Exit(code=2 if isinstance(exc, UserError) else 1)
 
 
-def settings_from(config: Path | None, *, traced: bool = True) -> Settings:
+def settings_from(
+    config: Path | None,
+    *,
+    traced: bool = True,
+    policy: str | None = None,
+    offline: bool = False,
+    default_policy: str | None = None,
+) -> Settings:
     """Load and install settings; commands that run models also start tracing (trace files,
-    and OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set)."""
+    and OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set).
+
+    `--offline` beats `--policy`, which beats config, which beats the command's default."""
     settings = load_settings(config)
+    if offline:
+        settings = settings.with_policy("local-only", everywhere=True)
+    elif policy is not None:
+        settings = settings.with_policy(policy)
+    elif default_policy is not None and not settings.policy_configured:
+        settings = settings.with_policy(default_policy)
     use_settings(settings)
     if traced:
         from turnout import telemetry
@@ -37,3 +65,18 @@ def settings_from(config: Path | None, *, traced: bool = True) -> Settings:
     return settings
 
 
+
+
+def egress_line(usage: UsageTotals | None, policy: str) -> str:
+    """The end-of-run proof of what left the machine, from the run's usage totals."""
+    if usage is None:
+        return f"policy {policy} · no model calls"
+    refused = f" · {usage.refused_calls} call(s) refused by the policy" if usage.refused_calls else ""
+    if not usage.remote_calls:
+        return f"policy {policy} · remote calls: 0 · nothing was sent off this machine{refused}"
+    by_kind = ", ".join(f"{kind} {size:,}" for kind, size in sorted(usage.sent_bytes.items()))
+    total = sum(usage.sent_bytes.values())
+    return (
+        f"policy {policy} · remote calls: {usage.remote_calls} · bytes sent remotely: {total:,} ({by_kind})"
+        f" · source code sent remotely: {usage.source_bytes_sent:,} bytes{refused}"
+    )

@@ -12,7 +12,16 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from turnout.cli._common import ConfigOption, console, errors, fail, settings_from
+from turnout.cli._common import (
+    ConfigOption,
+    OfflineOption,
+    PolicyOption,
+    console,
+    egress_line,
+    errors,
+    fail,
+    settings_from,
+)
 from turnout.errors import TurnoutError, UserError
 
 PHASES = {"prepare": "copying and running the tests", "plan": "planning", "edit": "editing",
@@ -40,7 +49,7 @@ def _line(phase: str, values: dict[str, Any]) -> Text:
                          f"  attempt {len(attempts)}  files {len(touched)}  tests: {tests}")
 
 
-def _report(values: dict[str, Any]) -> None:
+def _report(values: dict[str, Any], policy: str) -> None:
     status = values.get("status", "?")
     color = {"succeeded": "green", "nothing_to_change": "yellow"}.get(status, "red")
     table = Table(show_header=False, box=None)
@@ -72,16 +81,16 @@ def _report(values: dict[str, Any]) -> None:
     console.print(table)
     reason = f": {values['reason']}" if values.get("reason") else ""
     errors.print(f"[{color}]{status}[/]{reason}")
+    errors.print(egress_line(usage, policy), soft_wrap=True)
 
 
 async def _refactor(repo: Path, request: str, test_cmd: str | None, apply: bool, max_attempts: int,
-                    allow_failing_baseline: bool, config: Path | None) -> dict[str, Any]:
+                    allow_failing_baseline: bool, settings: Any) -> dict[str, Any]:
     from turnout import telemetry
     from turnout.graphs._running import new_thread_id, sqlite_checkpointer, thread_config
     from turnout.graphs.refactor import build_refactor_graph
     from turnout.tools.workspace import Workspace
 
-    settings = settings_from(config)
     run_id = new_thread_id()
     payload = {"request": request, "repo": str(repo.resolve()), "run_id": run_id, "max_attempts": max_attempts,
                "allow_failing_baseline": allow_failing_baseline, "test_command": test_cmd}
@@ -115,17 +124,21 @@ def refactor(
     max_attempts: Annotated[int, typer.Option(min=1, help="Local attempts before escalating or giving up.")] = 3,
     allow_failing_baseline: Annotated[bool, typer.Option(help="Continue when tests already fail; only new failures count.")] = False,
     config: ConfigOption = None,
+    policy: PolicyOption = None,
+    offline: OfflineOption = False,
 ) -> None:
-    """Plan, locate, edit and verify in an isolated copy; print the report and where the patch is."""
+    """Plan, locate, edit and verify in an isolated copy; print the report, where the patch is,
+    and what was sent off this machine (policy no-code unless config or --policy says otherwise)."""
     try:
         if not repo.is_dir():
             raise UserError(f"{repo} is not a directory; give the repository to refactor")
         if apply and _dirty(repo):
             raise UserError(f"{repo} has uncommitted changes; commit or stash them, or run without --apply")
-        values = asyncio.run(_refactor(repo, request, test_cmd, apply, max_attempts, allow_failing_baseline, config))
+        settings = settings_from(config, policy=policy, offline=offline, default_policy="no-code")
+        values = asyncio.run(_refactor(repo, request, test_cmd, apply, max_attempts, allow_failing_baseline, settings))
     except TurnoutError as exc:
         raise fail(exc) from None
-    _report(values)
+    _report(values, settings.policy.mode)
     if values.get("applied"):
         console.print(f"applied to {repo}: {', '.join(values['applied'])}")
     status = values.get("status")

@@ -11,7 +11,16 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from turnout.cli._common import ConfigOption, console, errors, fail, settings_from
+from turnout.cli._common import (
+    ConfigOption,
+    OfflineOption,
+    PolicyOption,
+    console,
+    egress_line,
+    errors,
+    fail,
+    settings_from,
+)
 from turnout.errors import TurnoutError, UserError
 
 
@@ -40,7 +49,7 @@ class Progress:
         )
 
 
-def _summary(values: dict[str, Any], thread_id: str) -> None:
+def _summary(values: dict[str, Any], thread_id: str, policy: str) -> None:
     status = values.get("status", "done")
     color = {"finished": "green", "stuck": "yellow", "budget_exceeded": "yellow"}.get(status, "white")
     if values.get("answer"):
@@ -57,6 +66,7 @@ def _summary(values: dict[str, Any], thread_id: str) -> None:
     tokens = f" · tokens local {usage.local_tokens} / remote {usage.remote_tokens}" if usage else ""
     reason = f" ({values['reason']})" if values.get("reason") else ""
     errors.print(f"[{color}]{status}[/]{reason}{tokens} · thread {thread_id} · `turnout trace ls` for the trace")
+    errors.print(egress_line(usage, policy), soft_wrap=True)
 
 
 async def _execute(graph: Any, payload: Any, thread_id: str) -> dict[str, Any]:
@@ -84,12 +94,15 @@ async def _execute(graph: Any, payload: Any, thread_id: str) -> dict[str, Any]:
             live.start()
 
 
-async def _run(target: str, task: str | None, repo: Path, thread: str | None, resume: bool, config: Path | None) -> None:
+async def _run(
+    target: str, task: str | None, repo: Path, thread: str | None, resume: bool, config: Path | None,
+    policy: str | None, offline: bool,
+) -> None:
     from turnout import telemetry
     from turnout.graphs import build_hybrid_graph
     from turnout.graphs._running import load_graph, new_thread_id, require_checkpoint, sqlite_checkpointer
 
-    settings = settings_from(config)
+    settings = settings_from(config, policy=policy, offline=offline)
     thread_id = thread or new_thread_id()
     async with sqlite_checkpointer(settings.checkpoints) as saver:
         if target == "hybrid":
@@ -111,7 +124,7 @@ async def _run(target: str, task: str | None, repo: Path, thread: str | None, re
         except (KeyboardInterrupt, asyncio.CancelledError):
             errors.print(f"[yellow]interrupted[/]: resume with `turnout run {target} --thread {thread_id} --resume`")
             raise typer.Exit(130) from None
-    _summary(values, thread_id)
+    _summary(values, thread_id, settings.policy.mode)
 
 
 def run(
@@ -121,9 +134,12 @@ def run(
     thread: Annotated[Optional[str], typer.Option(help="Thread id (checkpoints); default: a new one.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the thread from its last checkpoint.")] = False,
     config: ConfigOption = None,
+    policy: PolicyOption = None,
+    offline: OfflineOption = False,
 ) -> None:
-    """Run a graph with live progress, then print the answer and a one-screen summary."""
+    """Run a graph with live progress, then print the answer, a one-screen summary, and what
+    was sent off this machine."""
     try:
-        asyncio.run(_run(target, task, repo, thread, resume, config))
+        asyncio.run(_run(target, task, repo, thread, resume, config, policy, offline))
     except TurnoutError as exc:
         raise fail(exc) from None

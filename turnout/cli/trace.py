@@ -14,7 +14,7 @@ from turnout.cli._common import ConfigOption, console, errors, fail, settings_fr
 from turnout.errors import ConfigError, TurnoutError
 from turnout.telemetry import _conventions as sc
 from turnout.telemetry._files import SpanRecord, StoredTrace, read_trace
-from turnout.telemetry._runs import find_run, list_runs, report
+from turnout.telemetry._runs import EgressSummary, find_run, list_runs, report
 
 trace_app = typer.Typer(help="List, show, summarise and export recorded runs.", no_args_is_help=True)
 
@@ -134,6 +134,29 @@ def summary_command(
         f"tokens: {run.local_tokens} local, {run.remote_tokens} remote "
         f"({result.local_share:.0%} stayed on this machine)"
     )
+    _print_egress(result.egress)
+
+
+def _print_egress(egress: EgressSummary) -> None:
+    policies = ", ".join(egress.policies) or "none recorded"
+    console.print(
+        f"privacy policy: {policies} · remote calls: {egress.remote_calls}"
+        f" · rewritten: {egress.rewritten_calls} · refused: {egress.refused_calls}"
+    )
+    if egress.sent_bytes:
+        table = Table(title="bytes sent remotely, by kind")
+        table.add_column("kind")
+        table.add_column("bytes", justify="right")
+        for kind, size in sorted(egress.sent_bytes.items()):
+            table.add_row(kind, f"{size:,}")
+        console.print(table)
+    style = "green" if egress.source_bytes_sent == 0 else "bold red"
+    console.print(f"[{style}]source code sent remotely: {egress.source_bytes_sent:,} bytes[/]")
+    if egress.unguarded_remote_calls:
+        console.print(
+            f"[yellow]{egress.unguarded_remote_calls} remote call(s) carry no egress record "
+            "(recorded before the guard existed, or outside turnout's door)[/]"
+        )
 
 
 @trace_app.command("export")

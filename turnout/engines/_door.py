@@ -97,7 +97,7 @@ async def _send(target: Target, settings: Settings, cleared: Cleared, messages: 
         )
     except Exception as exc:
         if cleared.primary_remote:  # the request went out before it failed
-            cleared.report.count_sent(messages)
+            cleared.count_sent(messages)
         unwrapped = _unwrap(exc)
         if unwrapped is exc:
             raise
@@ -211,6 +211,9 @@ class _Request:
                 span.record(exc.report.attributes())
             record_refusal()
             raise
+        schema = self.call.get("response_format")
+        if cleared.report.remote_models and isinstance(schema, type) and issubclass(schema, BaseModel):
+            cleared.schema_bytes = len(json.dumps(schema.model_json_schema()).encode())
         return cleared
 
 
@@ -262,7 +265,7 @@ async def _complete(
         served = _served_model(response, target)
         locality = served_locality(served, target.role, target.api_base, settings)
         if cleared.primary_remote or locality == "remote":
-            cleared.report.count_sent(conversation)
+            cleared.count_sent(conversation)
         hidden = getattr(response, "_hidden_params", {}) or {}
         cost += 0.0 if locality == "local" else (hidden.get("response_cost") or 0.0)
         text = response.choices[0].message.content or ""
@@ -406,7 +409,7 @@ def stream(
                 ) from None
         locality = served_locality(served, target.role, target.api_base, settings)
         if cleared.primary_remote or locality == "remote":
-            cleared.report.count_sent(cleared.messages)
+            cleared.count_sent(cleared.messages)
         holder.result = Completion(  # unparametrized: Completion[X] is rebuilt per call once pydantic's cache drops it
             text=text,
             output=output,

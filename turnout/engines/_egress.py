@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from turnout.engines.tag import tagged_messages
+from turnout.engines.tag import SOURCE_KINDS, tagged_messages
 from turnout.telemetry import _conventions as sc
 
 Decision = Literal["local", "sent", "rewritten", "refused"]
@@ -32,11 +32,19 @@ class EgressReport(BaseModel):
     def total_sent(self) -> int:
         return sum(self.sent_bytes.values())
 
-    def count_sent(self, conversation: Sequence[Mapping[str, Any]]) -> None:
-        """Add one request's payload to what was sent remotely."""
+    @property
+    def source_bytes_sent(self) -> int:
+        """Source text, diffs, test and tool output, and untagged text sent remotely."""
+        return sum(v for k, v in self.sent_bytes.items() if k in SOURCE_KINDS)
+
+    def count_sent(self, conversation: Sequence[Mapping[str, Any]], schema_bytes: int = 0) -> None:
+        """Add one request's payload to what was sent remotely (`schema`: the JSON schema of
+        the answer, which names fields and the candidates an enum lists)."""
         sent = Counter(self.sent_bytes)
         for _, tagged in tagged_messages(conversation):
             sent.update(tagged.bytes_by_kind())
+        if schema_bytes:
+            sent["schema"] += schema_bytes
         self.sent_bytes = dict(sent)
 
     def attributes(self) -> dict[str, Any]:
@@ -44,6 +52,7 @@ class EgressReport(BaseModel):
             sc.EGRESS_POLICY: self.policy,
             sc.EGRESS_DECISION: self.decision,
             sc.EGRESS_SENT_BYTES: self.total_sent,
+            sc.EGRESS_SOURCE_BYTES: self.source_bytes_sent,
         }
         if self.decision in ("rewritten", "refused"):
             attributes[sc.EGRESS_STRATEGY] = self.strategy

@@ -37,6 +37,10 @@ class Cleared:
     report: EgressReport
     call: dict[str, Any] = field(default_factory=dict)
     primary_remote: bool = False
+    schema_bytes: int = 0
+
+    def count_sent(self, conversation: Sequence[Mapping[str, Any]]) -> None:
+        self.report.count_sent(conversation, self.schema_bytes)
 
 
 def _parts(messages: Sequence[Mapping[str, Any]]) -> list[Part]:

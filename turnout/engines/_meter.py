@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from turnout.engines._result import Completion
+from turnout.engines.tag import SOURCE_KINDS
 
 
 class UsageTotals(BaseModel):
@@ -38,8 +39,6 @@ class UsageTotals(BaseModel):
     @property
     def source_bytes_sent(self) -> int:
         """Source text, diffs, test and tool output, and untagged text sent to remote models."""
-        from turnout.engines.tag import SOURCE_KINDS
-
         return sum(v for k, v in self.sent_bytes.items() if k in SOURCE_KINDS)
 
     @property

@@ -7,7 +7,7 @@ whose config names a remote model fails before it starts, not halfway through.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from turnout.config import ROLE_NAMES, OnForbidden, PolicyMode, Settings
@@ -71,12 +71,16 @@ def _role_hint(role: str) -> str:
     )
 
 
-def check_policy(settings: Settings, *, roles: Iterable[str] = ROLE_NAMES, models: Iterable[str | None] = ()) -> None:
-    """Raise ConfigError, before any run starts, when config contradicts the policy: a role
-    (or an escalation model) that is remote under `local-only`, or a summarizer that is not
-    local."""
+def check_policy(
+    settings: Settings, *, roles: Iterable[str] = ROLE_NAMES, models: Mapping[str, str | None] | None = None
+) -> None:
+    """Raise ConfigError, before any run starts, when config contradicts the policy: a role,
+    or a model the run will call (`models`: where it was named → role or model string, e.g.
+    `{"[hybrid] escalate_to": "anthropic/…"}`), that is remote under `local-only`, or a
+    summarizer that is not local."""
     problems: list[str] = []
-    for role in roles:
+    named = {where: m for where, m in (models or {}).items() if m}
+    for role in dict.fromkeys([*roles, *(m for m in named.values() if m in ROLE_NAMES)]):
         mode, strategy = policy_for(role, settings)
         config = settings.roles.get(role)  # type: ignore[arg-type]
         if mode == "local-only":
@@ -94,17 +98,13 @@ def check_policy(settings: Settings, *, roles: Iterable[str] = ROLE_NAMES, model
                 )
         if strategy == "summarize" and mode == "no-code":
             _check_summarizer(settings, problems)
-    for model in models:
-        if not model:
-            continue
-        role = model if model in ROLE_NAMES else None
-        if role is not None:
-            continue  # a role: checked above when it is in `roles`
+    for where, model in named.items():
+        if model in ROLE_NAMES:
+            continue  # checked as a role above
         mode, _ = policy_for(None, settings)
         if mode == "local-only" and model_locality(model, None, settings) == "remote":
             problems.append(
-                f"[hybrid] escalate_to = {model!r} is remote, but policy local-only allows no remote call; "
-                "remove escalate_to or name a local model"
+                f"{where} = {model!r} is remote, but policy local-only allows no remote call; name a local model"
             )
     if problems:
         raise ConfigError("the configuration contradicts the privacy policy: " + "; ".join(dict.fromkeys(problems)))

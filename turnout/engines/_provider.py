@@ -34,10 +34,14 @@ def litellm_module() -> ModuleType:
         if _module is None:
             # Must be set before the import: litellm otherwise fetches its cost map online.
             os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+            # Nor may it fetch anything else on its own (beta-header lists, HF tokenizers for
+            # token counting): only calls to the models config names leave the machine.
+            os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
             import litellm
 
             litellm.suppress_debug_info = True
             litellm.telemetry = False
+            litellm.disable_hf_tokenizer_download = True
             _module = litellm
         if _registered != set(LOCAL_ENGINES):
             litellm = _module

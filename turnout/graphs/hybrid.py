@@ -26,7 +26,7 @@ from langgraph.types import Send
 from turnout.agents import Coder, Planner, Retriever, Router, Verifier
 from turnout.agents.schemas import PlanStep
 from turnout.config import Settings, get_settings
-from turnout.engines import tag, usage_meter
+from turnout.engines import check_policy, tag, usage_meter
 from turnout.errors import ModelBehaviorError
 from turnout.graphs._hybrid_state import Assignment, Budget, HybridState, StepResult, WorkOrder
 from turnout.graphs._hybrid_work import CANDIDATES, Team, run_step
@@ -102,8 +102,11 @@ def build_hybrid_graph(
     """A compiled hybrid graph over `repo` (its code index is built or refreshed here).
 
     `checkpointer`: any LangGraph saver (the CLI uses SQLite at `.turnout/checkpoints.sqlite`;
-    async runs need `AsyncSqliteSaver`). Config decides every agent's model.
+    async runs need `AsyncSqliteSaver`). Config decides every agent's model; a config that
+    contradicts its privacy policy (a remote model under `local-only`) fails here, before any run.
     """
+    startup = settings or get_settings()
+    check_policy(startup, models={"[hybrid] escalate_to": startup.hybrid.escalate_to})
     if index is None and repo is not None:
         from turnout.tools.code_index import CodeIndex
 

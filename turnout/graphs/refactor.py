@@ -24,7 +24,7 @@ from langgraph.graph import END, START, StateGraph
 from turnout.agents import Coder, Verifier
 from turnout.agents.refactor_planner import RefactorPlanner
 from turnout.config import Settings, get_settings
-from turnout.engines import tag, usage_meter
+from turnout.engines import check_policy, tag, usage_meter
 from turnout.errors import ModelBehaviorError, TurnoutError
 from turnout.graphs import _refactor_steps as steps
 from turnout.graphs._refactor_state import Attempt, RefactorState
@@ -44,7 +44,10 @@ def build_refactor_graph(
     name: str = "refactor",
 ) -> Any:
     """A compiled refactor graph. `work_dir`: where workspaces and patches go
-    (default `.turnout/` in the working directory)."""
+    (default `.turnout/` in the working directory). A config that contradicts its privacy
+    policy (a remote model under `local-only`) fails here, before any run."""
+    startup = settings or get_settings()
+    check_policy(startup, roles=("planner", "coder", "verifier"), models={"[hybrid] escalate_to": startup.hybrid.escalate_to})
     base = Path(work_dir) if work_dir is not None else Path(".turnout")
     planner = RefactorPlanner(settings=settings)
     coder = Coder(settings=settings)

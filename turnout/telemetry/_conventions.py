@@ -56,6 +56,7 @@ EGRESS_REMOTE_MODELS = "turnout.egress.remote_models"
 EGRESS_DROPPED_FALLBACKS = "turnout.egress.dropped_fallbacks"
 EGRESS_REFUSED_PART = "turnout.egress.refused_part"
 EGRESS_SENT_BYTES = "turnout.egress.sent_bytes"  # total; + ".<kind>"
+EGRESS_SOURCE_BYTES = "turnout.egress.source_bytes_sent"  # source text, diffs, test/tool output, untagged
 EGRESS_PARTS = "turnout.egress.parts"  # + ".<kind>"
 EGRESS_WITHHELD_BYTES = "turnout.egress.withheld_bytes"  # + ".<kind>"
 

@@ -45,10 +45,23 @@ class CallStats(BaseModel):
         return self.local_tokens / total if total else 1.0
 
 
+class EgressSummary(BaseModel):
+    """What a run sent off the machine, from the egress guard's span attributes."""
+
+    policies: list[str] = []
+    remote_calls: int = 0
+    refused_calls: int = 0
+    rewritten_calls: int = 0
+    sent_bytes: dict[str, int] = {}
+    source_bytes_sent: int = 0
+    unguarded_remote_calls: int = 0  # remote calls whose span has no egress record
+
+
 class RunReport(BaseModel):
     run: RunSummary
     by_node: list[CallStats]
     by_model: list[CallStats]
+    egress: EgressSummary = EgressSummary()
 
     @property
     def local_share(self) -> float:
@@ -145,6 +158,29 @@ def _stats(name: str, calls: list[SpanRecord]) -> CallStats:
     )
 
 
+def egress_summary(calls: list[SpanRecord]) -> EgressSummary:
+    summary = EgressSummary()
+    policies: dict[str, None] = {}
+    prefix = sc.EGRESS_SENT_BYTES + "."
+    for span in calls:
+        a = span.attributes
+        decision = a.get(sc.EGRESS_DECISION)
+        if decision is None:
+            summary.unguarded_remote_calls += a.get(sc.TURNOUT_LOCALITY) == "remote"
+            continue
+        policies[str(a.get(sc.EGRESS_POLICY))] = None
+        summary.refused_calls += decision == "refused"
+        summary.rewritten_calls += decision == "rewritten"
+        summary.remote_calls += int(a.get(sc.EGRESS_SENT_BYTES, 0)) > 0
+        summary.source_bytes_sent += int(a.get(sc.EGRESS_SOURCE_BYTES, 0))
+        for key, value in a.items():
+            if key.startswith(prefix):
+                kind = key[len(prefix):]
+                summary.sent_bytes[kind] = summary.sent_bytes.get(kind, 0) + int(value)
+    summary.policies = list(policies)
+    return summary
+
+
 def report(trace: StoredTrace) -> RunReport:
     by_id = {s.span_id: s for s in trace.spans}
     by_node: dict[str, list[SpanRecord]] = defaultdict(list)
@@ -158,4 +194,5 @@ def report(trace: StoredTrace) -> RunReport:
         run=summarize(trace),
         by_node=[_stats(name, calls) for name, calls in by_node.items()],
         by_model=[_stats(name, calls) for name, calls in by_model.items()],
+        egress=egress_summary([s for s in trace.spans if is_model_call(s)]),
     )
