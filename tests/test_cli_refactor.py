@@ -81,3 +81,38 @@ def test_no_test_command_is_exit_code_2(tmp_path: Path) -> None:
     (tmp_path / "plain" / "mod.py").write_text("def f():\n    return 1\n")
     result = _refactor(str(tmp_path / "plain"), "Rename f to g")
     assert result.exit_code == 2 and "--test-cmd" in result.stderr
+
+
+def test_refactor_runs_under_no_code_by_default_and_proves_it(
+    team: Team, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TURNOUT_ROLES__PLANNER__MODEL", "scripted/t-planner")
+    monkeypatch.setenv("TURNOUT_ROLES__PLANNER__LOCALITY", "remote")
+    monkeypatch.delenv("TURNOUT_ROLES__PLANNER")
+    planner = team.use("planner", [rename()])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    result = _refactor(str(repo), "Rename load_inventory to read_inventory")
+    assert result.exit_code == 0, result.output
+    assert len(planner.calls) == 1
+    assert "policy no-code · remote calls: 1" in result.stderr
+    assert "source code sent remotely: 0 bytes" in result.stderr
+
+
+def test_refactor_offline_refuses_a_remote_planner_before_starting(
+    team: Team, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TURNOUT_ROLES__PLANNER__MODEL", "scripted/t-planner")
+    monkeypatch.setenv("TURNOUT_ROLES__PLANNER__LOCALITY", "remote")
+    monkeypatch.delenv("TURNOUT_ROLES__PLANNER")
+    planner = team.use("planner", [rename()])
+    before = tree_fingerprint(repo)
+    result = _refactor(str(repo), "Rename load_inventory to read_inventory", "--offline")
+    assert result.exit_code == 2
+    assert "role planner" in result.stderr and "local-only" in result.stderr
+    assert planner.calls == [] and tree_fingerprint(repo) == before
+
+
+def test_an_unknown_policy_is_exit_code_2(repo: Path) -> None:
+    result = _refactor(str(repo), "Rename load_inventory to read_inventory", "--policy", "closed")
+    assert result.exit_code == 2
+    assert "'closed' is not a privacy policy: use open, no-code or local-only" in result.stderr

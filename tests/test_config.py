@@ -1,8 +1,11 @@
+import re
 from pathlib import Path
 
 import pytest
 
 from turnout.config import DEFAULT_MODEL, ROLE_NAMES, load_settings
+from turnout.engines import check_policy, model_locality
+from turnout.graphs import build_hybrid_graph
 from turnout.errors import ConfigError
 
 
@@ -69,3 +72,75 @@ def test_bad_value_names_the_key(tmp_path: Path) -> None:
     (tmp_path / "turnout.toml").write_text("timeout_s = -1\n")
     with pytest.raises(ConfigError, match="timeout_s"):
         load_settings()
+
+
+def test_policy_accepts_aliases_and_per_role_shorthand() -> None:
+
+    settings = load_settings(policy={"mode": "none", "roles": {"planner": "no-code", "coder": {"on_forbidden": "outline"}}})
+    assert settings.policy.for_role("planner") == ("no-code", "refuse")
+    assert settings.policy.for_role("coder") == ("local-only", "outline")
+    assert settings.policy.for_role(None) == ("local-only", "refuse")
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ({"mode": "closed"}, "policy.mode: Input should be 'open', 'no-code' or 'local-only'"),
+        ({"roles": {"plannr": "no-code"}}, "policy.roles.plannr"),
+        ({"roles": {"coder": {"on_forbiden": "outline"}}}, "policy.roles.coder.on_forbiden: unknown key"),
+        ({"local_hosts": ["10.0.0.0/33"]}, "'10.0.0.0/33' is not a network"),
+        ({"on_forbidden": "drop"}, "policy.on_forbidden"),
+    ],
+)
+def test_malformed_policy_names_the_offending_key(policy: dict[str, object], message: str) -> None:
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(policy=policy)
+
+
+@pytest.mark.parametrize(
+    ("api_base", "hosts", "expected"),
+    [
+        ("http://10.1.2.3:8000/v1", ["10.0.0.0/8"], "local"),
+        ("http://gpu.internal:8000/v1", ["gpu.internal:8000"], "local"),
+        ("http://gpu.internal:9000/v1", ["gpu.internal:8000"], "remote"),
+        ("http://gpu.internal/v1", ["gpu.internal"], "local"),
+        ("http://203.0.113.9/v1", ["10.0.0.0/8"], "remote"),
+        ("http://127.0.0.1:4000/v1", [], "local"),
+    ],
+)
+def test_local_hosts_make_on_prem_servers_local(api_base: str, hosts: list[str], expected: str) -> None:
+
+    settings = load_settings(policy={"local_hosts": hosts})
+    assert model_locality("openai/served", api_base, settings) == expected
+
+
+def test_a_role_can_declare_a_loopback_proxy_remote() -> None:
+
+    settings = load_settings(roles={"planner": {"model": "openai/x", "api_base": "http://127.0.0.1:4000", "locality": "remote"}})
+    config = settings.roles.get("planner")
+    assert model_locality(config.model, config.api_base, settings, config.locality) == "remote"
+
+
+def test_local_only_with_a_remote_role_fails_at_start_up_naming_the_role_and_the_fix() -> None:
+
+    settings = load_settings(
+        roles={"planner": "anthropic/claude-sonnet-4-5", "coder": {"model": "llamacpp/smollm2", "fallbacks": ["openai/gpt-4o"]}},
+        policy={"mode": "local-only"},
+        hybrid={"escalate_to": "openai/gpt-4o"},
+    )
+    with pytest.raises(ConfigError) as error:
+        check_policy(settings, models={"[hybrid] escalate_to": settings.hybrid.escalate_to})
+    message = str(error.value)
+    assert "role planner: its model anthropic/claude-sonnet-4-5 is remote" in message
+    assert "set [roles] planner to a local model" in message
+    assert "role coder: its fallback 1 openai/gpt-4o is remote" in message
+    assert "[hybrid] escalate_to = 'openai/gpt-4o' is remote" in message
+    with pytest.raises(ConfigError, match="role planner"):
+        build_hybrid_graph(settings=settings)
+
+
+def test_offline_overrides_every_role_policy() -> None:
+
+    settings = load_settings(policy={"mode": "open", "roles": {"planner": "open"}}).with_policy("local-only", everywhere=True)
+    assert {settings.policy.for_role(r)[0] for r in ("planner", "coder", None)} == {"local-only"}

@@ -311,6 +311,7 @@ async def test_under_local_only_a_run_on_local_roles_makes_no_connection(
     team: Team, fake_provider: FakeProvider, connections: Connections
 ) -> None:
     settings = settings_for(fake_provider, "local-only", planner_remote=False)
+    team.use("router", route(tier="local"))
     team.use("planner", [plan(("retrieve", "find the tax code", [])), finish("in shop/pricing.py")])
     graph = build_hybrid_graph(repo=team.repo, settings=settings, checkpointer=InMemorySaver())
     state = await graph.ainvoke({"task": TASK}, {"configurable": {"thread_id": "local"}})

@@ -95,3 +95,28 @@ def test_trace_files_turned_off_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("TURNOUT_TRACES_DIR", "off")
     result = _invoke("trace", "ls")
     assert result.exit_code == 2 and "trace files are turned off" in result.stderr
+
+
+def test_summary_proves_what_was_sent_remotely(tmp_path: Path, spans: Any) -> None:
+    from turnout.config import load_settings
+    from turnout.engines import complete, tag
+
+    settings = load_settings(
+        roles={"planner": {"model": "scripted/cloud", "locality": "remote"}}, policy={"mode": "no-code"}
+    )
+    prompt = tag.compose("Task: {t}\nFiles: {f}", t=tag.request("Where is tax?"), f=tag.path("shop/pricing.py"))
+    with scripted.scripted("cloud", ["pricing"]), scripted.scripted("local", ["ok"]):
+        asyncio.run(complete("planner", prompt, settings=settings))
+        asyncio.run(complete("scripted/local", tag.code("def f(): pass"), settings=settings))
+    traces = tmp_path / "traces"
+    TraceFileExporter(traces).export(spans.get_finished_spans())
+    outputs = []
+    for path in trace_files(traces):
+        result = _invoke("trace", "summary", path.stem, "--dir", str(traces))
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout)
+    (remote,) = [out for out in outputs if "remote calls: 1" in out]
+    (local,) = [out for out in outputs if "remote calls: 0" in out]
+    assert "privacy policy: no-code" in remote
+    assert "request" in remote and "path" in remote
+    assert "source code sent remotely: 0 bytes" in remote and "source code sent remotely: 0 bytes" in local

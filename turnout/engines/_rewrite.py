@@ -10,6 +10,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from turnout.engines.tag import Part, compose, instructions
+from turnout.errors import EgressRefused
 
 if TYPE_CHECKING:
     from turnout.config import OnForbidden, Settings
@@ -70,8 +71,17 @@ async def rewrite(part: Part, strategy: OnForbidden, policy: str, settings: Sett
 async def summarize(part: Part, settings: Settings) -> str:
     """A summary of `part` by `[policy] summarize_with` (its call goes through the guard like
     any other, so a summarizer that is not local is refused rather than sent the code)."""
-    from turnout.engines._door import complete
+    from turnout.engines._door import complete, resolve
+    from turnout.engines._policy import deployments
 
+    target = resolve(settings.policy.summarize_with, settings)
+    if any(d.locality == "remote" for d in deployments(target.role, target.model, target.api_base, settings)):
+        raise EgressRefused(
+            f"egress refused: [policy] summarize_with = {settings.policy.summarize_with!r} can reach a remote "
+            f"model, and summaries of {part.describe()} must be written locally; nothing was sent. Name a "
+            "local role or model (e.g. llamacpp/smollm2).",
+            role=target.role, model=target.model, policy=settings.policy.mode, part=part.describe(),
+        )
     key = hashlib.sha256(f"{settings.policy.summarize_with}\0{part.kind}\0{part.text}".encode()).hexdigest()
     cached = _summaries.get(key)
     if cached is not None:
