@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from turnout.agents import Coder, Evidence, Planner, PlanStep, Retriever, Router, Snippet, Verifier
+from turnout.agents import (
+    Coder,
+    Evidence,
+    Planner,
+    PlanStep,
+    Retriever,
+    Router,
+    Snippet,
+    Verifier,
+)
 from turnout.agents.refactor_planner import RefactorPlanner
 from turnout.config import Settings, load_settings
 from turnout.engines import scripted, tag

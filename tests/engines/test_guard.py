@@ -241,3 +241,17 @@ async def test_a_remote_model_string_follows_the_default_policy(connections: lis
     with pytest.raises(EgressRefused, match="openai/gpt-4o is remote"):
         await complete("openai/gpt-4o", code_prompt(), settings=settings())
     assert connections == []
+
+
+def test_content_is_kept_off_spans_bound_for_a_collector_outside_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from turnout.engines._policy import span_capture
+    from turnout.telemetry import CaptureMode
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otlp.example.com")
+    captured = {"capture_content": "SPAN_ONLY"}
+    assert span_capture(load_settings(**captured, policy={"mode": "no-code"}), "planner") is CaptureMode.NO_CONTENT
+    assert span_capture(load_settings(**captured, policy={"mode": "open"}), "planner") is CaptureMode.SPAN_ONLY
+    local = load_settings(**captured, policy={"mode": "no-code", "local_hosts": ["otlp.example.com"]})
+    assert span_capture(local, "planner") is CaptureMode.SPAN_ONLY
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    assert span_capture(load_settings(**captured, policy={"mode": "no-code"}), "planner") is CaptureMode.SPAN_ONLY

@@ -70,7 +70,7 @@ def settings_from(
 def egress_line(usage: UsageTotals | None, policy: str) -> str:
     """The end-of-run proof of what left the machine, from the run's usage totals."""
     if usage is None:
-        return f"policy {policy} · no model calls"
+        return f"policy {policy} · `turnout trace summary` shows what was sent remotely"
     refused = f" · {usage.refused_calls} call(s) refused by the policy" if usage.refused_calls else ""
     if not usage.remote_calls:
         return f"policy {policy} · remote calls: 0 · nothing was sent off this machine{refused}"

@@ -22,6 +22,7 @@ from turnout.cli._common import (
     fail,
     settings_from,
 )
+from turnout.engines import usage_meter
 from turnout.errors import TurnoutError, UserError
 
 PHASES = {"prepare": "copying and running the tests", "plan": "planning", "edit": "editing",
@@ -81,7 +82,7 @@ def _report(values: dict[str, Any], policy: str) -> None:
     console.print(table)
     reason = f": {values['reason']}" if values.get("reason") else ""
     errors.print(f"[{color}]{status}[/]{reason}")
-    errors.print(egress_line(usage, policy), soft_wrap=True)
+    errors.print(egress_line(values.get("sent"), policy), soft_wrap=True)
 
 
 async def _refactor(repo: Path, request: str, test_cmd: str | None, apply: bool, max_attempts: int,
@@ -98,7 +99,8 @@ async def _refactor(repo: Path, request: str, test_cmd: str | None, apply: bool,
         graph = telemetry.instrument(build_refactor_graph(checkpointer=saver))
         values: dict[str, Any] = {}
         phase = "prepare"
-        with Live(_line(phase, values), console=errors, transient=True, refresh_per_second=8) as live:
+        with Live(_line(phase, values), console=errors, transient=True, refresh_per_second=8) as live, \
+                usage_meter() as meter:
             async for mode, chunk in graph.astream(payload, thread_config(run_id), stream_mode=["updates", "values"]):
                 if mode == "values":
                     values = chunk
@@ -113,6 +115,7 @@ async def _refactor(repo: Path, request: str, test_cmd: str | None, apply: bool,
     finally:
         if workspace:
             await asyncio.to_thread(Workspace.open(Path(workspace)).remove)
+    values["sent"] = meter.totals
     return values
 
 

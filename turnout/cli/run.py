@@ -21,6 +21,7 @@ from turnout.cli._common import (
     fail,
     settings_from,
 )
+from turnout.engines import UsageTotals, usage_meter
 from turnout.errors import TurnoutError, UserError
 
 
@@ -49,7 +50,7 @@ class Progress:
         )
 
 
-def _summary(values: dict[str, Any], thread_id: str, policy: str) -> None:
+def _summary(values: dict[str, Any], thread_id: str, policy: str, sent: UsageTotals) -> None:
     status = values.get("status", "done")
     color = {"finished": "green", "stuck": "yellow", "budget_exceeded": "yellow"}.get(status, "white")
     if values.get("answer"):
@@ -66,7 +67,7 @@ def _summary(values: dict[str, Any], thread_id: str, policy: str) -> None:
     tokens = f" · tokens local {usage.local_tokens} / remote {usage.remote_tokens}" if usage else ""
     reason = f" ({values['reason']})" if values.get("reason") else ""
     errors.print(f"[{color}]{status}[/]{reason}{tokens} · thread {thread_id} · `turnout trace ls` for the trace")
-    errors.print(egress_line(usage, policy), soft_wrap=True)
+    errors.print(egress_line(sent, policy), soft_wrap=True)
 
 
 async def _execute(graph: Any, payload: Any, thread_id: str) -> dict[str, Any]:
@@ -120,11 +121,12 @@ async def _run(
         else:
             payload = {"task": task} if target == "hybrid" else {"task": task, "messages": [("user", task)]}
         try:
-            values = await _execute(graph, payload, thread_id)
+            with usage_meter() as meter:  # every call this command makes, in any graph
+                values = await _execute(graph, payload, thread_id)
         except (KeyboardInterrupt, asyncio.CancelledError):
             errors.print(f"[yellow]interrupted[/]: resume with `turnout run {target} --thread {thread_id} --resume`")
             raise typer.Exit(130) from None
-    _summary(values, thread_id, settings.policy.mode)
+    _summary(values, thread_id, settings.policy.mode, meter.totals)
 
 
 def run(

@@ -21,13 +21,13 @@ from turnout.engines._egress import EgressReport
 from turnout.engines._guard import Cleared, guard
 from turnout.engines._locality import split_model
 from turnout.engines._meter import record, record_refusal
-from turnout.engines._policy import served_locality
+from turnout.engines._policy import served_locality, span_capture
 from turnout.engines._provider import EXTRAS_FIELD, TTFT_FIELD, litellm_module
 from turnout.engines._result import Completion, Timings, Usage
 from turnout.engines._routing import router_for
 from turnout.engines.tag import Part, Tagged, instructions, plain_messages, summary
 from turnout.errors import EgressRefused, SchemaError, TurnoutError, UnknownRole
-from turnout.telemetry import capture_mode, chat_span
+from turnout.telemetry import chat_span
 from turnout.telemetry._spans import ChatSpan
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -194,7 +194,7 @@ class _Request:
             self.target.model,
             role=self.target.role,
             messages=plain_messages(self.conversation),
-            capture=capture_mode(self.settings.capture_content),
+            capture=span_capture(self.settings, self.target.role),
             temperature=self.temperature,
             max_tokens=self.max_tokens,
             stream=stream,

@@ -7,14 +7,20 @@ whose config names a remote model fails before it starts, not halfway through.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from turnout.config import ROLE_NAMES, OnForbidden, PolicyMode, Settings
 from turnout.engines._checks import effective_api_base
-from turnout.engines._locality import locality_of
+from turnout.engines._locality import is_loopback_url, locality_of, matches_host
 from turnout.engines._result import Locality
 from turnout.errors import ConfigError
+from turnout.telemetry import CaptureMode, capture_mode
+from turnout.telemetry._setup import otlp_endpoint
+
+logger = logging.getLogger("turnout")
+_warned: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -126,3 +132,24 @@ def _check_summarizer(settings: Settings, problems: list[str]) -> None:
             f"[policy] summarize_with = {name!r} runs on {model}, which is remote: summaries of code "
             "must be written locally; name a local role or model (e.g. llamacpp/smollm2)"
         )
+
+
+def span_capture(settings: Settings, role: str | None) -> CaptureMode:
+    """The content-capture mode for this call's span: as configured, except that a call under
+    a policy other than `open` never puts message content on spans that an OTLP exporter
+    would send to a collector outside this machine or `local_hosts`."""
+    mode = capture_mode(settings.capture_content)
+    if mode is CaptureMode.NO_CONTENT or policy_for(role, settings)[0] == "open":
+        return mode
+    endpoint = otlp_endpoint()
+    if endpoint and not (is_loopback_url(endpoint) or matches_host(endpoint, settings.policy.local_hosts)):
+        if endpoint not in _warned:
+            _warned.add(endpoint)
+            logger.warning(
+                "message content is not captured on spans: the privacy policy is %s and traces go to "
+                "%s, outside this machine (add its host to [policy] local_hosts if it is yours)",
+                policy_for(role, settings)[0],
+                endpoint,
+            )
+        return CaptureMode.NO_CONTENT
+    return mode

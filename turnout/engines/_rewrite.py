@@ -15,7 +15,7 @@ from turnout.errors import EgressRefused
 if TYPE_CHECKING:
     from turnout.config import OnForbidden, Settings
 
-_DEFINITION_LINE = re.compile(r"^\s*((?:async\s+)?def\s+\w+\s*\(.*?\)(?:\s*->\s*[^:]+)?|class\s+\w+(?:\([^)]*\))?)\s*:", re.M)
+_DEFINITION_LINE = re.compile(r"^\s*((?:async\s+)?def\s+\w+\s*\(.*?\)(?:\s*->\s*[^:]+)?|class\s+\w+(?:\([^)]*\))?)\s*:", re.MULTILINE)
 SUMMARY_INSTRUCTIONS = (
     "You describe code for a reader who may not see it. In at most three sentences say what "
     "it does, which functions or classes it defines and what they take and return. Do not "
