@@ -197,12 +197,15 @@ async def run_hybrid(team: Team, fake: FakeProvider, mode: str, on_forbidden: st
 async def test_under_no_code_the_remote_planner_plans_but_never_receives_source(
     team: Team, fake_provider: FakeProvider, connections: Connections, spans: Any
 ) -> None:
+    local_coder = team.use("coder", [CLOUD_EDIT])
     state = await run_hybrid(team, fake_provider, "no-code")
     assert fake_provider.schema_names() == ["Plan", "Decision"]  # it planned and decided remotely
     assert not fake_provider.received(CANARY)
     [result] = state["results"]
-    assert (result.agent, result.tier) == ("coder", "remote")
-    assert result.status != "ok" and "egress refused" in (result.error or "")
+    # The escalation was refused, never sent, and the step was rerouted to the local coder.
+    assert (result.agent, result.tier, result.status) == ("coder", "local", "ok")
+    assert "refused by privacy policy no-code" in (result.escalation_reason or "")
+    assert CANARY in str(local_coder.calls)
     assert state["usage"].source_bytes_sent == 0
     assert state["usage"].refused_calls == 1
     assert source_bytes_on_spans(spans) == 0

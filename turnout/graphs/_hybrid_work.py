@@ -18,7 +18,7 @@ from turnout.agents import Coder, Planner, Retriever, Verifier, edit_problems
 from turnout.agents.schemas import Evidence, Tier
 from turnout.config import HybridSettings, Settings, get_settings
 from turnout.engines import model_locality, resolve, tag, usage_meter
-from turnout.errors import TurnoutError
+from turnout.errors import EgressRefused, TurnoutError
 from turnout.graphs._hybrid_state import Assignment, StepResult, WorkOrder
 from turnout.telemetry import agent_span
 
@@ -172,20 +172,37 @@ def _agent_model(team: Team, agent: str) -> str:
 async def _attempt(
     team: Team, order: WorkOrder, agent: str, tier: Tier, reason: str | None
 ) -> tuple[Outcome, Tier, str | None]:
+    """Do the step on `tier`; a remote attempt the privacy policy refuses is done locally
+    instead (rerouted, never sent), and the reason says so."""
     remote = team.hybrid.escalate_to
     if tier == "remote" and remote and not _allowed_remote(team, remote, order["assignment"]):
         tier, reason = "local", f"{reason}; remote call not approved"
-    outcome = await _perform(team, order, agent, remote if tier == "remote" else None)
+    outcome = None
+    if tier == "remote" and remote:
+        try:
+            outcome = await _perform(team, order, agent, remote)
+        except EgressRefused as exc:
+            tier, reason = "local", f"{reason}; {_rerouted(exc)}"
+    if outcome is None:
+        outcome = await _perform(team, order, agent, None)
     problem = await _model_check(team, order, outcome)
     if problem and tier == "local" and remote and _allowed_remote(team, remote, order["assignment"]):
-        reason = f"local result failed verification: {problem}"
-        outcome = await _perform(team, order, agent, remote)
-        tier = "remote"
-        problem = await _model_check(team, order, outcome)
+        try:
+            escalated = await _perform(team, order, agent, remote)
+        except EgressRefused as exc:
+            reason = f"local result failed verification: {problem}; {_rerouted(exc)}"
+        else:
+            reason = f"local result failed verification: {problem}"
+            outcome, tier = escalated, "remote"
+            problem = await _model_check(team, order, outcome)
     if problem:
         outcome.status = "failed"
         outcome.summary = f"{outcome.summary} [verification failed: {problem}]"
     return outcome, tier, reason
+
+
+def _rerouted(exc: EgressRefused) -> str:
+    return f"the remote tier was refused by privacy policy {exc.policy} ({exc.part or 'any remote call'}): stayed local"
 
 
 def _allowed_remote(team: Team, model: str, assignment: Assignment) -> bool:
