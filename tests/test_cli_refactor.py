@@ -116,3 +116,11 @@ def test_an_unknown_policy_is_exit_code_2(repo: Path) -> None:
     result = _refactor(str(repo), "Rename load_inventory to read_inventory", "--policy", "closed")
     assert result.exit_code == 2
     assert "'closed' is not a privacy policy: use open, no-code or local-only" in result.stderr
+
+
+def test_error_messages_keep_their_config_keys(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TURNOUT_ROLES__PLANNER", "anthropic/claude-sonnet-4-5")
+    result = _refactor(str(repo), "Rename load_inventory to read_inventory", "--offline")
+    assert result.exit_code == 2
+    assert "set [roles] planner to a local model" in result.stderr
+    assert '[policy.roles.planner] mode = "no-code"' in result.stderr

@@ -144,3 +144,14 @@ def test_offline_overrides_every_role_policy() -> None:
 
     settings = load_settings(policy={"mode": "open", "roles": {"planner": "open"}}).with_policy("local-only", everywhere=True)
     assert {settings.policy.for_role(r)[0] for r in ("planner", "coder", None)} == {"local-only"}
+
+
+def test_the_readme_configuration_example_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Configuration"):]
+    example = section[section.index("```toml") + len("```toml"):]
+    example = example[: example.index("```")]
+    (tmp_path / "turnout.toml").write_text(example)
+    settings = load_settings(tmp_path / "turnout.toml")
+    assert settings.policy.for_role("coder") == ("local-only", "outline")
+    assert settings.roles.get("coder").fallbacks == ["llamacpp/smollm2"] and settings.timeout_s == 120

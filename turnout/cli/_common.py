@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from turnout.config import Settings, load_settings, use_settings
 from turnout.engines._meter import UsageTotals
@@ -34,7 +35,7 @@ OfflineOption = Annotated[
 
 
 def fail(exc: TurnoutError) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(code=2 if isinstance(exc, UserError) else 1)
 
 

@@ -144,12 +144,8 @@ def _print_egress(egress: EgressSummary) -> None:
         f" · rewritten: {egress.rewritten_calls} · refused: {egress.refused_calls}"
     )
     if egress.sent_bytes:
-        table = Table(title="bytes sent remotely, by kind")
-        table.add_column("kind")
-        table.add_column("bytes", justify="right")
-        for kind, size in sorted(egress.sent_bytes.items()):
-            table.add_row(kind, f"{size:,}")
-        console.print(table)
+        by_kind = ", ".join(f"{kind} {size:,}" for kind, size in sorted(egress.sent_bytes.items()))
+        console.print(f"bytes sent remotely: {sum(egress.sent_bytes.values()):,} ({by_kind})")
     style = "green" if egress.source_bytes_sent == 0 else "bold red"
     console.print(f"[{style}]source code sent remotely: {egress.source_bytes_sent:,} bytes[/]")
     if egress.unguarded_remote_calls:
