@@ -255,3 +255,16 @@ def test_content_is_kept_off_spans_bound_for_a_collector_outside_the_machine(mon
     assert span_capture(local, "planner") is CaptureMode.SPAN_ONLY
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
     assert span_capture(load_settings(**captured, policy={"mode": "no-code"}), "planner") is CaptureMode.SPAN_ONLY
+
+
+async def test_a_remote_call_that_fails_still_counts_what_it_sent_by_kind(spans: Any) -> None:
+    def broken(messages: list[dict[str, Any]]) -> str:
+        raise RuntimeError("the cloud is down")
+
+    prompt = tag.compose("Task: {task}", task=tag.request("Where is tax computed?"))
+    no_retries = settings().model_copy(update={"remote_retries": 0})
+    with scripted.scripted("cloud", broken), pytest.raises(Exception, match="the cloud is down"):
+        await complete("planner", prompt, settings=no_retries)
+    (span,) = [s for s in spans.get_finished_spans() if s.name.startswith("chat")]
+    assert span.attributes["turnout.egress.sent_bytes.request"] == len(b"Where is tax computed?")
+    assert span.attributes["turnout.egress.source_bytes_sent"] == 0

@@ -83,18 +83,14 @@ async def _send(target: Target, settings: Settings, cleared: Cleared, messages: 
     retries = settings.remote_retries if cleared.primary_remote else settings.local_retries
     params.setdefault("timeout", settings.timeout_s)
     params.update(cleared.call)
-    messages = plain_messages(messages)
+    plain = plain_messages(messages)
     try:
         if target.role is not None:
             router = router_for(settings)
-            return await router.acompletion(
-                model=target.role, messages=messages, num_retries=retries, **params
-            )
+            return await router.acompletion(model=target.role, messages=plain, num_retries=retries, **params)
         if target.api_base:
             params["api_base"] = target.api_base
-        return await litellm.acompletion(
-            model=target.model, messages=messages, num_retries=retries, **params
-        )
+        return await litellm.acompletion(model=target.model, messages=plain, num_retries=retries, **params)
     except Exception as exc:
         if cleared.primary_remote:  # the request went out before it failed
             cleared.count_sent(messages)
