@@ -237,6 +237,9 @@ class Settings(BaseSettings):
         ".turnout/traces", description="Where trace files go; 'off' or '' turns them off."
     )
     trace_console: bool = Field(False, description="Also print spans to the console.")
+    record_calls: bool = Field(
+        True, description="Record every model call beside its trace (traces_dir/calls) for replay and diff."
+    )
     capture_content: Literal["NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"] | None = Field(
         None,
         description="Record prompts/completions on spans; None defers to "

@@ -76,3 +76,17 @@ class EgressRefused(TurnoutError):
         self.policy = policy
         self.part = part
         self.report = report
+
+
+class TurnoutSignal(Exception):
+    """Control flow, not failure: graphs and agents let these through instead of catching them."""
+
+
+class ReplayDiverged(TurnoutSignal):
+    """A replayed run asked for a model call the recording does not hold."""
+
+    def __init__(self, message: str, *, node: str | None, step: int | None, requested: str) -> None:
+        super().__init__(message)
+        self.node = node
+        self.step = step
+        self.requested = requested

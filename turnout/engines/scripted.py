@@ -27,6 +27,16 @@ from pydantic import BaseModel
 from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine, message_text
 from turnout.errors import ConfigError, ModelNotFound, ScriptExhausted
 
+class Reply(BaseModel):
+    """A scripted answer with the usage and finish reason to report (replay answers with the
+    recorded numbers, so a replayed run's usage matches the original's)."""
+
+    text: str
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    finish_reason: str | None = None
+
+
 ScriptItem: TypeAlias = str | dict[str, Any] | list[Any] | BaseModel
 Responder: TypeAlias = Callable[[list[dict[str, Any]]], ScriptItem | Awaitable[ScriptItem]]
 
@@ -34,11 +44,17 @@ _WORDS = re.compile(r"\s*\S+\s*|\s+")
 
 
 def _as_text(item: ScriptItem) -> str:
+    if isinstance(item, Reply):
+        return item.text
     if isinstance(item, str):
         return item
     if isinstance(item, BaseModel):
         return item.model_dump_json()
     return json.dumps(item)
+
+
+def _as_reply(item: ScriptItem) -> Reply:
+    return item if isinstance(item, Reply) else Reply(text=_as_text(item))
 
 
 def count_words(text: str) -> int:
@@ -94,6 +110,10 @@ class Script:
         return None if self._responder else len(self._responses) - len(self.calls)
 
     async def respond(self, messages: list[dict[str, Any]]) -> str:
+        return (await self.reply(messages)).text
+
+    async def reply(self, messages: list[dict[str, Any]]) -> Reply:
+        """The next answer, as a Reply (plain items carry no usage of their own)."""
         with self._lock:
             index = len(self.calls)
             self.calls.append(messages)
@@ -104,11 +124,11 @@ class Script:
                         f"response(s) and call {index + 1} asked for another; add responses "
                         "or register a callable"
                     )
-                return _as_text(self._responses[index])
+                return _as_reply(self._responses[index])
         answer = self._responder(messages)
         if inspect.isawaitable(answer):
             answer = await answer
-        return _as_text(answer)
+        return _as_reply(answer)
 
 
 _scripts: dict[str, Script] = {}
@@ -165,18 +185,20 @@ class ScriptedEngine(LocalEngine):
 
     async def stream(self, request: EngineRequest) -> AsyncIterator[EngineChunk]:
         script = lookup(request.model)
-        text = await script.respond(request.messages)
-        if request.max_tokens is not None and count_words(text) > request.max_tokens:
+        reply = await script.reply(request.messages)
+        text = reply.text
+        if reply.finish_reason is None and request.max_tokens is not None and count_words(text) > request.max_tokens:
             text = "".join(_WORDS.findall(text)[: request.max_tokens]).rstrip()
             finish_reason = "length"
         else:
-            finish_reason = "stop"
+            finish_reason = reply.finish_reason or "stop"
         for piece in _WORDS.findall(text):
             if request.cancel.is_set():
                 return
             yield EngineChunk(text=piece)
+        input_tokens = sum(count_words(message_text(m)) for m in request.messages)
         yield EngineChunk(
             finish_reason=finish_reason,
-            input_tokens=sum(count_words(message_text(m)) for m in request.messages),
-            output_tokens=count_words(text),
+            input_tokens=reply.input_tokens if reply.input_tokens is not None else input_tokens,
+            output_tokens=reply.output_tokens if reply.output_tokens is not None else count_words(text),
         )

@@ -60,6 +60,8 @@ EGRESS_SOURCE_BYTES = "turnout.egress.source_bytes_sent"  # source text, diffs, 
 EGRESS_PARTS = "turnout.egress.parts"  # + ".<kind>"
 EGRESS_WITHHELD_BYTES = "turnout.egress.withheld_bytes"  # + ".<kind>"
 
+TURNOUT_REPLAY_OF = "turnout.replay.of"  # on a replay's root span: the run it replays
+
 LANGGRAPH_NODE = "langgraph.node"
 LANGGRAPH_STEP = "langgraph.step"
 LANGGRAPH_CHECKPOINT_ID = "langgraph.checkpoint.id"

@@ -18,6 +18,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from turnout.telemetry import _conventions as sc
+from turnout.telemetry._manifest import current_context, graph_hash, new_manifest, write_manifest
 from turnout.telemetry._spans import mark_failed, tracer
 
 _INSTRUMENTED = "__turnout_instrumented__"
@@ -120,6 +121,24 @@ def _workflow_attributes(name: str, config: RunnableConfig | None) -> dict[str, 
     return attributes
 
 
+def _start_run(workflow: str, structure: str, input: Any, config: RunnableConfig | None) -> Any:
+    """The run's root span, current from here; and its manifest, when recording is on."""
+    from turnout.config import get_settings
+
+    attributes = _workflow_attributes(workflow, config)
+    replay_of = current_context().get("replay_of")
+    if replay_of:
+        attributes[sc.TURNOUT_REPLAY_OF] = str(replay_of)
+    span = tracer().start_span(f"{sc.INVOKE_WORKFLOW} {workflow}", kind=SpanKind.INTERNAL, attributes=attributes)
+    settings = get_settings()
+    context = span.get_span_context()
+    if settings.record_calls and settings.traces_path is not None and context.is_valid and input is not None:
+        thread_id = ((config or {}).get("configurable") or {}).get("thread_id")
+        manifest = new_manifest(f"{context.trace_id:032x}", workflow, structure, input, thread_id)
+        write_manifest(settings.traces_path, manifest)
+    return span
+
+
 def instrument(graph: Any, *, name: str | None = None) -> Any:
     """Trace every run of a compiled LangGraph graph; returns the same graph.
 
@@ -130,6 +149,7 @@ def instrument(graph: Any, *, name: str | None = None) -> Any:
     if getattr(graph, _INSTRUMENTED, False):
         return graph
     workflow = name or getattr(graph, "name", None) or "graph"
+    structure = graph_hash(graph)
     for node_name, node in list(graph.nodes.items()):
         if node_name.startswith("__") or node.bound is None or isinstance(node.bound, TracedNode):
             continue
@@ -140,10 +160,7 @@ def instrument(graph: Any, *, name: str | None = None) -> Any:
 
     @functools.wraps(original_stream)
     def stream(input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
-        span = tracer().start_span(
-            f"{sc.INVOKE_WORKFLOW} {workflow}", kind=SpanKind.INTERNAL,
-            attributes=_workflow_attributes(workflow, config),
-        )
+        span = _start_run(workflow, structure, input, config)
         token = otel_context.attach(trace.set_span_in_context(span))
         try:
             yield from original_stream(input, config, **kwargs)
@@ -157,10 +174,7 @@ def instrument(graph: Any, *, name: str | None = None) -> Any:
 
     @functools.wraps(original_astream)
     async def astream(input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
-        span = tracer().start_span(
-            f"{sc.INVOKE_WORKFLOW} {workflow}", kind=SpanKind.INTERNAL,
-            attributes=_workflow_attributes(workflow, config),
-        )
+        span = _start_run(workflow, structure, input, config)
         parent = trace.set_span_in_context(span)
         try:
             iterator = original_astream(input, config, **kwargs)

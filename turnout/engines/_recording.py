@@ -1,0 +1,73 @@
+"""The door's side of call recordings: one CallRecord per finished model call."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pydantic import BaseModel
+
+from turnout.config import Settings
+from turnout.engines._result import Completion
+from turnout.engines.tag import plain_messages
+from turnout.telemetry._calls import CallRecord, append_call, request_key
+from turnout.telemetry._spans import ChatSpan
+
+
+def graph_position() -> tuple[str | None, int | None]:
+    """The LangGraph node and step this call is made from (None outside a graph)."""
+    if "langgraph.config" not in sys.modules:
+        return None, None
+    from langgraph.config import get_config
+
+    try:
+        metadata = get_config().get("metadata") or {}
+    except RuntimeError:  # not inside a runnable
+        return None, None
+    step = metadata.get("langgraph_step")
+    return metadata.get("langgraph_node"), step if isinstance(step, int) else None
+
+
+def schema_name(schema: type[BaseModel] | None) -> str | None:
+    return schema.__name__ if schema is not None else None
+
+
+def record_call(
+    settings: Settings,
+    span: ChatSpan,
+    messages: list[dict[str, Any]],
+    schema: type[BaseModel] | None,
+    params: dict[str, Any],
+    result: Completion[Any],
+) -> None:
+    """Append the call to its run's recording, when recording is on and the call is traced."""
+    traces = settings.traces_path
+    context = span.span.get_span_context()
+    if not settings.record_calls or traces is None or not context.is_valid:
+        return
+    plain = plain_messages(messages)
+    node, step = graph_position()
+    append_call(
+        traces,
+        CallRecord(
+            trace_id=f"{context.trace_id:032x}",
+            span_id=f"{context.span_id:016x}",
+            key=request_key(result.requested, plain, schema_name(schema)),
+            node=node,
+            step=step,
+            requested=result.requested,
+            role=result.role,
+            model=result.model,
+            locality=result.locality,
+            messages=plain,
+            schema_name=schema_name(schema),
+            json_schema=schema.model_json_schema() if schema is not None else None,
+            params={k: v for k, v in params.items() if k in ("temperature", "max_tokens") and v is not None},
+            text=result.text,
+            finish_reason=result.finish_reason,
+            input_tokens=result.usage.input_tokens,
+            output_tokens=result.usage.output_tokens,
+            cost_usd=result.cost_usd,
+            duration_s=result.timings.total_s,
+        ),
+    )
