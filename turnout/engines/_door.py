@@ -23,11 +23,14 @@ from turnout.engines._locality import split_model
 from turnout.engines._meter import record, record_refusal
 from turnout.engines._policy import served_locality, span_capture
 from turnout.engines._provider import EXTRAS_FIELD, TTFT_FIELD, litellm_module
+from turnout.engines._recording import graph_position, record_call, schema_name
+from turnout.engines._replay import ReplaySession, current_replay
 from turnout.engines._result import Completion, Timings, Usage
 from turnout.engines._routing import router_for
 from turnout.engines.tag import Part, Tagged, instructions, plain_messages, summary
 from turnout.errors import EgressRefused, SchemaError, TurnoutError, UnknownRole
 from turnout.telemetry import chat_span
+from turnout.telemetry._calls import CallRecord, request_key
 from turnout.telemetry._spans import ChatSpan
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -177,10 +180,14 @@ class _Request:
         max_tokens: int | None,
         timeout: float | None,
         params: dict[str, Any],
+        *,
+        check: bool = True,
     ) -> _Request:
+        """`check=False` for a call a replay answers: its model need not exist here."""
         settings = settings or get_settings()
         target = resolve(role_or_model, settings)
-        check_model(target.model, target.api_base)
+        if check:
+            check_model(target.model, target.api_base)
         call = _call_params(schema, {"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params})
         return cls(target, settings, _messages(messages), call, temperature, max_tokens)
 
@@ -196,6 +203,13 @@ class _Request:
             stream=stream,
             current=not stream,
         )
+
+    def recorded(self, session: ReplaySession, cleared: Cleared, schema: type[BaseModel] | None) -> CallRecord:
+        """The recorded call this request matches; ReplayDiverged when there is none."""
+        plain = plain_messages(cleared.messages)
+        node, step = graph_position()
+        key = request_key(self.target.requested, plain, schema_name(schema))
+        return session.take(key, node=node, step=step, requested=self.target.requested, messages=plain)
 
     async def clear(self, span: ChatSpan) -> Cleared:
         """The egress guard's verdict on this call; a refusal is recorded and raised."""
@@ -231,15 +245,59 @@ async def complete(
     validate is re-asked `settings.schema_retries` times with the error, then raised as
     SchemaError carrying the raw text. Extra keyword arguments go to litellm unchanged.
     """
-    request = _Request.prepare(role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params)
+    session, live = _replay_plan(role_or_model)
+    request = _Request.prepare(
+        live or role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params,
+        check=session is None or live is not None,
+    )
     with request.span() as span:
         cleared = await request.clear(span)
+        recorded = request.recorded(session, cleared, schema) if session is not None and live is None else None
         try:
-            result = await _complete(request.target, request.settings, cleared, schema, request.call)
+            if recorded is not None:
+                result = await _replayed(request, cleared, schema, recorded)
+            else:
+                result = await _complete(request.target, request.settings, cleared, schema, request.call)
         finally:
             span.record(cleared.report.attributes())
         _finish(span, result)
+        record_call(request.settings, span, cleared.messages, schema, request.call, result)
         return result
+
+
+def _replay_plan(role_or_model: str) -> tuple[ReplaySession | None, str | None]:
+    """Under a replay: the session, and what a live call goes to (None: answer from the
+    recording). Outside one: (None, None), a normal call."""
+    session = current_replay()
+    if session is None:
+        return None, None
+    node, step = graph_position()
+    rule = session.live_rule(node, step, role_or_model)
+    if rule is None:
+        return session, None
+    session.live_calls += 1
+    return session, rule.model or role_or_model
+
+
+async def _replayed(request: _Request, cleared: Cleared, schema: type[OutputT] | None, record: CallRecord) -> Completion[OutputT]:
+    """The recorded answer, through the scripted engine, reported as the original call was."""
+    from turnout.engines import scripted
+
+    name = f"replay-{record.span_id}-{id(request):x}"
+    scripted.register(name, [scripted.Reply(
+        text=record.text, input_tokens=record.input_tokens, output_tokens=record.output_tokens,
+        finish_reason=record.finish_reason,
+    )])
+    try:
+        local = Target(request.target.requested, None, f"scripted/{name}", None)
+        call = {k: v for k, v in request.call.items() if k not in ("stream", "stream_options")}
+        result = await _complete(local, request.settings, Cleared(cleared.messages, cleared.report), schema, call)
+    finally:
+        scripted.unregister(name)
+    return result.model_copy(update={
+        "model": record.model, "provider": split_model(record.model)[0], "role": record.role,
+        "locality": record.locality, "cost_usd": record.cost_usd,
+    })
 
 
 async def _complete(
@@ -351,7 +409,11 @@ def stream(
 ) -> CompletionStream[OutputT]:
     """Like `complete()`, streamed. A schema is validated at the end (no re-ask: the text
     was already shown), raising SchemaError if it fails."""
-    request = _Request.prepare(role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params)
+    session, live = _replay_plan(role_or_model)
+    request = _Request.prepare(
+        live or role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params,
+        check=session is None or live is not None,
+    )
     request.call.update(stream=True, stream_options={"include_usage": True})
     target, settings, call = request.target, request.settings, request.call
     holder: CompletionStream[OutputT]
@@ -360,10 +422,17 @@ def stream(
         with request.span(stream=True) as span:
             cleared = await request.clear(span)
             try:
-                async for delta in _stream(span, cleared):
-                    yield delta
+                if session is not None and live is None:
+                    holder.result = await _replayed(request, cleared, schema, request.recorded(session, cleared, schema))
+                    _finish(span, holder.result)
+                    yield holder.result.text
+                else:
+                    async for delta in _stream(span, cleared):
+                        yield delta
             finally:
                 span.record(cleared.report.attributes())
+            if holder.result is not None:
+                record_call(settings, span, cleared.messages, schema, call, holder.result)
 
     async def _stream(span: ChatSpan, cleared: Cleared) -> AsyncIterator[str]:
         started = time.perf_counter()

@@ -18,7 +18,7 @@ from turnout.agents import Coder, Planner, Retriever, Verifier, edit_problems
 from turnout.agents.schemas import Evidence, Tier
 from turnout.config import HybridSettings, Settings, get_settings
 from turnout.engines import model_locality, resolve, tag, usage_meter
-from turnout.errors import EgressRefused, TurnoutError
+from turnout.errors import EgressRefused, TurnoutError, TurnoutSignal
 from turnout.graphs._hybrid_state import Assignment, StepResult, WorkOrder
 from turnout.telemetry import agent_span
 
@@ -139,7 +139,7 @@ async def run_step(team: Team, order: WorkOrder) -> dict[str, Any]:
     with usage_meter() as meter, agent_span(agent, **{"turnout.step": assignment.index}):
         try:
             outcome, tier, escalation_reason = await _attempt(team, order, agent, tier, escalation_reason)
-        except GraphBubbleUp:  # an interrupt for approval: LangGraph's control flow, not a failure
+        except (GraphBubbleUp, TurnoutSignal):  # an interrupt for approval, a replay stopping: control flow
             raise
         except TurnoutError as exc:
             outcome = Outcome("error", f"{agent} failed: {exc}", {}, None)
