@@ -38,3 +38,28 @@ async def test_a_real_run_is_structurally_sound_and_stays_in_budget(tmp_path: Pa
         for snippet in result.evidence.snippets if result.evidence else []:
             assert (SAMPLE_REPO / snippet.path).is_file(), snippet.path
     assert state["usage"].local_tokens > 0 and state["usage"].remote_tokens == 0
+
+
+@pytest.mark.slow
+async def test_a_real_run_replays_with_no_model_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from turnout.config import ROLE_NAMES, use_settings
+    from turnout.graphs.replay import recorded_runs, replay
+    from turnout.telemetry import instrument
+
+    budget = Budget(max_steps=4, max_rounds=1, max_wall_s=240)
+    graph = instrument(build_hybrid_graph(repo=SAMPLE_REPO, checkpointer=InMemorySaver()))
+    original = await graph.ainvoke(
+        {"task": "Which function loads the inventory?", "budget": budget}, {"configurable": {"thread_id": "real"}}
+    )
+    (manifest,) = recorded_runs(Path(".turnout/traces"))
+    for role in ROLE_NAMES:  # no model at all: any call not answered from the recording fails
+        monkeypatch.setenv(f"TURNOUT_ROLES__{role.upper()}", "llamacpp/no-such-model")
+    use_settings(None)
+    result = await replay(manifest.run_id, build_hybrid_graph(repo=SAMPLE_REPO, checkpointer=InMemorySaver()))
+    assert result.diverged is None and result.identical and result.replayed_calls >= 3
+    volatile = ("started_at",)
+    assert {k: v for k, v in result.state.items() if k not in volatile} == {
+        k: v for k, v in original.items() if k not in volatile
+    }

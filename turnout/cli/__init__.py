@@ -12,6 +12,7 @@ from rich.table import Table
 from turnout._imports import import_object
 from turnout.cli._common import ConfigOption, OfflineOption, PolicyOption, console, errors, fail, settings_from
 from turnout.cli.refactor import refactor
+from turnout.cli.replay import replay
 from turnout.cli.run import run
 from turnout.cli.trace import trace_app
 from turnout.config import ROLE_NAMES
@@ -138,6 +139,7 @@ async def _ask(
 
 app.command()(run)
 app.command()(refactor)
+app.command()(replay)
 app.add_typer(trace_app, name="trace")
 
 

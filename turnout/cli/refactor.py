@@ -100,7 +100,7 @@ async def _refactor(repo: Path, request: str, test_cmd: str | None, apply: bool,
         values: dict[str, Any] = {}
         phase = "prepare"
         with Live(_line(phase, values), console=errors, transient=True, refresh_per_second=8) as live, \
-                usage_meter() as meter:
+                usage_meter() as meter, telemetry.run_context(target="refactor"):
             async for mode, chunk in graph.astream(payload, thread_config(run_id), stream_mode=["updates", "values"]):
                 if mode == "values":
                     values = chunk

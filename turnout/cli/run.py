@@ -121,7 +121,8 @@ async def _run(
         else:
             payload = {"task": task} if target == "hybrid" else {"task": task, "messages": [("user", task)]}
         try:
-            with usage_meter() as meter:  # every call this command makes, in any graph
+            context = {"target": target, "repo": str(repo.resolve())} if target == "hybrid" else {"target": target}
+            with usage_meter() as meter, telemetry.run_context(**context):  # every call this command makes
                 values = await _execute(graph, payload, thread_id)
         except (KeyboardInterrupt, asyncio.CancelledError):
             errors.print(f"[yellow]interrupted[/]: resume with `turnout run {target} --thread {thread_id} --resume`")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -13,6 +14,8 @@ from rich.tree import Tree
 from turnout.cli._common import ConfigOption, console, errors, fail, settings_from
 from turnout.errors import ConfigError, TurnoutError
 from turnout.telemetry import _conventions as sc
+from turnout.telemetry import _diff
+from turnout.telemetry._calls import RecordingError
 from turnout.telemetry._files import SpanRecord, StoredTrace, read_trace
 from turnout.telemetry._runs import EgressSummary, find_run, list_runs, report
 
@@ -174,3 +177,55 @@ def export_command(
     except TurnoutError as exc:
         raise fail(exc) from None
     console.print(f"sent {sent} spans of run {trace.run_id[:12]} to {otlp}")
+
+
+@trace_app.command("diff")
+def diff_command(
+    run_a: Annotated[str, typer.Argument(help="Run id or a prefix of it (A: usually the original).")],
+    run_b: Annotated[str, typer.Argument(help="Run id or a prefix of it (B: usually the replay).")],
+    config: ConfigOption = None,
+    directory: DirOption = None,
+) -> None:
+    """Two runs step by step: nodes, models, tokens, durations, outputs; the first divergence."""
+    try:
+        traces = [_load(run_a, config, directory), _load(run_b, config, directory)]
+    except TurnoutError as exc:
+        raise fail(exc) from None
+    calls = []
+    for trace in traces:
+        try:
+            calls.append(_diff.recorded_calls(trace))
+        except RecordingError as exc:
+            errors.print(f"[yellow]warning:[/] {escape(str(exc))}; outputs are not compared")
+            calls.append(None)
+    result = _diff.diff_runs(*traces, *calls)
+    for side, run, replayed in (("A", result.run_a, result.replay_of_a), ("B", result.run_b, result.replay_of_b)):
+        console.print(f"{side}: run {run[:12]}" + (f" (replay of {replayed[:12]})" if replayed else ""))
+    table = Table()
+    for column in ("#", "node A / B", "models", "tokens A → B", "duration A / B", "outputs"):
+        table.add_column(column, no_wrap=column in ("#", "tokens A → B", "duration A / B"))
+    for index, row in enumerate(result.rows):
+        a, b = row.a, row.b
+        nodes = [s.node if s else "—" for s in (a, b)]
+        models = [", ".join(s.models) or "—" if s else "—" for s in (a, b)]
+        tokens = ["{}/{}".format(*s.tokens) if s else "—" for s in (a, b)]
+        durations = [f"{s.duration_s:.3f}s" if s else "—" for s in (a, b)]
+        style = "bold yellow" if index == result.first_divergence else "yellow" if row.differs else None
+        table.add_row(
+            str(index + 1),
+            nodes[0] if nodes[0] == nodes[1] else f"{nodes[0]} / {nodes[1]}",
+            models[0] if models[0] == models[1] else f"{models[0]} → {models[1]}",
+            f"{tokens[0]} → {tokens[1]}",
+            f"{durations[0]} / {durations[1]}",
+            Text(_diff.outputs_line(row)),
+            style=style,
+        )
+    console.print(table)
+    unrecorded = [side for side, ok in (("A", result.recorded_a), ("B", result.recorded_b)) if not ok]
+    if unrecorded:
+        console.print(f"outputs not compared: no readable call recording for run {' and '.join(unrecorded)}")
+    if result.first_divergence is None:
+        console.print("[green]runs are identical step for step[/]")
+    else:
+        row = result.rows[result.first_divergence]
+        console.print(f"[bold yellow]first divergence at row {result.first_divergence + 1}: {escape(row.describe())}[/]")

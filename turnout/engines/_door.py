@@ -23,7 +23,7 @@ from turnout.engines._locality import split_model
 from turnout.engines._meter import record, record_refusal
 from turnout.engines._policy import served_locality, span_capture
 from turnout.engines._provider import EXTRAS_FIELD, TTFT_FIELD, litellm_module
-from turnout.engines._recording import graph_position, record_call, schema_name
+from turnout.engines._recording import graph_position, record_call, revive_failure, schema_name
 from turnout.engines._replay import ReplaySession, current_replay
 from turnout.engines._result import Completion, Timings, Usage
 from turnout.engines._routing import router_for
@@ -211,6 +211,13 @@ class _Request:
         key = request_key(self.target.requested, plain, schema_name(schema))
         return session.take(key, node=node, step=step, requested=self.target.requested, messages=plain)
 
+    def record_failure(self, span: ChatSpan, cleared: Cleared, schema: type[BaseModel] | None, exc: Exception) -> None:
+        record_call(
+            self.settings, span, cleared.messages, schema, self.call, failure=exc,
+            requested=self.target.requested, role=self.target.role, model=self.target.model,
+            locality="remote" if cleared.primary_remote else "local",
+        )
+
     async def clear(self, span: ChatSpan) -> Cleared:
         """The egress guard's verdict on this call; a refusal is recorded and raised."""
         target = self.target
@@ -258,6 +265,9 @@ async def complete(
                 result = await _replayed(request, cleared, schema, recorded)
             else:
                 result = await _complete(request.target, request.settings, cleared, schema, request.call)
+        except Exception as exc:
+            request.record_failure(span, cleared, schema, exc)
+            raise
         finally:
             span.record(cleared.report.attributes())
         _finish(span, result)
@@ -280,8 +290,12 @@ def _replay_plan(role_or_model: str) -> tuple[ReplaySession | None, str | None]:
 
 
 async def _replayed(request: _Request, cleared: Cleared, schema: type[OutputT] | None, record: CallRecord) -> Completion[OutputT]:
-    """The recorded answer, through the scripted engine, reported as the original call was."""
+    """The recorded answer, through the scripted engine, reported as the original call was
+    (a call that failed fails again, with the same error)."""
     from turnout.engines import scripted
+
+    if record.error_type is not None:
+        raise revive_failure(record)
 
     name = f"replay-{record.span_id}-{id(request):x}"
     scripted.register(name, [scripted.Reply(

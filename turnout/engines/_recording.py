@@ -38,36 +38,66 @@ def record_call(
     messages: list[dict[str, Any]],
     schema: type[BaseModel] | None,
     params: dict[str, Any],
-    result: Completion[Any],
+    result: Completion[Any] | None = None,
+    *,
+    failure: BaseException | None = None,
+    requested: str = "",
+    role: str | None = None,
+    model: str = "",
+    locality: str = "local",
 ) -> None:
-    """Append the call to its run's recording, when recording is on and the call is traced."""
+    """Append the call (its answer, or how it failed) to its run's recording, when recording is
+    on and the call is traced."""
     traces = settings.traces_path
     context = span.span.get_span_context()
     if not settings.record_calls or traces is None or not context.is_valid:
         return
     plain = plain_messages(messages)
     node, step = graph_position()
+    if result is not None:
+        requested, role, model, locality = result.requested, result.role, result.model, result.locality
+        outcome: dict[str, Any] = {
+            "text": result.text, "finish_reason": result.finish_reason, "input_tokens": result.usage.input_tokens,
+            "output_tokens": result.usage.output_tokens, "cost_usd": result.cost_usd, "duration_s": result.timings.total_s,
+        }
+    else:
+        assert failure is not None
+        outcome = {
+            "text": getattr(failure, "raw_text", ""), "error_type": type(failure).__name__, "error": str(failure),
+        }
     append_call(
         traces,
         CallRecord(
             trace_id=f"{context.trace_id:032x}",
             span_id=f"{context.span_id:016x}",
-            key=request_key(result.requested, plain, schema_name(schema)),
+            key=request_key(requested, plain, schema_name(schema)),
             node=node,
             step=step,
-            requested=result.requested,
-            role=result.role,
-            model=result.model,
-            locality=result.locality,
+            requested=requested,
+            role=role,
+            model=model,
+            locality=locality,
             messages=plain,
             schema_name=schema_name(schema),
             json_schema=schema.model_json_schema() if schema is not None else None,
             params={k: v for k, v in params.items() if k in ("temperature", "max_tokens") and v is not None},
-            text=result.text,
-            finish_reason=result.finish_reason,
-            input_tokens=result.usage.input_tokens,
-            output_tokens=result.usage.output_tokens,
-            cost_usd=result.cost_usd,
-            duration_s=result.timings.total_s,
+            **outcome,
         ),
     )
+
+
+def revive_failure(record: CallRecord) -> Exception:
+    """The exception a recorded call failed with, as near the original as can be rebuilt:
+    turnout's own errors by class, anything else as an exception of the same class name."""
+    from turnout import errors
+
+    cls = getattr(errors, record.error_type or "", None)
+    message = record.error or ""
+    if cls is errors.SchemaError:
+        return errors.SchemaError(message, raw_text=record.text, model=record.model)
+    if isinstance(cls, type) and issubclass(cls, errors.TurnoutError) and cls is not errors.EgressRefused:
+        try:
+            return cls(message)
+        except TypeError:
+            pass
+    return type(record.error_type or "RecordedFailure", (Exception,), {})(message)

@@ -12,6 +12,7 @@ run into a regression test that needs no model.
 
 from __future__ import annotations
 
+import base64
 import logging
 import uuid
 from collections.abc import Sequence
@@ -115,7 +116,7 @@ async def replay(
     rules = [r if isinstance(r, LiveRule) else LiveRule.parse(r) for r in live]
     _check_live(rules, graph, manifest, {c.requested for c in calls})
     session = ReplaySession(calls, rules, from_step)
-    payload = input if input is not None else manifest.input
+    payload = input if input is not None else _recorded_input(manifest)
     if payload is None:
         raise RecordingError(f"run {manifest.run_id[:12]}'s input was not recorded; pass input=")
     thread_id = f"replay-{uuid.uuid4().hex[:12]}"
@@ -136,6 +137,15 @@ async def replay(
         unused_calls=len(session.unused),
         diverged=diverged,
     )
+
+
+def _recorded_input(manifest: RunManifest) -> Any:
+    from turnout.graphs._running import turnout_serializer
+
+    if manifest.typed_input is None:
+        return manifest.input
+    kind, data = manifest.typed_input
+    return turnout_serializer().loads_typed((kind, base64.b64decode(data)))
 
 
 def _replay_run_id(directory: Path, original: str, thread_id: str) -> str | None:

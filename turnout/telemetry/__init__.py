@@ -6,7 +6,9 @@ Library code uses only the OpenTelemetry API; nothing is recorded until `configu
 from typing import Any
 
 from turnout.telemetry._content import CaptureMode, capture_mode
+from turnout.telemetry._calls import CallRecord, read_calls
 from turnout.telemetry._files import SpanRecord, StoredTrace, read_trace, trace_files
+from turnout.telemetry._manifest import run_context
 from turnout.telemetry._redact import redact
 from turnout.telemetry._setup import configure, flush, is_configured
 from turnout.telemetry._spans import agent_span, chat_span, tool_span, traced_tool
@@ -18,9 +20,14 @@ def __getattr__(name: str) -> Any:
         from turnout.telemetry._graph import instrument
 
         return instrument
+    if name == "replay":  # the runner lives with the graphs; re-exported here for discovery
+        from turnout.graphs.replay import replay
+
+        return replay
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
+    "CallRecord",
     "CaptureMode",
     "SpanRecord",
     "StoredTrace",
@@ -31,8 +38,11 @@ __all__ = [
     "flush",
     "instrument",
     "is_configured",
+    "read_calls",
     "read_trace",
     "redact",
+    "replay",
+    "run_context",
     "tool_span",
     "trace_files",
     "traced_tool",

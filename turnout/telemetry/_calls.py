@@ -43,7 +43,9 @@ class CallRecord(BaseModel):
     schema_name: str | None = None
     json_schema: dict[str, Any] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    text: str
+    text: str = Field(description="The answer; for a failed call, the raw text it failed on, if any.")
+    error_type: str | None = Field(None, description="The exception class of a call that failed.")
+    error: str | None = None
     finish_reason: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0

@@ -8,6 +8,7 @@ the graph's name and structure hash, the input, the thread, and what the caller 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -30,7 +31,8 @@ class RunManifest(BaseModel):
     run_id: str
     graph: str
     graph_hash: str
-    input: Any = None
+    input: Any = None  # as JSON, for people reading the file
+    typed_input: tuple[str, str] | None = None  # LangGraph's serializer: (type, base64 data), for replay
     thread_id: str | None = None
     started: datetime
     context: dict[str, Any] = Field(default_factory=dict)
@@ -90,10 +92,22 @@ def new_manifest(run_id: str, graph: str, hash_: str, input: Any, thread_id: str
         graph=graph,
         graph_hash=hash_,
         input=_jsonable(input),
+        typed_input=_typed(input),
         thread_id=thread_id,
         started=datetime.now(timezone.utc),
         context=current_context(),
     )
+
+
+def _typed(value: Any) -> tuple[str, str] | None:
+    """`value` as LangGraph's checkpoint serializer writes it (pydantic state values included)."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    try:
+        kind, data = JsonPlusSerializer().dumps_typed(value)
+    except Exception:  # an input LangGraph cannot serialize: replay then needs input=
+        return None
+    return kind, base64.b64encode(data).decode("ascii")
 
 
 def _jsonable(value: Any) -> Any:
