@@ -8,65 +8,28 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from turnout._sync import run_sync
-from turnout.config import ROLE_NAMES, RoleName, Settings, get_settings
-from turnout.engines._checks import check_model
-from turnout.engines._egress import EgressReport
-from turnout.engines._guard import Cleared, guard
+from turnout.config import Settings
+from turnout.engines._guard import Cleared
 from turnout.engines._locality import split_model
-from turnout.engines._meter import record, record_refusal
-from turnout.engines._policy import served_locality, span_capture
+from turnout.engines._meter import record
+from turnout.engines._policy import served_locality
 from turnout.engines._provider import EXTRAS_FIELD, TTFT_FIELD, litellm_module
-from turnout.engines._recording import graph_position, record_call, revive_failure, schema_name
+from turnout.engines._recording import graph_position, record_call, revive_failure
 from turnout.engines._replay import ReplaySession, current_replay
+from turnout.engines._request import Messages, Target, _Request
 from turnout.engines._result import Completion, Timings, Usage
 from turnout.engines._routing import router_for
-from turnout.engines.tag import Part, Tagged, instructions, plain_messages, summary
-from turnout.errors import EgressRefused, SchemaError, TurnoutError, UnknownRole
-from turnout.telemetry import chat_span
-from turnout.telemetry._calls import CallRecord, request_key
+from turnout.engines.tag import instructions, plain_messages, summary
+from turnout.errors import SchemaError, TurnoutError
+from turnout.telemetry._calls import CallRecord
 from turnout.telemetry._spans import ChatSpan
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
-Messages: TypeAlias = str | Tagged | Part | Sequence[Mapping[str, Any]]
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a role or model string resolves to under the current settings."""
-
-    requested: str
-    role: RoleName | None
-    model: str
-    api_base: str | None
-
-
-def resolve(role_or_model: str, settings: Settings | None = None) -> Target:
-    """A role name (`planner`, …) or a litellm model string (`provider/name`)."""
-    settings = settings or get_settings()
-    if "/" in role_or_model:
-        return Target(role_or_model, None, role_or_model, None)
-    if role_or_model not in ROLE_NAMES:
-        raise UnknownRole(
-            f"unknown role {role_or_model!r}: roles are {', '.join(ROLE_NAMES)}, "
-            "or pass a model string such as llamacpp/smollm2"
-        )
-    role: RoleName = role_or_model  # type: ignore[assignment]
-    config = settings.roles.get(role)
-    return Target(role_or_model, role, config.model, config.api_base)
-
-
-def _messages(messages: Messages) -> list[dict[str, Any]]:
-    """Message dicts; content stays tagged (a Tagged or Part) until the guard has judged it."""
-    if isinstance(messages, (str, Tagged, Part)):
-        return [{"role": "user", "content": messages}]
-    return [dict(m) for m in messages]
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -149,89 +112,6 @@ def _reask(
             ),
         },
     ]
-
-
-def _call_params(schema: type[BaseModel] | None, params: dict[str, Any]) -> dict[str, Any]:
-    call = {k: v for k, v in params.items() if v is not None}
-    if schema is not None:
-        call["response_format"] = schema
-    return call
-
-
-@dataclass
-class _Request:
-    """One call, resolved and checked: what `complete()` and `stream()` both start from."""
-
-    target: Target
-    settings: Settings
-    conversation: list[dict[str, Any]]
-    call: dict[str, Any]
-    temperature: float | None
-    max_tokens: int | None
-
-    @classmethod
-    def prepare(
-        cls,
-        role_or_model: str,
-        messages: Messages,
-        schema: type[BaseModel] | None,
-        settings: Settings | None,
-        temperature: float | None,
-        max_tokens: int | None,
-        timeout: float | None,
-        params: dict[str, Any],
-        *,
-        check: bool = True,
-    ) -> _Request:
-        """`check=False` for a call a replay answers: its model need not exist here."""
-        settings = settings or get_settings()
-        target = resolve(role_or_model, settings)
-        if check:
-            check_model(target.model, target.api_base)
-        call = _call_params(schema, {"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params})
-        return cls(target, settings, _messages(messages), call, temperature, max_tokens)
-
-    def span(self, *, stream: bool = False) -> Any:
-        # A stream's span outlives the caller's `async for`: it must not become current there.
-        return chat_span(
-            self.target.model,
-            role=self.target.role,
-            messages=plain_messages(self.conversation),
-            capture=span_capture(self.settings, self.target.role),
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            stream=stream,
-            current=not stream,
-        )
-
-    def recorded(self, session: ReplaySession, cleared: Cleared, schema: type[BaseModel] | None) -> CallRecord:
-        """The recorded call this request matches; ReplayDiverged when there is none."""
-        plain = plain_messages(cleared.messages)
-        node, step = graph_position()
-        key = request_key(self.target.requested, plain, schema_name(schema))
-        return session.take(key, node=node, step=step, requested=self.target.requested, messages=plain)
-
-    def record_failure(self, span: ChatSpan, cleared: Cleared, schema: type[BaseModel] | None, exc: Exception) -> None:
-        record_call(
-            self.settings, span, cleared.messages, schema, self.call, failure=exc,
-            requested=self.target.requested, role=self.target.role, model=self.target.model,
-            locality="remote" if cleared.primary_remote else "local",
-        )
-
-    async def clear(self, span: ChatSpan) -> Cleared:
-        """The egress guard's verdict on this call; a refusal is recorded and raised."""
-        target = self.target
-        try:
-            cleared = await guard(target.role, target.model, target.api_base, self.settings, self.conversation)
-        except EgressRefused as exc:
-            if isinstance(exc.report, EgressReport):
-                span.record(exc.report.attributes())
-            record_refusal()
-            raise
-        schema = self.call.get("response_format")
-        if cleared.report.remote_models and isinstance(schema, type) and issubclass(schema, BaseModel):
-            cleared.schema_bytes = len(json.dumps(schema.model_json_schema()).encode())
-        return cleared
 
 
 async def complete(
@@ -391,119 +271,3 @@ def _finish(span: ChatSpan, result: Completion[Any]) -> None:
 def complete_sync(role_or_model: str, messages: Messages, **kwargs: Any) -> Completion[Any]:
     """`complete()` for scripts and REPLs."""
     return run_sync(complete(role_or_model, messages, **kwargs))
-
-
-class CompletionStream(Generic[OutputT]):
-    """Text deltas as they arrive; `result` holds the whole Completion once iteration ends.
-
-        stream = engines.stream("coder", "write a haiku")
-        async for delta in stream:
-            print(delta, end="")
-        print(stream.result.usage)
-    """
-
-    def __init__(self, deltas: AsyncIterator[str]) -> None:
-        self._deltas = deltas
-        self.result: Completion[OutputT] | None = None
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        return self._deltas
-
-
-def stream(
-    role_or_model: str,
-    messages: Messages,
-    *,
-    schema: type[OutputT] | None = None,
-    temperature: float | None = None,
-    max_tokens: int | None = None,
-    timeout: float | None = None,
-    settings: Settings | None = None,
-    **params: Any,
-) -> CompletionStream[OutputT]:
-    """Like `complete()`, streamed. A schema is validated at the end (no re-ask: the text
-    was already shown), raising SchemaError if it fails."""
-    session, live = _replay_plan(role_or_model)
-    request = _Request.prepare(
-        live or role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params,
-        check=session is None or live is not None,
-    )
-    request.call.update(stream=True, stream_options={"include_usage": True})
-    target, settings, call = request.target, request.settings, request.call
-    holder: CompletionStream[OutputT]
-
-    async def deltas() -> AsyncIterator[str]:
-        with request.span(stream=True) as span:
-            cleared = await request.clear(span)
-            try:
-                if session is not None and live is None:
-                    holder.result = await _replayed(request, cleared, schema, request.recorded(session, cleared, schema))
-                    _finish(span, holder.result)
-                    yield holder.result.text
-                else:
-                    async for delta in _stream(span, cleared):
-                        yield delta
-            finally:
-                span.record(cleared.report.attributes())
-            if holder.result is not None:
-                record_call(settings, span, cleared.messages, schema, call, holder.result)
-
-    async def _stream(span: ChatSpan, cleared: Cleared) -> AsyncIterator[str]:
-        started = time.perf_counter()
-        ttft: float | None = None
-        parts: list[str] = []
-        usage = Usage()
-        finish_reason: str | None = None
-        response = await _send(target, settings, cleared, cleared.messages, **call)
-        try:
-            async for chunk in response:
-                if getattr(chunk, "usage", None):
-                    usage = _usage(chunk)
-                if not chunk.choices:
-                    continue
-                choice = chunk.choices[0]
-                finish_reason = choice.finish_reason or finish_reason
-                if choice.delta.content:
-                    if ttft is None:
-                        ttft = time.perf_counter() - started
-                    parts.append(choice.delta.content)
-                    yield choice.delta.content
-        except Exception as exc:
-            unwrapped = _unwrap(exc)
-            if unwrapped is exc:
-                raise
-            raise unwrapped from None
-        served = _served_model(response, target)
-        text = "".join(parts)
-        output = None
-        if schema is not None:
-            try:
-                output = _validate(schema, text)
-            except ValidationError as exc:
-                raise SchemaError(
-                    f"{served} streamed output that does not match {schema.__name__}: "
-                    f"{_validation_summary(exc)}",
-                    raw_text=text,
-                    model=served,
-                ) from None
-        locality = served_locality(served, target.role, target.api_base, settings)
-        if cleared.primary_remote or locality == "remote":
-            cleared.count_sent(cleared.messages)
-        holder.result = Completion(  # unparametrized: Completion[X] is rebuilt per call once pydantic's cache drops it
-            text=text,
-            output=output,
-            model=served,
-            requested=role_or_model,
-            role=target.role,
-            provider=split_model(served)[0],
-            locality=locality,
-            finish_reason=finish_reason,
-            usage=usage,
-            timings=Timings.measure(time.perf_counter() - started, ttft, usage.output_tokens),
-            cost_usd=0.0 if locality == "local" else None,
-            egress=cleared.report,
-        )
-        _finish(span, holder.result)
-
-    holder = CompletionStream(deltas())
-    return holder

@@ -71,7 +71,8 @@ async def rewrite(part: Part, strategy: OnForbidden, policy: str, settings: Sett
 async def summarize(part: Part, settings: Settings) -> str:
     """A summary of `part` by `[policy] summarize_with` (its call goes through the guard like
     any other, so a summarizer that is not local is refused rather than sent the code)."""
-    from turnout.engines._door import complete, resolve
+    from turnout.engines._door import complete
+    from turnout.engines._request import resolve
     from turnout.engines._policy import deployments
 
     target = resolve(settings.policy.summarize_with, settings)

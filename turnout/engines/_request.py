@@ -1,0 +1,142 @@
+"""One model call, resolved and checked: the role or model it goes to, its messages, the
+litellm parameters, and the span, guard and recording steps `complete()` and `stream()` share."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from pydantic import BaseModel
+
+from turnout.config import ROLE_NAMES, RoleName, Settings, get_settings
+from turnout.engines._checks import check_model
+from turnout.engines._egress import EgressReport
+from turnout.engines._guard import Cleared, guard
+from turnout.engines._meter import record_refusal
+from turnout.engines._policy import span_capture
+from turnout.engines._recording import graph_position, record_call, schema_name
+from turnout.engines._replay import ReplaySession
+from turnout.engines.tag import Part, Tagged, plain_messages
+from turnout.errors import EgressRefused, UnknownRole
+from turnout.telemetry import chat_span
+from turnout.telemetry._calls import CallRecord, request_key
+from turnout.telemetry._spans import ChatSpan
+
+Messages: TypeAlias = str | Tagged | Part | Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a role or model string resolves to under the current settings."""
+
+    requested: str
+    role: RoleName | None
+    model: str
+    api_base: str | None
+
+
+def resolve(role_or_model: str, settings: Settings | None = None) -> Target:
+    """A role name (`planner`, …) or a litellm model string (`provider/name`)."""
+    settings = settings or get_settings()
+    if "/" in role_or_model:
+        return Target(role_or_model, None, role_or_model, None)
+    if role_or_model not in ROLE_NAMES:
+        raise UnknownRole(
+            f"unknown role {role_or_model!r}: roles are {', '.join(ROLE_NAMES)}, "
+            "or pass a model string such as llamacpp/smollm2"
+        )
+    role: RoleName = role_or_model  # type: ignore[assignment]
+    config = settings.roles.get(role)
+    return Target(role_or_model, role, config.model, config.api_base)
+
+
+def _messages(messages: Messages) -> list[dict[str, Any]]:
+    """Message dicts; content stays tagged (a Tagged or Part) until the guard has judged it."""
+    if isinstance(messages, (str, Tagged, Part)):
+        return [{"role": "user", "content": messages}]
+    return [dict(m) for m in messages]
+
+
+def _call_params(schema: type[BaseModel] | None, params: dict[str, Any]) -> dict[str, Any]:
+    call = {k: v for k, v in params.items() if v is not None}
+    if schema is not None:
+        call["response_format"] = schema
+    return call
+
+
+@dataclass
+class _Request:
+    """One call, resolved and checked: what `complete()` and `stream()` both start from."""
+
+    target: Target
+    settings: Settings
+    conversation: list[dict[str, Any]]
+    call: dict[str, Any]
+    temperature: float | None
+    max_tokens: int | None
+
+    @classmethod
+    def prepare(
+        cls,
+        role_or_model: str,
+        messages: Messages,
+        schema: type[BaseModel] | None,
+        settings: Settings | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        timeout: float | None,
+        params: dict[str, Any],
+        *,
+        check: bool = True,
+    ) -> _Request:
+        """`check=False` for a call a replay answers: its model need not exist here."""
+        settings = settings or get_settings()
+        target = resolve(role_or_model, settings)
+        if check:
+            check_model(target.model, target.api_base)
+        call = _call_params(schema, {"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params})
+        return cls(target, settings, _messages(messages), call, temperature, max_tokens)
+
+    def span(self, *, stream: bool = False) -> Any:
+        # A stream's span outlives the caller's `async for`: it must not become current there.
+        return chat_span(
+            self.target.model,
+            role=self.target.role,
+            messages=plain_messages(self.conversation),
+            capture=span_capture(self.settings, self.target.role),
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            stream=stream,
+            current=not stream,
+        )
+
+    def recorded(self, session: ReplaySession, cleared: Cleared, schema: type[BaseModel] | None) -> CallRecord:
+        """The recorded call this request matches; ReplayDiverged when there is none."""
+        plain = plain_messages(cleared.messages)
+        node, step = graph_position()
+        key = request_key(self.target.requested, plain, schema_name(schema))
+        return session.take(key, node=node, step=step, requested=self.target.requested, messages=plain)
+
+    def record_failure(self, span: ChatSpan, cleared: Cleared, schema: type[BaseModel] | None, exc: Exception) -> None:
+        record_call(
+            self.settings, span, cleared.messages, schema, self.call, failure=exc,
+            requested=self.target.requested, role=self.target.role, model=self.target.model,
+            locality="remote" if cleared.primary_remote else "local",
+        )
+
+    async def clear(self, span: ChatSpan) -> Cleared:
+        """The egress guard's verdict on this call; a refusal is recorded and raised."""
+        target = self.target
+        try:
+            cleared = await guard(target.role, target.model, target.api_base, self.settings, self.conversation)
+        except EgressRefused as exc:
+            if isinstance(exc.report, EgressReport):
+                span.record(exc.report.attributes())
+            record_refusal()
+            raise
+        schema = self.call.get("response_format")
+        if cleared.report.remote_models and isinstance(schema, type) and issubclass(schema, BaseModel):
+            cleared.schema_bytes = len(json.dumps(schema.model_json_schema()).encode())
+        return cleared
