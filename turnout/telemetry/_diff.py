@@ -22,6 +22,7 @@ from turnout.telemetry._files import SpanRecord, StoredTrace
 from turnout.telemetry._runs import is_model_call
 
 Aspect = Literal["node", "models", "tokens", "outputs"]
+OUTSIDE = "(outside any node)"
 
 
 class StepCall(BaseModel):
@@ -99,26 +100,28 @@ class RunDiff(BaseModel):
 
 def steps(trace: StoredTrace, calls: list[CallRecord] | None = None) -> list[Step]:
     """The run's node executions in start order (ties: step, then name), each with the model
-    calls whose nearest enclosing node span it is, and their outputs when recorded."""
+    calls whose nearest enclosing node span it is, and their outputs when recorded. A model
+    call outside any node (`turnout ask`, a script) is a step of its own, OUTSIDE."""
     by_id = {s.span_id: s for s in trace.spans}
     texts = {c.span_id: c.text for c in calls or []}
     nested: dict[str, list[SpanRecord]] = {}
+    owners = [s for s in trace.spans if sc.LANGGRAPH_NODE in s.attributes]
     for span in trace.spans:
         if is_model_call(span):
             node = _enclosing_node(span, by_id)
-            if node is not None:
-                nested.setdefault(node.span_id, []).append(span)
-    nodes = [s for s in trace.spans if sc.LANGGRAPH_NODE in s.attributes]
-    nodes.sort(key=lambda s: (s.start_ns, _step(s) if _step(s) is not None else -1, s.name, s.span_id))
+            if node is None:
+                owners.append(node := span)
+            nested.setdefault(node.span_id, []).append(span)
+    owners.sort(key=lambda s: (s.start_ns, _step(s) if _step(s) is not None else -1, s.name, s.span_id))
     return [
         Step(
-            node=str(s.attributes[sc.LANGGRAPH_NODE]),
+            node=str(s.attributes.get(sc.LANGGRAPH_NODE, OUTSIDE)),
             step=_step(s),
             span_id=s.span_id,
             duration_s=s.duration_s,
             calls=[_call(c, texts) for c in sorted(nested.get(s.span_id, []), key=lambda c: (c.start_ns, c.span_id))],
         )
-        for s in nodes
+        for s in owners
     ]
 
 
