@@ -111,3 +111,36 @@ async def test_a_corrupt_recording_fails_cleanly(team: Team) -> None:
     path.unlink()
     with pytest.raises(RecordingError, match="no call recording"):
         await replay(run_id, build_hybrid_graph(repo=team.repo, checkpointer=InMemorySaver()))
+
+
+async def test_a_live_router_swap_shows_as_the_first_divergence_in_trace_diff(team: Team, spans: Any) -> None:
+    from turnout.telemetry._diff import diff_runs, recorded_calls
+    from turnout.telemetry._files import TraceFileExporter, read_trace
+
+    run_id, _ = await record_run(team)
+    forget_every_model()
+    scripted.register("unsure-router", route(confidence=0.1))
+    try:
+        result = await replay(run_id, build_hybrid_graph(repo=team.repo, checkpointer=InMemorySaver()),
+                              live=["router=scripted/unsure-router"])
+    finally:
+        scripted.unregister("unsure-router")
+    TraceFileExporter(TRACES).export(spans.get_finished_spans())
+    original, replayed = read_trace(TRACES / f"{run_id}.jsonl"), read_trace(TRACES / f"{result.run_id}.jsonl")
+    diff = diff_runs(original, replayed, recorded_calls(original), recorded_calls(replayed))
+    assert diff.first_divergence is not None
+    row = diff.rows[diff.first_divergence]
+    assert row.describe().startswith("route") and "outputs differ" in row.describe()
+    assert [r.differs for r in diff.rows].count(True) == 1  # plan, work and decide replayed the same
+
+
+async def test_a_forced_replay_of_a_changed_graph_runs_and_leaves_the_recording_unused(team: Team) -> None:
+    from langgraph.graph import END, START, StateGraph
+
+    run_id, _ = await record_run(team)
+    other = StateGraph(dict)
+    other.add_node("only", lambda s: s)
+    other.add_edge(START, "only")
+    other.add_edge("only", END)
+    result = await replay(run_id, other.compile(), force=True)
+    assert result.diverged is None and result.unused_calls == 4 and not result.identical
