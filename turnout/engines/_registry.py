@@ -12,6 +12,7 @@ from turnout.engines._base import LocalEngine
 
 LOCAL_ENGINES: dict[str, str] = {
     "exllamav2": "turnout.engines.exllamav2:ExLlamaV2Engine",
+    "exllamav3": "turnout.engines.exllamav3:ExLlamaV3Engine",
     "llamacpp": "turnout.engines.llamacpp:LlamaCppEngine",
     "scripted": "turnout.engines.scripted:ScriptedEngine",
 }

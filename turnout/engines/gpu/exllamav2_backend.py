@@ -12,7 +12,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from turnout.config import ExLlamaV2Settings
+from turnout.config import GpuEngineSettings
 from turnout.engines.gpu.schema_constraint import SchemaConstraint, vocabulary_for
 from turnout.engines.gpu.stops import stop_conditions
 from turnout.engines.gpu.worker import GenerationJob, JobEvent
@@ -62,7 +62,7 @@ def make_filter(constraint: SchemaConstraint, model: Any, tokenizer: Any) -> Any
 class ExLlamaV2Backend:
     """Model + cache + dynamic generator for one model directory (built on the worker thread)."""
 
-    def __init__(self, model_dir: Path, settings: ExLlamaV2Settings) -> None:
+    def __init__(self, model_dir: Path, settings: GpuEngineSettings) -> None:
         from exllamav2 import (
             ExLlamaV2,
             ExLlamaV2Cache,
