@@ -83,12 +83,17 @@ def test_no_test_command_is_exit_code_2(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--test-cmd" in result.stderr
 
 
-def test_refactor_runs_under_no_code_by_default_and_proves_it(
-    team: Team, repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def remote_planner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The team's scripted planner, declared remote (a stand-in for a cloud model)."""
     monkeypatch.setenv("TURNOUT_ROLES__PLANNER__MODEL", "scripted/t-planner")
     monkeypatch.setenv("TURNOUT_ROLES__PLANNER__LOCALITY", "remote")
     monkeypatch.delenv("TURNOUT_ROLES__PLANNER")
+
+
+def test_refactor_runs_under_no_code_by_default_and_proves_it(
+    team: Team, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remote_planner(monkeypatch)
     planner = team.use("planner", [rename()])
     team.use("verifier", [{"passed": True, "reasons": []}])
     result = _refactor(str(repo), "Rename load_inventory to read_inventory")
@@ -101,9 +106,7 @@ def test_refactor_runs_under_no_code_by_default_and_proves_it(
 def test_refactor_offline_refuses_a_remote_planner_before_starting(
     team: Team, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TURNOUT_ROLES__PLANNER__MODEL", "scripted/t-planner")
-    monkeypatch.setenv("TURNOUT_ROLES__PLANNER__LOCALITY", "remote")
-    monkeypatch.delenv("TURNOUT_ROLES__PLANNER")
+    remote_planner(monkeypatch)
     planner = team.use("planner", [rename()])
     before = tree_fingerprint(repo)
     result = _refactor(str(repo), "Rename load_inventory to read_inventory", "--offline")

@@ -33,6 +33,17 @@ async def record_run(team: Team) -> tuple[str, dict[str, Any]]:
     return manifest.run_id, dict(state)
 
 
+def another_graph() -> Any:
+    """A graph of another shape than the hybrid graph: one node."""
+    from langgraph.graph import END, START, StateGraph
+
+    other = StateGraph(dict)
+    other.add_node("only", lambda s: s)
+    other.add_edge(START, "only")
+    other.add_edge("only", END)
+    return other.compile()
+
+
 def forget_every_model() -> None:
     for role in ROLE_NAMES:
         scripted.unregister(f"t-{role}")
@@ -91,14 +102,8 @@ async def test_live_names_must_be_nodes_or_roles(team: Team) -> None:
 
 async def test_a_changed_graph_is_refused_unless_forced(team: Team) -> None:
     run_id, _ = await record_run(team)
-    from langgraph.graph import END, START, StateGraph
-
-    other = StateGraph(dict)
-    other.add_node("only", lambda s: s)
-    other.add_edge(START, "only")
-    other.add_edge("only", END)
     with pytest.raises(ReplayMismatch, match="pass --force"):
-        await replay(run_id, other.compile())
+        await replay(run_id, another_graph())
 
 
 async def test_a_corrupt_recording_fails_cleanly(team: Team) -> None:
@@ -135,12 +140,6 @@ async def test_a_live_router_swap_shows_as_the_first_divergence_in_trace_diff(te
 
 
 async def test_a_forced_replay_of_a_changed_graph_runs_and_leaves_the_recording_unused(team: Team) -> None:
-    from langgraph.graph import END, START, StateGraph
-
     run_id, _ = await record_run(team)
-    other = StateGraph(dict)
-    other.add_node("only", lambda s: s)
-    other.add_edge(START, "only")
-    other.add_edge("only", END)
-    result = await replay(run_id, other.compile(), force=True)
+    result = await replay(run_id, another_graph(), force=True)
     assert result.diverged is None and result.unused_calls == 4 and not result.identical

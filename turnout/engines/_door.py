@@ -19,7 +19,7 @@ from turnout.engines._locality import split_model
 from turnout.engines._meter import record
 from turnout.engines._policy import served_locality
 from turnout.engines._provider import EXTRAS_FIELD, TTFT_FIELD, litellm_module
-from turnout.engines._recording import graph_position, record_call, revive_failure
+from turnout.engines._recording import graph_position, json_schema_of, record_call, revive_failure
 from turnout.engines._replay import ReplaySession, current_replay
 from turnout.engines._request import Messages, Target, _Request
 from turnout.engines._result import Completion, Timings, Usage
@@ -108,7 +108,7 @@ def _reask(
             "content": instructions(
                 f"That answer does not validate against the required JSON schema: "
                 f"{_validation_summary(exc)}. Reply with only a JSON object matching this "
-                f"schema: {json.dumps(schema.model_json_schema())}"
+                f"schema: {json.dumps(json_schema_of(schema))}"
             ),
         },
     ]
@@ -132,11 +132,7 @@ async def complete(
     validate is re-asked `settings.schema_retries` times with the error, then raised as
     SchemaError carrying the raw text. Extra keyword arguments go to litellm unchanged.
     """
-    session, live = _replay_plan(role_or_model)
-    request = _Request.prepare(
-        live or role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params,
-        check=session is None or live is not None,
-    )
+    session, live, request = _start(role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params)
     with request.span() as span:
         cleared = await request.clear(span)
         recorded = request.recorded(session, cleared, schema) if session is not None and live is None else None
@@ -153,6 +149,26 @@ async def complete(
         _finish(span, result)
         record_call(request.settings, span, cleared.messages, schema, request.call, result)
         return result
+
+
+def _start(
+    role_or_model: str,
+    messages: Messages,
+    schema: type[BaseModel] | None,
+    settings: Settings | None,
+    temperature: float | None,
+    max_tokens: int | None,
+    timeout: float | None,
+    params: dict[str, Any],
+) -> tuple[ReplaySession | None, str | None, _Request]:
+    """The replay plan (see `_replay_plan`) and the prepared request; a call a replay answers
+    from its recording is not checked against a model that need not exist here."""
+    session, live = _replay_plan(role_or_model)
+    request = _Request.prepare(
+        live or role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params,
+        check=session is None or live is not None,
+    )
+    return session, live, request
 
 
 def _replay_plan(role_or_model: str) -> tuple[ReplaySession | None, str | None]:

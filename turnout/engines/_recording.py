@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -30,6 +31,12 @@ def graph_position() -> tuple[str | None, int | None]:
 
 def schema_name(schema: type[BaseModel] | None) -> str | None:
     return schema.__name__ if schema is not None else None
+
+
+@lru_cache(maxsize=512)
+def json_schema_of(schema: type[BaseModel]) -> dict[str, Any]:
+    """`schema.model_json_schema()`, built once per class (calls reuse their schemas)."""
+    return schema.model_json_schema()
 
 
 def record_call(
@@ -79,7 +86,7 @@ def record_call(
             locality=locality,
             messages=plain,
             schema_name=schema_name(schema),
-            json_schema=schema.model_json_schema() if schema is not None else None,
+            json_schema=json_schema_of(schema) if schema is not None else None,
             params={k: v for k, v in params.items() if k in ("temperature", "max_tokens") and v is not None},
             **outcome,
         ),

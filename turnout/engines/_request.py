@@ -16,7 +16,7 @@ from turnout.engines._egress import EgressReport
 from turnout.engines._guard import Cleared, guard
 from turnout.engines._meter import record_refusal
 from turnout.engines._policy import span_capture
-from turnout.engines._recording import graph_position, record_call, schema_name
+from turnout.engines._recording import graph_position, json_schema_of, record_call, schema_name
 from turnout.engines._replay import ReplaySession
 from turnout.engines.tag import Part, Tagged, plain_messages
 from turnout.errors import EgressRefused, UnknownRole
@@ -138,5 +138,5 @@ class _Request:
             raise
         schema = self.call.get("response_format")
         if cleared.report.remote_models and isinstance(schema, type) and issubclass(schema, BaseModel):
-            cleared.schema_bytes = len(json.dumps(schema.model_json_schema()).encode())
+            cleared.schema_bytes = len(json.dumps(json_schema_of(schema)).encode())
         return cleared

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from turnout.config import Settings
 from turnout.engines._door import (
     _finish,
-    _replay_plan,
+    _start,
     _replayed,
     _send,
     _served_model,
@@ -24,7 +24,7 @@ from turnout.engines._guard import Cleared
 from turnout.engines._locality import split_model
 from turnout.engines._policy import served_locality
 from turnout.engines._recording import record_call
-from turnout.engines._request import Messages, _Request
+from turnout.engines._request import Messages
 from turnout.engines._result import Completion, Timings, Usage
 from turnout.errors import SchemaError
 from turnout.telemetry._spans import ChatSpan
@@ -62,11 +62,7 @@ def stream(
 ) -> CompletionStream[OutputT]:
     """Like `complete()`, streamed. A schema is validated at the end (no re-ask: the text
     was already shown), raising SchemaError if it fails."""
-    session, live = _replay_plan(role_or_model)
-    request = _Request.prepare(
-        live or role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params,
-        check=session is None or live is not None,
-    )
+    session, live, request = _start(role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params)
     request.call.update(stream=True, stream_options={"include_usage": True})
     target, settings, call = request.target, request.settings, request.call
     holder: CompletionStream[OutputT]

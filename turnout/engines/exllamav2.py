@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from turnout.config import GpuEngineSettings
-from turnout.engines._gpu_engine import ALTERNATIVES, GpuEngine
-from turnout.engines._gpu_engine import unavailable_reason as _unavailable
+from turnout.engines._gpu_engine import GpuEngine
 
-__all__ = ["ALTERNATIVES", "ExLlamaV2Engine", "resolve_model_dir", "unavailable_reason"]
+__all__ = ["ExLlamaV2Engine"]
 
 
 class ExLlamaV2Engine(GpuEngine):
@@ -24,11 +23,3 @@ class ExLlamaV2Engine(GpuEngine):
 
         return ExLlamaV2Backend(model_dir, settings)
 
-
-def unavailable_reason() -> str | None:
-    """Why exllamav2 cannot run in this process, or None when it can."""
-    return _unavailable("exllamav2")
-
-
-def resolve_model_dir(name: str) -> Path:
-    return ExLlamaV2Engine().resolve_model_dir(name)

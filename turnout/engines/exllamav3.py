@@ -11,9 +11,8 @@ from typing import Any, ClassVar
 
 from turnout.config import GpuEngineSettings
 from turnout.engines._gpu_engine import GpuEngine
-from turnout.engines._gpu_engine import unavailable_reason as _unavailable
 
-__all__ = ["ExLlamaV3Engine", "resolve_model_dir", "unavailable_reason"]
+__all__ = ["ExLlamaV3Engine"]
 
 
 class ExLlamaV3Engine(GpuEngine):
@@ -25,11 +24,3 @@ class ExLlamaV3Engine(GpuEngine):
 
         return ExLlamaV3Backend(model_dir, settings)
 
-
-def unavailable_reason() -> str | None:
-    """Why exllamav3 cannot run in this process, or None when it can."""
-    return _unavailable("exllamav3")
-
-
-def resolve_model_dir(name: str) -> Path:
-    return ExLlamaV3Engine().resolve_model_dir(name)

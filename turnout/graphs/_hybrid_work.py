@@ -17,7 +17,8 @@ from langgraph.types import interrupt
 from turnout.agents import Coder, Planner, Retriever, Verifier, edit_problems
 from turnout.agents.schemas import Evidence, Tier
 from turnout.config import HybridSettings, Settings, get_settings
-from turnout.engines import model_locality, resolve, tag, usage_meter
+from turnout.engines import resolve, tag, usage_meter
+from turnout.engines._policy import deployments
 from turnout.errors import EgressRefused, TurnoutError, TurnoutSignal
 from turnout.graphs._hybrid_state import Assignment, StepResult, WorkOrder
 from turnout.telemetry import agent_span
@@ -57,8 +58,7 @@ class Outcome:
 def _is_remote(model: str, settings: Settings | None) -> bool:
     settings = settings or get_settings()
     target = resolve(model, settings)
-    declared = settings.roles.get(target.role).locality if target.role else "auto"
-    return model_locality(target.model, target.api_base, settings, declared) == "remote"
+    return deployments(target.role, target.model, target.api_base, settings)[0].locality == "remote"
 
 
 def _evidence_from(context: list[StepResult]) -> Evidence | None:
