@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.postgres_server import postgres_url  # noqa: F401  (the fixture)
 from turnout.config import use_settings
 
 # Tests import litellm themselves; it must never reach for its online cost map.

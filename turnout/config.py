@@ -11,7 +11,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -140,6 +140,26 @@ class HybridSettings(BaseModel):
     max_wall_s: float | None = Field(None, gt=0)
 
 
+class ServeSettings(BaseModel):
+    """`[serve]`: `turnout serve`, the OpenAI-compatible HTTP API over this machine's engines."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address to bind; anything but loopback needs api_key.")
+    port: int = Field(8000, ge=0, le=65535)
+    api_key: SecretStr | None = Field(
+        None, description="Bearer key clients must send (TURNOUT_SERVE__API_KEY); required off loopback."
+    )
+    models: list[str] = Field(
+        default_factory=list,
+        description="Model strings to serve (in-process engines only); empty: every local role's model.",
+    )
+    max_concurrency: int = Field(4, ge=1, description="Requests generating at once.")
+    max_queue: int = Field(32, ge=0, description="Requests waiting for a slot; beyond this, 429.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body; beyond this, 413.")
+    max_tokens: int = Field(2048, ge=1, description="Cap on max_tokens a client may ask for.")
+
+
 PolicyMode = Literal["open", "no-code", "local-only"]
 OnForbidden = Literal["refuse", "redact", "outline", "summarize"]
 _MODE_ALIASES = {"all": "open", "none": "local-only", "offline": "local-only", "no_code": "no-code"}
@@ -238,8 +258,10 @@ class Settings(BaseSettings):
     exllamav3: ExLlamaV3Settings = Field(default_factory=ExLlamaV3Settings)
     hybrid: HybridSettings = Field(default_factory=HybridSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
     checkpoints: str = Field(
-        ".turnout/checkpoints.sqlite", description="SQLite file for graph checkpoints (CLI runs)."
+        ".turnout/checkpoints.sqlite",
+        description="Graph checkpoints of CLI runs: a SQLite file, or a postgres://user:password@host/db URL.",
     )
     traces_dir: str = Field(
         ".turnout/traces", description="Where trace files go; 'off' or '' turns them off."

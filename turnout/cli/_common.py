@@ -28,6 +28,14 @@ PolicyOption = Annotated[
         "test output) or local-only (default: [policy] mode in config).",
     ),
 ]
+CheckpointerOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--checkpointer",
+        help="Where checkpoints go: a SQLite file or a postgres://user:password@host/db URL "
+        "(default: `checkpoints` in config, .turnout/checkpoints.sqlite).",
+    ),
+]
 OfflineOption = Annotated[
     bool,
     typer.Option("--offline", help="Refuse every remote model call: policy local-only for every role."),

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from turnout.cli._common import (
+    CheckpointerOption,
     ConfigOption,
     OfflineOption,
     PolicyOption,
@@ -86,16 +87,17 @@ def _report(values: dict[str, Any], policy: str) -> None:
 
 
 async def _refactor(repo: Path, request: str, test_cmd: str | None, apply: bool, max_attempts: int,
-                    allow_failing_baseline: bool, settings: Any) -> dict[str, Any]:
+                    allow_failing_baseline: bool, settings: Any, checkpoints: str) -> dict[str, Any]:
     from turnout import telemetry
-    from turnout.graphs._running import new_thread_id, sqlite_checkpointer, thread_config
+    from turnout.graphs._running import new_thread_id, thread_config
+    from turnout.graphs.checkpointers import open_checkpointer
     from turnout.graphs.refactor import build_refactor_graph
     from turnout.tools.workspace import Workspace
 
     run_id = new_thread_id()
     payload = {"request": request, "repo": str(repo.resolve()), "run_id": run_id, "max_attempts": max_attempts,
                "allow_failing_baseline": allow_failing_baseline, "test_command": test_cmd}
-    async with sqlite_checkpointer(settings.checkpoints) as saver:
+    async with open_checkpointer(checkpoints) as saver:
         graph = telemetry.instrument(build_refactor_graph(checkpointer=saver))
         values: dict[str, Any] = {}
         phase = "prepare"
@@ -126,6 +128,7 @@ def refactor(
     apply: Annotated[bool, typer.Option(help="Apply the verified patch to REPO (only if REPO is unchanged).")] = False,
     max_attempts: Annotated[int, typer.Option(min=1, help="Local attempts before escalating or giving up.")] = 3,
     allow_failing_baseline: Annotated[bool, typer.Option(help="Continue when tests already fail; only new failures count.")] = False,
+    checkpointer: CheckpointerOption = None,
     config: ConfigOption = None,
     policy: PolicyOption = None,
     offline: OfflineOption = False,
@@ -138,7 +141,10 @@ def refactor(
         if apply and _dirty(repo):
             raise UserError(f"{repo} has uncommitted changes; commit or stash them, or run without --apply")
         settings = settings_from(config, policy=policy, offline=offline, default_policy="no-code")
-        values = asyncio.run(_refactor(repo, request, test_cmd, apply, max_attempts, allow_failing_baseline, settings))
+        values = asyncio.run(_refactor(
+            repo, request, test_cmd, apply, max_attempts, allow_failing_baseline, settings,
+            checkpointer or settings.checkpoints,
+        ))
     except TurnoutError as exc:
         raise fail(exc) from None
     _report(values, settings.policy.mode)

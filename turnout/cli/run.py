@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from turnout.cli._common import (
+    CheckpointerOption,
     ConfigOption,
     OfflineOption,
     PolicyOption,
@@ -97,15 +98,17 @@ async def _execute(graph: Any, payload: Any, thread_id: str) -> dict[str, Any]:
 
 async def _run(
     target: str, task: str | None, repo: Path, thread: str | None, resume: bool, config: Path | None,
-    policy: str | None, offline: bool,
+    policy: str | None, offline: bool, checkpointer: str | None,
 ) -> None:
     from turnout import telemetry
     from turnout.graphs import build_hybrid_graph
-    from turnout.graphs._running import load_graph, new_thread_id, require_checkpoint, sqlite_checkpointer
+    from turnout.graphs._running import load_graph, new_thread_id, require_checkpoint
+    from turnout.graphs.checkpointers import open_checkpointer, redacted
 
     settings = settings_from(config, policy=policy, offline=offline)
+    checkpoints = checkpointer or settings.checkpoints
     thread_id = thread or new_thread_id()
-    async with sqlite_checkpointer(settings.checkpoints) as saver:
+    async with open_checkpointer(checkpoints) as saver:
         if target == "hybrid":
             if not repo.is_dir():
                 raise UserError(f"--repo {repo} is not a directory; give the repository to work on")
@@ -114,7 +117,7 @@ async def _run(
             graph = load_graph(target, saver)
         telemetry.instrument(graph)
         if resume:
-            await require_checkpoint(graph, thread_id, settings.checkpoints)
+            await require_checkpoint(graph, thread_id, redacted(checkpoints))
             payload = None
         elif task is None:
             raise UserError("give a task, e.g. turnout run hybrid \"where is X computed?\"")
@@ -125,7 +128,10 @@ async def _run(
             with usage_meter() as meter, telemetry.run_context(**context):  # every call this command makes
                 values = await _execute(graph, payload, thread_id)
         except (KeyboardInterrupt, asyncio.CancelledError):
-            errors.print(f"[yellow]interrupted[/]: resume with `turnout run {target} --thread {thread_id} --resume`")
+            where = f" --checkpointer {redacted(checkpointer)}" if checkpointer else ""
+            errors.print(
+                f"[yellow]interrupted[/]: resume with `turnout run {target} --thread {thread_id} --resume{where}`"
+            )
             raise typer.Exit(130) from None
     _summary(values, thread_id, settings.policy.mode, meter.totals)
 
@@ -136,6 +142,7 @@ def run(
     repo: Annotated[Path, typer.Option(help="Repository the agents work on.")] = Path("."),
     thread: Annotated[Optional[str], typer.Option(help="Thread id (checkpoints); default: a new one.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the thread from its last checkpoint.")] = False,
+    checkpointer: CheckpointerOption = None,
     config: ConfigOption = None,
     policy: PolicyOption = None,
     offline: OfflineOption = False,
@@ -143,6 +150,6 @@ def run(
     """Run a graph with live progress, then print the answer, a one-screen summary, and what
     was sent off this machine."""
     try:
-        asyncio.run(_run(target, task, repo, thread, resume, config, policy, offline))
+        asyncio.run(_run(target, task, repo, thread, resume, config, policy, offline, checkpointer))
     except TurnoutError as exc:
         raise fail(exc) from None

@@ -1,11 +1,8 @@
-"""Running a graph the way the CLI does: SQLite checkpoints, threads, resume, approvals."""
+"""Running a graph the way the CLI does: checkpoint serialization, threads, resume, loading."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -29,18 +26,6 @@ def turnout_serializer(extra_types: tuple[type, ...] = ()) -> Any:
         schemas.FileEdit, schemas.Verdict, *extra_types,
     ]
     return JsonPlusSerializer(allowed_msgpack_modules=[(t.__module__, t.__name__) for t in types])
-
-
-@asynccontextmanager
-async def sqlite_checkpointer(path: Path | str) -> AsyncIterator[BaseCheckpointSaver]:
-    """An `AsyncSqliteSaver` on `path` (the sync SqliteSaver cannot serve `ainvoke`)."""
-    import aiosqlite
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    async with aiosqlite.connect(str(path)) as connection:
-        yield AsyncSqliteSaver(connection, serde=turnout_serializer())
 
 
 def new_thread_id() -> str:
