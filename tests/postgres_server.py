@@ -66,7 +66,7 @@ def postgres_url() -> Iterator[str]:
     port = _free_port()
 
     def run(*command: str) -> None:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120, **as_owner)  # type: ignore[call-overload]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, **as_owner)  # type: ignore[call-overload]
         if done.returncode != 0:
             server_log = log.read_text(errors="replace") if log.exists() else ""
             pytest.fail(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}{server_log}")
@@ -80,6 +80,6 @@ def postgres_url() -> Iterator[str]:
     finally:
         subprocess.run(
             [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            capture_output=True, timeout=60, **as_owner,  # type: ignore[call-overload]
+            capture_output=True, timeout=60, check=False, **as_owner,  # type: ignore[call-overload]
         )
         shutil.rmtree(base, ignore_errors=True)

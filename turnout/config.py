@@ -7,11 +7,12 @@ machine works with no key, no GPU and no download.
 from __future__ import annotations
 
 import ipaddress
+import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +28,53 @@ DEFAULT_MODEL = "llamacpp/smollm2"
 CONFIG_FILE_NAME = "turnout.toml"
 
 
+LocalityChoice = Literal["auto", "local", "remote"]
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _has_provider(value: str) -> str:
+    if "/" not in value:
+        raise ValueError(
+            f"model string {value!r} has no provider: write provider/name, "
+            f"e.g. llamacpp/smollm2 or anthropic/claude-sonnet-4-5"
+        )
+    return value
+
+
+class Endpoint(BaseModel):
+    """One server of a role's fleet (`turnout serve`, vLLM, TabbyAPI, llama.cpp server, …):
+    litellm's Router balances a role's calls over its endpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_base: str = Field(description="The server's OpenAI-compatible base URL, e.g. http://gpu-a:8000/v1.")
+    model: str | None = Field(None, description="litellm model string at this server; default: the role's model.")
+    api_key_env: str | None = Field(None, description="Environment variable holding this server's API key.")
+    weight: int = Field(1, ge=1, description="Share of traffic relative to the role's other endpoints.")
+    rpm: int | None = Field(None, ge=1, description="Requests per minute this server takes.")
+    tpm: int | None = Field(None, ge=1, description="Tokens per minute this server takes.")
+    locality: LocalityChoice | None = Field(None, description="Default: the role's locality.")
+
+    @field_validator("model")
+    @classmethod
+    def _model_has_provider(cls, value: str | None) -> str | None:
+        return None if value is None else _has_provider(value)
+
+    @field_validator("api_base")
+    @classmethod
+    def _is_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not a server URL: write e.g. http://gpu-a:8000/v1")
+        return value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _is_env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name (the key itself never goes in config)")
+        return value
+
+
 class RoleConfig(BaseModel):
     """Which model a role calls, where, and what litellm's Router falls back to."""
 
@@ -34,8 +82,12 @@ class RoleConfig(BaseModel):
 
     model: str = DEFAULT_MODEL
     api_base: str | None = None
+    endpoints: list[Endpoint] = Field(
+        default_factory=list,
+        description="Several servers for this role, load-balanced by litellm's Router (replaces api_base).",
+    )
     fallbacks: list[str] = Field(default_factory=list)
-    locality: Literal["auto", "local", "remote"] = Field(
+    locality: LocalityChoice = Field(
         "auto",
         description="auto: in-process engines and loopback servers are local, the rest remote. "
         "Declare 'remote' for a loopback proxy that forwards to a cloud model.",
@@ -44,12 +96,13 @@ class RoleConfig(BaseModel):
     @field_validator("model")
     @classmethod
     def _model_has_provider(cls, value: str) -> str:
-        if "/" not in value:
-            raise ValueError(
-                f"model string {value!r} has no provider: write provider/name, "
-                f"e.g. llamacpp/smollm2 or anthropic/claude-sonnet-4-5"
-            )
-        return value
+        return _has_provider(value)
+
+    @model_validator(mode="after")
+    def _one_way_to_name_servers(self) -> RoleConfig:
+        if self.api_base and self.endpoints:
+            raise ValueError("give either api_base or endpoints, not both: put each server's api_base in endpoints")
+        return self
 
 
 def _role(value: Any) -> Any:
@@ -138,6 +191,20 @@ class HybridSettings(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     max_cost_usd: float | None = Field(None, ge=0)
     max_wall_s: float | None = Field(None, gt=0)
+
+
+class RoutingSettings(BaseModel):
+    """`[routing]`: how litellm's Router spreads a role's calls over its endpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Literal["simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing-v2"] = Field(
+        "simple-shuffle", description="litellm routing strategy (simple-shuffle honours endpoint weights)."
+    )
+    allowed_fails: int = Field(
+        0, ge=0, description="Failures in a minute a fleet's endpoint may have before it is set aside (cooled down)."
+    )
+    cooldown_s: float = Field(30.0, ge=0, description="How long a failing fleet endpoint is set aside.")
 
 
 class ServeSettings(BaseModel):
@@ -258,6 +325,7 @@ class Settings(BaseSettings):
     exllamav3: ExLlamaV3Settings = Field(default_factory=ExLlamaV3Settings)
     hybrid: HybridSettings = Field(default_factory=HybridSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     checkpoints: str = Field(
         ".turnout/checkpoints.sqlite",

@@ -76,3 +76,23 @@ def test_an_unknown_thread_in_postgres_is_a_clear_error(team: Team, postgres_url
     )
     assert result.exit_code == 2
     assert "no checkpoint for thread 'nope'" in result.stderr and ":***@" in result.stderr
+
+
+def test_every_model_in_turnouts_states_comes_back_from_a_checkpoint_as_itself() -> None:
+    from turnout.agents.refactor_planner import RefactorPlan, refactor_plan_schema
+    from turnout.graphs._refactor_state import Attempt
+    from turnout.graphs._running import turnout_serializer
+    from turnout.tools.test_runner import TestReport
+
+    report = TestReport(command="pytest", exit_code=0, passed=3, duration_s=0.5)
+    constrained = refactor_plan_schema(("load_inventory",), ())  # what the planner really returns
+    state = {
+        "plan": constrained(operation="rename", symbol="load_inventory", new_name="read_inventory"),
+        "attempts": [Attempt(number=1, method="codemod:rename", tests=report)],
+        "baseline": report,
+    }
+    serializer = turnout_serializer()
+    revived = serializer.loads_typed(serializer.dumps_typed(state))
+    assert isinstance(revived["plan"], RefactorPlan) and revived["plan"].new_name == "read_inventory"
+    assert isinstance(revived["attempts"][0], Attempt) and isinstance(revived["attempts"][0].tests, TestReport)
+    assert revived["baseline"] == report

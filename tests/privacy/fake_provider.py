@@ -72,6 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with provider._lock:
             provider.bodies.append(body)
+            provider.authorizations.append(self.headers.get("Authorization"))
         if self.path != CHAT_PATH:
             self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
@@ -122,6 +123,7 @@ class FakeProvider:
     def __init__(self, answer: Answer = _no_answer) -> None:
         self.answer = answer
         self.bodies: list[bytes] = []
+        self.authorizations: list[str | None] = []  # each request's Authorization header
         self.connections = 0
         self.errors: list[str] = []
         self._lock = threading.Lock()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from turnout.config import Endpoint, RoleConfig
 from turnout.engines._locality import is_loopback_url, split_model
 from turnout.engines._registry import LOCAL_ENGINES, get_engine, is_local_provider
 from turnout.errors import MissingCredentials, TurnoutError, UnknownProvider
@@ -33,22 +34,14 @@ def check_model(model: str, api_base: str | None = None) -> None:
     if is_local_provider(provider):
         get_engine(provider).check(name)
         return
-    from turnout.engines._provider import litellm_module
-
-    litellm = litellm_module()
-    try:
-        _, _, _, default_base = litellm.get_llm_provider(model, api_base=api_base)
-    except Exception:
-        raise UnknownProvider(
-            f"unknown provider {provider or model!r} in model {model!r}: use one of turnout's "
-            f"engines ({', '.join(f'{p}/…' for p in LOCAL_ENGINES)}) or a litellm provider "
-            "(anthropic/…, openai/…, azure_ai/…, ollama/…, hosted_vllm/…)"
-        ) from None
+    default_base = _default_base(model, api_base)
     if is_loopback_url(api_base or default_base):
         return
+    from turnout.engines._provider import litellm_module
+
     missing = [
         key
-        for key in litellm.validate_environment(model, api_base=api_base).get("missing_keys", [])
+        for key in litellm_module().validate_environment(model, api_base=api_base).get("missing_keys", [])
         if _SECRET_NAME.search(key)
     ]
     if missing:
@@ -56,6 +49,39 @@ def check_model(model: str, api_base: str | None = None) -> None:
             f"{model} needs {' and '.join(missing)} in the environment: export it, "
             "or point the role at a local model (e.g. llamacpp/smollm2)"
         )
+
+
+def _default_base(model: str, api_base: str | None) -> str | None:
+    """The provider's base URL for `model`; UnknownProvider when litellm knows no such provider."""
+    from turnout.engines._provider import litellm_module
+
+    try:
+        return litellm_module().get_llm_provider(model, api_base=api_base)[3]
+    except Exception:
+        provider, _ = split_model(model)
+        raise UnknownProvider(
+            f"unknown provider {provider or model!r} in model {model!r}: use one of turnout's "
+            f"engines ({', '.join(f'{p}/…' for p in LOCAL_ENGINES)}) or a litellm provider "
+            "(anthropic/…, openai/…, azure_ai/…, ollama/…, hosted_vllm/…)"
+        ) from None
+
+
+def check_role(role: str, config: RoleConfig) -> None:
+    """`check_model` for a role: each of its endpoints when it has a fleet (an endpoint's key
+    comes from its own `api_key_env`, not the provider's usual variable)."""
+    if not config.endpoints:
+        check_model(config.model, config.api_base)
+        return
+    for index, endpoint in enumerate(config.endpoints):
+        check_endpoint(role, index, endpoint, config.model)
+
+
+def check_endpoint(role: str, index: int, endpoint: Endpoint, role_model: str) -> None:
+    """Raise UnknownProvider or MissingCredentials when one server of a fleet cannot be called."""
+    from turnout.engines._routing import endpoint_key
+
+    _default_base(endpoint.model or role_model, endpoint.api_base)
+    endpoint_key(role, index, endpoint)
 
 
 def availability(model: str, api_base: str | None = None) -> str | None:

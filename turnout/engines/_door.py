@@ -23,7 +23,7 @@ from turnout.engines._recording import graph_position, json_schema_of, record_ca
 from turnout.engines._replay import ReplaySession, current_replay
 from turnout.engines._request import Messages, Target, _Request
 from turnout.engines._result import Completion, Timings, Usage
-from turnout.engines._routing import router_for
+from turnout.engines._routing import endpoint_retries, router_for
 from turnout.engines.tag import instructions, plain_messages, summary
 from turnout.errors import SchemaError, TurnoutError
 from turnout.telemetry._calls import CallRecord
@@ -47,6 +47,7 @@ def _unwrap(exc: BaseException) -> BaseException:
 async def _send(target: Target, settings: Settings, cleared: Cleared, messages: list[dict[str, Any]], **params: Any) -> Any:
     litellm = litellm_module()
     retries = settings.remote_retries if cleared.primary_remote else settings.local_retries
+    retries = max(retries, endpoint_retries(settings, target.role))
     params.setdefault("timeout", settings.timeout_s)
     params.update(cleared.call)
     plain = plain_messages(messages)
@@ -70,6 +71,13 @@ def _served_model(response: Any, target: Target) -> str:
     hidden = getattr(response, "_hidden_params", {}) or {}
     served = hidden.get("litellm_model_name")
     return served if isinstance(served, str) and "/" in served else target.model
+
+
+def _served_base(response: Any, target: Target) -> str | None:
+    """The server that answered (which of a fleet's endpoints), when litellm says."""
+    hidden = getattr(response, "_hidden_params", {}) or {}
+    base = hidden.get("api_base")
+    return base if isinstance(base, str) and base else target.api_base
 
 
 def _usage(response: Any) -> Usage:
@@ -119,6 +127,7 @@ async def complete(
     messages: Messages,
     *,
     schema: type[OutputT] | None = None,
+    json_schema: dict[str, Any] | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
     timeout: float | None = None,
@@ -130,9 +139,14 @@ async def complete(
     With `schema`, the answer is validated into that pydantic model (`Completion.output`);
     local engines decode under the schema's grammar, and an answer that still fails to
     validate is re-asked `settings.schema_retries` times with the error, then raised as
-    SchemaError carrying the raw text. Extra keyword arguments go to litellm unchanged.
+    SchemaError carrying the raw text. With `json_schema` (a raw JSON schema, for callers
+    that have no pydantic model, such as `turnout serve`'s clients) local engines decode under
+    it too, and the answer is returned as `Completion.text`, unvalidated and never re-asked.
+    Extra keyword arguments go to litellm unchanged.
     """
-    session, live, request = _start(role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params)
+    session, live, request = _start(
+        role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params, json_schema=json_schema
+    )
     with request.span() as span:
         cleared = await request.clear(span)
         recorded = request.recorded(session, cleared, schema) if session is not None and live is None else None
@@ -160,13 +174,15 @@ def _start(
     max_tokens: int | None,
     timeout: float | None,
     params: dict[str, Any],
+    *,
+    json_schema: dict[str, Any] | None = None,
 ) -> tuple[ReplaySession | None, str | None, _Request]:
     """The replay plan (see `_replay_plan`) and the prepared request; a call a replay answers
     from its recording is not checked against a model that need not exist here."""
     session, live = _replay_plan(role_or_model)
     request = _Request.prepare(
         live or role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params,
-        check=session is None or live is not None,
+        json_schema=json_schema, check=session is None or live is not None,
     )
     return session, live, request
 
@@ -227,7 +243,7 @@ async def _complete(
         response = await _send(target, settings, cleared, conversation, **call)
         usage = usage + _usage(response)
         served = _served_model(response, target)
-        locality = served_locality(served, target.role, target.api_base, settings)
+        locality = served_locality(served, target.role, _served_base(response, target), settings)
         if cleared.primary_remote or locality == "remote":
             cleared.count_sent(conversation)
         hidden = getattr(response, "_hidden_params", {}) or {}

@@ -16,7 +16,7 @@ from typing import Any
 
 from turnout.config import OnForbidden, PolicyMode, Settings
 from turnout.engines._egress import EgressReport
-from turnout.engines._policy import deployments, policy_for
+from turnout.engines._policy import deployments, own_locality, policy_for
 from turnout.engines._rewrite import rewrite
 from turnout.engines._routing import fallback_group
 from turnout.engines.tag import SOURCE_KINDS, Part, Tagged, tagged_messages
@@ -57,7 +57,8 @@ async def guard(
     """Judge `messages` for the models this call can reach; raise EgressRefused or clear it."""
     mode, strategy = policy_for(role, settings)
     reachable = deployments(role, model, api_base, settings)
-    primary, fallbacks = reachable[0], reachable[1:]
+    own = [d for d in reachable if d.fallback_index is None]
+    fallbacks = [d for d in reachable if d.fallback_index is not None]
     parts = _parts(messages)
     forbidden_kinds = FORBIDDEN[mode]
     forbidden = [p for p in parts if p.kind in forbidden_kinds]
@@ -73,11 +74,12 @@ async def guard(
     else:
         call = {}
 
-    if primary.locality == "local":
+    if own_locality(own) == "local":
         report.remote_models = [d.model for d in remote_fallbacks]
         return Cleared(conversation, report, call)
 
-    report.remote_models = [primary.model, *(d.model for d in remote_fallbacks)]
+    remote_own = list(dict.fromkeys(d.model for d in own if d.locality == "remote"))
+    report.remote_models = [*remote_own, *(d.model for d in remote_fallbacks)]
     if mode == "local-only":
         report.decision = "refused"
         raise EgressRefused(

@@ -30,10 +30,16 @@ def is_loopback_url(url: str | None) -> bool:
     if not url:
         return False
     host, _ = _host_port(url)
-    if host == "localhost" or host.endswith(".localhost"):
+    return is_loopback_host(host)
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost`, a `*.localhost` name, or a loopback address (IPv6 in brackets or not)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
 

@@ -25,12 +25,13 @@ _warned: set[str] = set()
 
 @dataclass(frozen=True)
 class Deployment:
-    """One model a call may be sent to: the role's own model (index 0) or a fallback."""
+    """One model a call may be sent to: one of the role's own servers, or a fallback."""
 
     model: str
     api_base: str | None
     locality: Locality
-    fallback_index: int | None = None  # None: the role's own model
+    fallback_index: int | None = None  # None: the role's own model (one of its endpoints)
+    endpoint_index: int | None = None  # which of the role's endpoints, when it has several
 
 
 def model_locality(model: str, api_base: str | None, settings: Settings, declared: str = "auto") -> Locality:
@@ -44,26 +45,49 @@ def model_locality(model: str, api_base: str | None, settings: Settings, declare
 
 
 def deployments(role: str | None, model: str, api_base: str | None, settings: Settings) -> list[Deployment]:
-    """The role's model and its fallbacks (a bare model string has no fallbacks)."""
+    """The role's own model (each of its endpoints, when it has a fleet), then its fallbacks
+    (a bare model string has neither endpoints nor fallbacks)."""
     if role is None:
         return [Deployment(model, api_base, model_locality(model, api_base, settings))]
     config = settings.roles.get(role)  # type: ignore[arg-type]
-    found = [Deployment(model, api_base, model_locality(model, api_base, settings, config.locality))]
+    if config.endpoints:
+        found = [
+            Deployment(
+                e.model or model, e.api_base,
+                model_locality(e.model or model, e.api_base, settings, e.locality or config.locality),
+                endpoint_index=index,
+            )
+            for index, e in enumerate(config.endpoints)
+        ]
+    else:
+        found = [Deployment(model, api_base, model_locality(model, api_base, settings, config.locality))]
     for index, fallback in enumerate(config.fallbacks):
         found.append(Deployment(fallback, None, model_locality(fallback, None, settings), index))
     return found
 
 
+def own_locality(reachable: Iterable[Deployment]) -> Locality:
+    """Where the role's own model runs: remote when any of its endpoints is remote, since the
+    Router may pick any of them."""
+    own = [d for d in reachable if d.fallback_index is None]
+    return "remote" if any(d.locality == "remote" for d in own) else "local"
+
+
 def served_locality(served: str, role: str | None, api_base: str | None, settings: Settings) -> Locality:
-    """Where the model that answered runs (the role's declared locality covers its own model)."""
-    declared = "auto"
-    if role is not None:
-        config = settings.roles.get(role)  # type: ignore[arg-type]
-        if served == config.model:
-            declared = config.locality
-        else:
-            api_base = None
-    return model_locality(served, api_base, settings, declared)
+    """Where the model that answered runs (the role's declared locality covers its own model).
+
+    `api_base`: where it answered, when the response says; otherwise the role's own."""
+    if role is None:
+        return model_locality(served, api_base, settings)
+    config = settings.roles.get(role)  # type: ignore[arg-type]
+    own = [d for d in deployments(role, config.model, config.api_base, settings) if d.fallback_index is None]
+    matching = [d for d in own if d.model == served]
+    if api_base is not None:
+        answered = api_base.rstrip("/")
+        matching = [d for d in matching if d.api_base is None or d.api_base.rstrip("/") == answered] or matching
+    if matching:
+        return own_locality(matching)
+    return model_locality(served, None, settings)
 
 
 def policy_for(role: str | None, settings: Settings) -> tuple[PolicyMode, OnForbidden]:
@@ -93,14 +117,17 @@ def check_policy(
             for d in deployments(role, config.model, config.api_base, settings):
                 if d.locality != "remote":
                     continue
-                if d.fallback_index is None:
+                if d.endpoint_index is not None:
+                    fix = f"remove it from [roles.{role}] endpoints or add its host to [policy] local_hosts"
+                    what = f"its endpoint {d.endpoint_index + 1}, {d.model} at {d.api_base},"
+                elif d.fallback_index is None:
                     fix = _role_hint(role)
-                    what = "its model"
+                    what = f"its model {d.model}"
                 else:
                     fix = f"remove it from [roles.{role}] fallbacks"
-                    what = f"its fallback {d.fallback_index + 1}"
+                    what = f"its fallback {d.fallback_index + 1} {d.model}"
                 problems.append(
-                    f"role {role}: {what} {d.model} is remote, but policy local-only allows no remote call; {fix}"
+                    f"role {role}: {what} is remote, but policy local-only allows no remote call; {fix}"
                 )
         if strategy == "summarize" and mode == "no-code":
             _check_summarizer(settings, problems)

@@ -4,6 +4,7 @@ litellm parameters, and the span, guard and recording steps `complete()` and `st
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -11,7 +12,7 @@ from typing import Any, TypeAlias
 from pydantic import BaseModel
 
 from turnout.config import ROLE_NAMES, RoleName, Settings, get_settings
-from turnout.engines._checks import check_model
+from turnout.engines._checks import check_model, check_role
 from turnout.engines._egress import EgressReport
 from turnout.engines._guard import Cleared, guard
 from turnout.engines._meter import record_refusal
@@ -19,7 +20,7 @@ from turnout.engines._policy import span_capture
 from turnout.engines._recording import graph_position, json_schema_of, record_call, schema_name
 from turnout.engines._replay import ReplaySession
 from turnout.engines.tag import Part, Tagged, plain_messages
-from turnout.errors import EgressRefused, UnknownRole
+from turnout.errors import EgressRefused, UnknownRole, UserError
 from turnout.telemetry import chat_span
 from turnout.telemetry._calls import CallRecord, request_key
 from turnout.telemetry._spans import ChatSpan
@@ -59,10 +60,27 @@ def _messages(messages: Messages) -> list[dict[str, Any]]:
     return [dict(m) for m in messages]
 
 
-def _call_params(schema: type[BaseModel] | None, params: dict[str, Any]) -> dict[str, Any]:
+def raw_response_format(json_schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAI `response_format` for a raw JSON schema: local engines decode under it;
+    remote models get it as their provider's structured-output request."""
+    title = json_schema.get("title")
+    name = re.sub(r"[^a-zA-Z0-9_-]", "_", title)[:64] if isinstance(title, str) and title else "output"
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": json_schema}}
+
+
+def _call_params(
+    schema: type[BaseModel] | None, json_schema: dict[str, Any] | None, params: dict[str, Any]
+) -> dict[str, Any]:
     call = {k: v for k, v in params.items() if v is not None}
+    if schema is not None and json_schema is not None:
+        raise UserError(
+            "pass schema= (a pydantic model, validated into Completion.output) or json_schema= "
+            "(a JSON schema dict, answered as raw text), not both"
+        )
     if schema is not None:
         call["response_format"] = schema
+    elif json_schema is not None:
+        call["response_format"] = raw_response_format(json_schema)
     return call
 
 
@@ -89,14 +107,18 @@ class _Request:
         timeout: float | None,
         params: dict[str, Any],
         *,
+        json_schema: dict[str, Any] | None = None,
         check: bool = True,
     ) -> _Request:
-        """`check=False` for a call a replay answers: its model need not exist here."""
+        """`check=False` for a call a replay answers: its model need not exist here.
+        `json_schema`: a raw JSON schema the answer must follow (instead of a pydantic `schema`)."""
         settings = settings or get_settings()
         target = resolve(role_or_model, settings)
-        if check:
+        if check and target.role is not None:
+            check_role(target.role, settings.roles.get(target.role))
+        elif check:
             check_model(target.model, target.api_base)
-        call = _call_params(schema, {"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params})
+        call = _call_params(schema, json_schema, {"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params})
         return cls(target, settings, _messages(messages), call, temperature, max_tokens)
 
     def span(self, *, stream: bool = False) -> Any:
@@ -139,4 +161,6 @@ class _Request:
         schema = self.call.get("response_format")
         if cleared.report.remote_models and isinstance(schema, type) and issubclass(schema, BaseModel):
             cleared.schema_bytes = len(json.dumps(json_schema_of(schema)).encode())
+        elif cleared.report.remote_models and isinstance(schema, dict) and "json_schema" in schema:
+            cleared.schema_bytes = len(json.dumps(schema["json_schema"].get("schema")).encode())
         return cleared

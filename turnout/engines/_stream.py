@@ -14,6 +14,7 @@ from turnout.engines._door import (
     _start,
     _replayed,
     _send,
+    _served_base,
     _served_model,
     _unwrap,
     _usage,
@@ -54,6 +55,7 @@ def stream(
     messages: Messages,
     *,
     schema: type[OutputT] | None = None,
+    json_schema: dict[str, Any] | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
     timeout: float | None = None,
@@ -61,8 +63,11 @@ def stream(
     **params: Any,
 ) -> CompletionStream[OutputT]:
     """Like `complete()`, streamed. A schema is validated at the end (no re-ask: the text
-    was already shown), raising SchemaError if it fails."""
-    session, live, request = _start(role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params)
+    was already shown), raising SchemaError if it fails; a raw `json_schema` constrains
+    local engines and is not validated."""
+    session, live, request = _start(
+        role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params, json_schema=json_schema
+    )
     request.call.update(stream=True, stream_options={"include_usage": True})
     target, settings, call = request.target, request.settings, request.call
     holder: CompletionStream[OutputT]
@@ -121,7 +126,7 @@ def stream(
                     raw_text=text,
                     model=served,
                 ) from None
-        locality = served_locality(served, target.role, target.api_base, settings)
+        locality = served_locality(served, target.role, _served_base(response, target), settings)
         if cleared.primary_remote or locality == "remote":
             cleared.count_sent(cleared.messages)
         holder.result = Completion(  # unparametrized: Completion[X] is rebuilt per call once pydantic's cache drops it

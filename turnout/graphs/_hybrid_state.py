@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Literal, TypedDict
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict  # pydantic reads it on 3.11 (LangGraph Server's schemas)
 
 from turnout.agents.schemas import CodeResult, Evidence, PlanStep, Route, StepKind, Tier, Verdict
 from turnout.engines import UsageTotals

@@ -18,7 +18,7 @@ from turnout.agents import Coder, Planner, Retriever, Verifier, edit_problems
 from turnout.agents.schemas import Evidence, Tier
 from turnout.config import HybridSettings, Settings, get_settings
 from turnout.engines import resolve, tag, usage_meter
-from turnout.engines._policy import deployments
+from turnout.engines._policy import deployments, own_locality
 from turnout.errors import EgressRefused, TurnoutError, TurnoutSignal
 from turnout.graphs._hybrid_state import Assignment, StepResult, WorkOrder
 from turnout.telemetry import agent_span
@@ -58,7 +58,7 @@ class Outcome:
 def _is_remote(model: str, settings: Settings | None) -> bool:
     settings = settings or get_settings()
     target = resolve(model, settings)
-    return deployments(target.role, target.model, target.api_base, settings)[0].locality == "remote"
+    return own_locality(deployments(target.role, target.model, target.api_base, settings)) == "remote"
 
 
 def _evidence_from(context: list[StepResult]) -> Evidence | None:

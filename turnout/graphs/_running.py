@@ -2,30 +2,48 @@
 
 from __future__ import annotations
 
+import typing
 import uuid
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from pydantic import BaseModel
 
 from turnout._imports import import_object
 from turnout.errors import UnknownRun, UserError
 
 
 def turnout_serializer(extra_types: tuple[type, ...] = ()) -> Any:
-    """A checkpoint serializer that may revive turnout's own state types (and `extra_types`)
-    from msgpack, and nothing outside LangGraph's safe list besides."""
+    """A checkpoint serializer that may revive the pydantic models in turnout's graph states
+    (and `extra_types`) from msgpack, and nothing outside LangGraph's safe list besides."""
     from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-    from turnout.agents import schemas
-    from turnout.engines import UsageTotals
-    from turnout.graphs import _hybrid_state as state
+    from turnout.graphs._hybrid_state import HybridState, WorkOrder
+    from turnout.graphs._refactor_state import RefactorState
 
-    types = [
-        state.Assignment, state.Budget, state.StepResult, UsageTotals, schemas.PlanStep,
-        schemas.Route, schemas.Evidence, schemas.Snippet, schemas.CodeResult,
-        schemas.FileEdit, schemas.Verdict, *extra_types,
-    ]
+    types = [*state_models(HybridState, WorkOrder, RefactorState), *extra_types]
     return JsonPlusSerializer(allowed_msgpack_modules=[(t.__module__, t.__name__) for t in types])
+
+
+def state_models(*schemas: type) -> list[type[BaseModel]]:
+    """Every pydantic model a state schema can hold: in its keys' types and, recursively, in
+    those models' fields."""
+    found: dict[type[BaseModel], None] = {}
+
+    def visit(hint: Any) -> None:
+        if isinstance(hint, type) and issubclass(hint, BaseModel):
+            if hint not in found:
+                found[hint] = None
+                for field in hint.model_fields.values():
+                    visit(field.annotation)
+            return
+        for argument in typing.get_args(hint):
+            visit(argument)
+
+    for schema in schemas:
+        for hint in typing.get_type_hints(schema).values():
+            visit(hint)
+    return list(found)
 
 
 def new_thread_id() -> str:

@@ -72,7 +72,8 @@ def append_call(traces_dir: Path, record: CallRecord) -> None:
     path = calls_path(traces_dir, record.trace_id)
     try:
         with _lock:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.parent.is_dir():  # mkdir even of an existing folder counts as blocking I/O on an event loop
+                path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "a", encoding="utf-8") as f:
                 f.write(record.model_dump_json(exclude_defaults=True) + "\n")
     except OSError as exc:

@@ -67,7 +67,8 @@ def current_context() -> dict[str, Any]:
 def write_manifest(traces_dir: Path, manifest: RunManifest) -> None:
     path = manifest_path(traces_dir, manifest.run_id)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():  # mkdir even of an existing folder counts as blocking I/O on an event loop
+            path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
     except (OSError, TypeError, ValueError) as exc:  # an input that is not JSON: no replay, no failure
         logger.warning("cannot write the run manifest %s: %s", path, exc)
