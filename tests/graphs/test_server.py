@@ -3,6 +3,7 @@ on the scripted engine; `test_langgraph_server.py` runs them in a real `langgrap
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -90,6 +91,19 @@ def test_a_repository_that_is_no_directory_is_an_error_saying_where_it_came_from
     monkeypatch.setenv("TURNOUT_REPO", str(tmp_path / "gone"))
     with pytest.raises(UserError, match=r"TURNOUT_REPO '.*gone' is not a directory"):
         server.repo_for({})
+
+
+async def test_TURNOUT_REPO_ROOTS_keeps_clients_to_the_repositories_it_names(
+    team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TURNOUT_REPO_ROOTS", f"{tmp_path / 'elsewhere'}{os.pathsep}{team.repo.parent}")
+    assert server.repo_for({"configurable": {"repo": str(team.repo)}}) == team.repo.resolve()
+    outside = str(Path("/").resolve())
+    with pytest.raises(UserError, match=r"configurable repo '/' is outside the repositories this server works on"):
+        server.repo_for({"configurable": {"repo": outside}})
+    graph = await server.refactor({})
+    with pytest.raises(ValueError, match="input repo '/' is outside"):  # what the server shows its client
+        await graph.ainvoke({"request": "Rename a to b", "repo": outside})
 
 
 async def test_a_run_searches_the_repository_its_config_names(team: Team) -> None:

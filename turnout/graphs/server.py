@@ -11,7 +11,8 @@ repository and settings), and return a graph whose copies stay traced like CLI r
 - Settings: the file `TURNOUT_CONFIG` names, else `./turnout.toml`, else the defaults;
   `TURNOUT_*` variables override either, as everywhere in turnout.
 - `hybrid`'s repository: the run's `config["configurable"]["repo"]`, else `TURNOUT_REPO`,
-  else the server's working directory. `refactor` takes `repo` in its input.
+  else the server's working directory. `refactor` takes `repo` in its input. With
+  `TURNOUT_REPO_ROOTS` set, either must lie under one of the directories it names.
 - Input arrives as JSON and is validated into the state's types (`budget` becomes a
   `Budget`); a bad repository or config fails the run with a message the client can read.
 """
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 CONFIG_ENV = "TURNOUT_CONFIG"
 REPO_ENV = "TURNOUT_REPO"
+REPO_ROOTS_ENV = "TURNOUT_REPO_ROOTS"
 MAX_REPOS = 8  # hybrid graphs kept at once, each holding a code index
 
 _lock = threading.Lock()
@@ -91,7 +93,21 @@ def repo_for(config: RunnableConfig | None) -> Path:
             f"{where} {value!r} is not a directory; pass the repository to work on as "
             f'config={{"configurable": {{"repo": "/path/to/repo"}}}} or set {REPO_ENV}'
         )
-    return root
+    return allowed_repo(root, where)
+
+
+def allowed_repo(root: Path, where: str = "repo") -> Path:
+    """`root`, when `TURNOUT_REPO_ROOTS` (directories separated by the OS path separator)
+    is unset or holds it: a shared server then works only on the repositories it was meant
+    for, whatever path a client sends."""
+    roots = [Path(r).expanduser().resolve() for r in os.environ.get(REPO_ROOTS_ENV, "").split(os.pathsep) if r.strip()]
+    resolved = Path(root).expanduser().resolve()
+    if roots and not any(resolved == r or r in resolved.parents for r in roots):
+        raise UserError(
+            f"{where} {str(root)!r} is outside the repositories this server works on "
+            f"({REPO_ROOTS_ENV}={os.environ[REPO_ROOTS_ENV]}); ask for one under those"
+        )
+    return resolved
 
 
 def clear_cache() -> None:
@@ -241,6 +257,11 @@ def _instrumented(graph: Any) -> Any:
 def _typed(graph: Any, input: Any) -> Any:
     if not isinstance(input, dict):  # None (continue from the checkpoint) or a Command
         return input
+    if isinstance(input.get("repo"), str):  # the refactor graph's repository
+        try:
+            allowed_repo(Path(input["repo"]), "input repo")
+        except UserError as exc:
+            raise _shown_to_clients(type(exc))(*exc.args) from None
     adapters = _adapters(graph.builder.input_schema)
     return {key: adapters[key].validate_python(value) if key in adapters else value for key, value in input.items()}
 
