@@ -6,13 +6,18 @@ machine works with no key, no GPU and no download.
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,117 +25,27 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from turnout._config_policy import OnForbidden, PolicyMode, PolicySettings, RolePolicy
+from turnout._config_roles import (
+    DEFAULT_MODEL,
+    ROLE_NAMES,
+    Endpoint,
+    LocalityChoice,
+    RoleConfig,
+    RoleName,
+    Roles,
+    RoutingSettings,
+)
 from turnout.errors import ConfigError
 
-RoleName = Literal["planner", "router", "retriever", "coder", "verifier"]
-ROLE_NAMES: tuple[RoleName, ...] = ("planner", "router", "retriever", "coder", "verifier")
-DEFAULT_MODEL = "llamacpp/smollm2"
+__all__ = [
+    "CONFIG_FILE_NAME", "DEFAULT_MODEL", "ROLE_NAMES", "Endpoint", "ExLlamaV2Settings", "ExLlamaV3Settings",
+    "GpuEngineSettings", "HybridSettings", "LlamaCppSettings", "LocalityChoice", "OnForbidden", "PolicyMode",
+    "PolicySettings", "RoleConfig", "RoleName", "RolePolicy", "Roles", "RoutingSettings", "ServeSettings",
+    "Settings", "find_config_file", "get_settings", "load_settings", "use_settings",
+]
+
 CONFIG_FILE_NAME = "turnout.toml"
-
-
-LocalityChoice = Literal["auto", "local", "remote"]
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _has_provider(value: str) -> str:
-    if "/" not in value:
-        raise ValueError(
-            f"model string {value!r} has no provider: write provider/name, "
-            f"e.g. llamacpp/smollm2 or anthropic/claude-sonnet-4-5"
-        )
-    return value
-
-
-class Endpoint(BaseModel):
-    """One server of a role's fleet (`turnout serve`, vLLM, TabbyAPI, llama.cpp server, …):
-    litellm's Router balances a role's calls over its endpoints."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    api_base: str = Field(description="The server's OpenAI-compatible base URL, e.g. http://gpu-a:8000/v1.")
-    model: str | None = Field(None, description="litellm model string at this server; default: the role's model.")
-    api_key_env: str | None = Field(None, description="Environment variable holding this server's API key.")
-    weight: int = Field(1, ge=1, description="Share of traffic relative to the role's other endpoints.")
-    rpm: int | None = Field(None, ge=1, description="Requests per minute this server takes.")
-    tpm: int | None = Field(None, ge=1, description="Tokens per minute this server takes.")
-    locality: LocalityChoice | None = Field(None, description="Default: the role's locality.")
-
-    @field_validator("model")
-    @classmethod
-    def _model_has_provider(cls, value: str | None) -> str | None:
-        return None if value is None else _has_provider(value)
-
-    @field_validator("api_base")
-    @classmethod
-    def _is_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not a server URL: write e.g. http://gpu-a:8000/v1")
-        return value
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _is_env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name (the key itself never goes in config)")
-        return value
-
-
-class RoleConfig(BaseModel):
-    """Which model a role calls, where, and what litellm's Router falls back to."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = DEFAULT_MODEL
-    api_base: str | None = None
-    endpoints: list[Endpoint] = Field(
-        default_factory=list,
-        description="Several servers for this role, load-balanced by litellm's Router (replaces api_base).",
-    )
-    fallbacks: list[str] = Field(default_factory=list)
-    locality: LocalityChoice = Field(
-        "auto",
-        description="auto: in-process engines and loopback servers are local, the rest remote. "
-        "Declare 'remote' for a loopback proxy that forwards to a cloud model.",
-    )
-
-    @field_validator("model")
-    @classmethod
-    def _model_has_provider(cls, value: str) -> str:
-        return _has_provider(value)
-
-    @model_validator(mode="after")
-    def _one_way_to_name_servers(self) -> RoleConfig:
-        if self.api_base and self.endpoints:
-            raise ValueError("give either api_base or endpoints, not both: put each server's api_base in endpoints")
-        return self
-
-
-def _role(value: Any) -> Any:
-    return {"model": value} if isinstance(value, str) else value
-
-
-class Roles(BaseModel):
-    """`[roles]`: each role is a model string or a table `{model, api_base, fallbacks}`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    # `str | RoleConfig` lets TURNOUT_ROLES__PLANNER=provider/name arrive as a plain string;
-    # the validator turns every value into a RoleConfig.
-    planner: str | RoleConfig = Field(default_factory=RoleConfig)
-    router: str | RoleConfig = Field(default_factory=RoleConfig)
-    retriever: str | RoleConfig = Field(default_factory=RoleConfig)
-    coder: str | RoleConfig = Field(default_factory=RoleConfig)
-    verifier: str | RoleConfig = Field(default_factory=RoleConfig)
-
-    @field_validator(*ROLE_NAMES, mode="before")
-    @classmethod
-    def _as_role_config(cls, value: Any) -> RoleConfig:
-        return RoleConfig.model_validate(_role(value))
-
-    def get(self, role: RoleName) -> RoleConfig:
-        config = getattr(self, role)
-        assert isinstance(config, RoleConfig)
-        return config
 
 
 class LlamaCppSettings(BaseModel):
@@ -193,20 +108,6 @@ class HybridSettings(BaseModel):
     max_wall_s: float | None = Field(None, gt=0)
 
 
-class RoutingSettings(BaseModel):
-    """`[routing]`: how litellm's Router spreads a role's calls over its endpoints."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    strategy: Literal["simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing-v2"] = Field(
-        "simple-shuffle", description="litellm routing strategy (simple-shuffle honours endpoint weights)."
-    )
-    allowed_fails: int = Field(
-        0, ge=0, description="Failures in a minute a fleet's endpoint may have before it is set aside (cooled down)."
-    )
-    cooldown_s: float = Field(30.0, ge=0, description="How long a failing fleet endpoint is set aside.")
-
-
 class ServeSettings(BaseModel):
     """`[serve]`: `turnout serve`, the OpenAI-compatible HTTP API over this machine's engines."""
 
@@ -225,84 +126,6 @@ class ServeSettings(BaseModel):
     max_queue: int = Field(32, ge=0, description="Requests waiting for a slot; beyond this, 429.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body; beyond this, 413.")
     max_tokens: int = Field(2048, ge=1, description="Cap on max_tokens a client may ask for.")
-
-
-PolicyMode = Literal["open", "no-code", "local-only"]
-OnForbidden = Literal["refuse", "redact", "outline", "summarize"]
-_MODE_ALIASES = {"all": "open", "none": "local-only", "offline": "local-only", "no_code": "no-code"}
-
-
-def _mode(value: Any) -> Any:
-    return _MODE_ALIASES.get(value, value) if isinstance(value, str) else value
-
-
-class RolePolicy(BaseModel):
-    """`[policy.roles.<role>]`: this role's own policy (unset keys follow `[policy]`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    mode: PolicyMode | None = None
-    on_forbidden: OnForbidden | None = None
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _alias(cls, value: Any) -> Any:
-        return _mode(value)
-
-
-class PolicySettings(BaseModel):
-    """`[policy]`: what may be sent to remote models (the egress guard).
-
-    open: anything; no-code: the request, paths, signatures and text written by model agents,
-    never source text, diffs or test output; local-only: no remote call at all.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    mode: PolicyMode = "open"
-    on_forbidden: OnForbidden = Field(
-        "refuse",
-        description="What the guard does with a payload the policy forbids: refuse the call, "
-        "redact the forbidden parts, outline code as its signatures, or summarize it locally.",
-    )
-    summarize_with: str = Field(DEFAULT_MODEL, description="Local role or model that writes summaries.")
-    local_hosts: list[str] = Field(
-        default_factory=list,
-        description="Hosts (name, name:port, or CIDR such as 10.0.0.0/8) whose servers count as local.",
-    )
-    roles: dict[RoleName, RolePolicy] = Field(default_factory=dict)
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _alias(cls, value: Any) -> Any:
-        return _mode(value)
-
-    @field_validator("roles", mode="before")
-    @classmethod
-    def _role_shorthand(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: {"mode": v} if isinstance(v, str) else v for k, v in value.items()}
-        return value
-
-    @field_validator("local_hosts")
-    @classmethod
-    def _hosts_parse(cls, hosts: list[str]) -> list[str]:
-        for host in hosts:
-            if "/" in host:
-                try:
-                    ipaddress.ip_network(host, strict=False)
-                except ValueError:
-                    raise ValueError(f"{host!r} is not a network: write e.g. 10.0.0.0/8") from None
-            elif not host or any(c.isspace() for c in host) or "://" in host:
-                raise ValueError(f"{host!r} is not a host: write a name, name:port, or a CIDR network")
-        return hosts
-
-    def for_role(self, role: str | None) -> tuple[PolicyMode, OnForbidden]:
-        """The mode and strategy that apply to calls made through `role` (None: a model string)."""
-        own = self.roles.get(role) if role else None  # type: ignore[call-overload]
-        mode = own.mode if own and own.mode else self.mode
-        strategy = own.on_forbidden if own and own.on_forbidden else self.on_forbidden
-        return mode, strategy
 
 
 class Settings(BaseSettings):
