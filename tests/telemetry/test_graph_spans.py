@@ -137,6 +137,14 @@ async def test_instrumenting_twice_changes_nothing(scripts: None, spans: Any) ->
     assert len(spans.get_finished_spans()) == len(EXPECTED_TREE)
 
 
+async def test_copies_of_an_instrumented_graph_stay_traced(scripts: None, spans: Any) -> None:
+    graph = instrument(build_graph())
+    copied = graph.with_config({"recursion_limit": 50}).copy({"name": "renamed"})
+    assert copied is not graph and isinstance(copied, type(graph).__mro__[1])
+    await copied.ainvoke({"topic": "trains"}, {"configurable": {"thread_id": "t-8"}})
+    assert _tree(spans.get_finished_spans()) == EXPECTED_TREE  # the root keeps the name it was given
+
+
 async def test_a_failing_node_marks_its_span_and_the_root(spans: Any) -> None:
     with scripted.scripted("planner", []):
         graph = instrument(build_graph())
@@ -147,3 +155,14 @@ async def test_a_failing_node_marks_its_span_and_the_root(spans: Any) -> None:
         span = _one(finished, name)
         assert span.status.status_code.name == "ERROR"
         assert span.attributes["error.type"] == "ScriptExhausted"
+
+
+def test_an_interrupt_inside_an_agent_span_is_no_error(spans: Any) -> None:
+    from langgraph.errors import GraphInterrupt
+
+    from turnout.telemetry import agent_span
+
+    with pytest.raises(GraphInterrupt), agent_span("coder"):
+        raise GraphInterrupt(())
+    span = _one(spans.get_finished_spans(), "invoke_agent coder")
+    assert span.status.status_code.name == "UNSET" and "error.type" not in span.attributes

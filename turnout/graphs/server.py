@@ -216,23 +216,10 @@ def _index(root: Path) -> Any:
 
 
 class _ServedGraph(CompiledStateGraph):
-    """A compiled graph as the server needs it: copies that stay traced, and typed input.
-
-    The server runs `graph.copy(update={"checkpointer": …, "store": …})` for every request.
-    `Pregel.copy` builds a new object from the constructor's arguments, which drops what
-    `telemetry.instrument()` set on the instance (the run's root span and manifest) and the
-    msgpack allowlist `compile()` computed from the state schema (needed under
-    `LANGGRAPH_STRICT_MSGPACK=true`, or a resumed run gets dicts where its models were);
-    this `copy` puts both back.
-
-    Input arrives as JSON, and LangGraph does not validate a TypedDict state: a `budget`
-    dict would reach nodes that expect a `Budget`. Input keys are validated into the state's
-    own types here (a bad value is a pydantic ValidationError, which the client sees)."""
-
-    def copy(self, update: dict[str, Any] | None = None) -> Any:
-        copied = super().copy(update)
-        copied._serde_allowlist = getattr(self, "_serde_allowlist", None)
-        return _instrumented(copied)
+    """A compiled graph with typed input: it arrives as JSON, and LangGraph does not validate
+    a TypedDict state, so a `budget` dict would reach nodes that expect a `Budget`. Input keys
+    are validated into the state's own types here (a bad value is a pydantic ValidationError,
+    which the client sees). Copies the server makes per request stay traced (`instrument`)."""
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return super().stream(_typed(self, input), config, **kwargs)
@@ -242,16 +229,12 @@ class _ServedGraph(CompiledStateGraph):
 
 
 def _served(graph: Any) -> Any:
+    from turnout.telemetry import instrument
+
     attrs = {k: v for k, v in graph.__dict__.items() if k != "__orig_class__"}
     served = _ServedGraph(**attrs)
     served._serde_allowlist = getattr(graph, "_serde_allowlist", None)
-    return _instrumented(served)
-
-
-def _instrumented(graph: Any) -> Any:
-    from turnout.telemetry import instrument
-
-    return instrument(graph)
+    return instrument(served)
 
 
 def _typed(graph: Any, input: Any) -> Any:

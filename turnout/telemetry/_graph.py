@@ -18,10 +18,18 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from turnout.telemetry import _conventions as sc
-from turnout.telemetry._manifest import current_context, graph_hash, new_manifest, write_manifest
-from turnout.telemetry._spans import mark_failed, tracer
-
-_INSTRUMENTED = "__turnout_instrumented__"
+from turnout.telemetry._manifest import (
+    current_context,
+    graph_hash,
+    new_manifest,
+    write_manifest,
+)
+from turnout.telemetry._spans import (
+    is_control_flow,
+    mark_failed,
+    operation_span,
+    tracer,
+)
 
 
 def agent_name(runnable: Any) -> str | None:
@@ -80,34 +88,7 @@ class TracedNode(Runnable[Any, Any]):
             return await self.bound.ainvoke(input, config, **kwargs)
 
     def _span(self, config: RunnableConfig | None) -> Any:
-        return _current_span(self.span_name, _node_attributes(self.node, self.agent, config))
-
-
-class _current_span:
-    """start_as_current_span that records failures the GenAI way (error.type)."""
-
-    def __init__(self, name: str, attributes: dict[str, Any]) -> None:
-        self.manager = tracer().start_as_current_span(
-            name,
-            kind=SpanKind.INTERNAL,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        )
-
-    def __enter__(self) -> trace.Span:
-        self.span = self.manager.__enter__()
-        return self.span
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
-        if exc is not None and not _is_control_flow(exc):
-            mark_failed(self.span, exc)
-        return self.manager.__exit__(exc_type, exc, tb)
-
-
-def _is_control_flow(exc: BaseException) -> bool:
-    # LangGraph's interrupts and Command(goto=...) travel as exceptions; they are not errors.
-    return type(exc).__name__ in ("GraphInterrupt", "NodeInterrupt", "ParentCommand", "GraphBubbleUp")
+        return operation_span(self.span_name, _node_attributes(self.node, self.agent, config))
 
 
 def _workflow_attributes(name: str, config: RunnableConfig | None) -> dict[str, Any]:
@@ -144,60 +125,73 @@ def instrument(graph: Any, *, name: str | None = None) -> Any:
 
         graph = turnout.telemetry.instrument(builder.compile())
 
-    Idempotent. Works for sync and async runs (`invoke`, `ainvoke`, `stream`, `astream`).
+    Idempotent. Works for sync and async runs (`invoke`, `ainvoke`, `stream`, `astream`), and
+    for the graph's copies (`with_config`, `copy`: what LangGraph Server runs).
     """
-    if getattr(graph, _INSTRUMENTED, False):
+    if isinstance(getattr(graph, _RUN, None), tuple):
         return graph
-    workflow = name or getattr(graph, "name", None) or "graph"
-    structure = graph_hash(graph)
     for node_name, node in list(graph.nodes.items()):
         if node_name.startswith("__") or node.bound is None or isinstance(node.bound, TracedNode):
             continue
         graph.nodes[node_name] = node.copy({"bound": TracedNode(node.bound, node_name)})
-
-    original_stream = graph.stream
-    original_astream = graph.astream
-
-    @functools.wraps(original_stream)
-    def stream(input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
-        span = _start_run(workflow, structure, input, config)
-        token = otel_context.attach(trace.set_span_in_context(span))
-        try:
-            yield from original_stream(input, config, **kwargs)
-        except BaseException as exc:
-            if not _is_control_flow(exc):
-                mark_failed(span, exc)
-            raise
-        finally:
-            _detach(token)
-            span.end()
-
-    @functools.wraps(original_astream)
-    async def astream(input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
-        span = _start_run(workflow, structure, input, config)
-        parent = trace.set_span_in_context(span)
-        try:
-            iterator = original_astream(input, config, **kwargs)
-            while True:
-                token = otel_context.attach(parent)
-                try:
-                    chunk = await anext(iterator)
-                except StopAsyncIteration:
-                    return
-                finally:
-                    _detach(token)
-                yield chunk
-        except BaseException as exc:
-            if not _is_control_flow(exc):
-                mark_failed(span, exc)
-            raise
-        finally:
-            span.end()
-
-    graph.stream = stream
-    graph.astream = astream
-    setattr(graph, _INSTRUMENTED, True)
+    setattr(graph, _RUN, (name or getattr(graph, "name", None) or "graph", graph_hash(graph)))
+    graph.__class__ = _traced_class(type(graph))
     return graph
+
+
+_RUN = "_turnout_run"  # (workflow name, structure hash) on an instrumented graph
+
+
+@functools.cache
+def _traced_class(base: type) -> type:
+    """`base` with every run inside a root span. At class level, so that copies, which
+    LangGraph makes with `self.__class__(**attributes)`, stay traced."""
+
+    class Traced(base):  # type: ignore[misc, valid-type]
+        def copy(self, update: dict[str, Any] | None = None) -> Any:
+            copied = super().copy(update)
+            # The constructor drops what was set on the instance after it: our run identity,
+            # and the msgpack allowlist compile() computed (strict checkpoint revival needs it).
+            setattr(copied, _RUN, getattr(self, _RUN))
+            copied._serde_allowlist = getattr(self, "_serde_allowlist", None)
+            return copied
+
+        def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+            span = _start_run(*getattr(self, _RUN), input, config)
+            token = otel_context.attach(trace.set_span_in_context(span))
+            try:
+                yield from super().stream(input, config, **kwargs)
+            except BaseException as exc:
+                if not is_control_flow(exc):
+                    mark_failed(span, exc)
+                raise
+            finally:
+                _detach(token)
+                span.end()
+
+        async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+            span = _start_run(*getattr(self, _RUN), input, config)
+            parent = trace.set_span_in_context(span)
+            try:
+                iterator = super().astream(input, config, **kwargs)
+                while True:
+                    token = otel_context.attach(parent)
+                    try:
+                        chunk = await anext(iterator)
+                    except StopAsyncIteration:
+                        return
+                    finally:
+                        _detach(token)
+                    yield chunk
+            except BaseException as exc:
+                if not is_control_flow(exc):
+                    mark_failed(span, exc)
+                raise
+            finally:
+                span.end()
+
+    Traced.__name__ = Traced.__qualname__ = f"Traced{base.__name__}"
+    return Traced
 
 
 def _detach(token: Any) -> None:

@@ -144,7 +144,7 @@ def chat_span(
 
 
 @contextmanager
-def _operation_span(name: str, attributes: dict[str, Any]) -> Iterator[Span]:
+def operation_span(name: str, attributes: dict[str, Any]) -> Iterator[Span]:
     attributes = {k: v for k, v in attributes.items() if v is not None}
     with _tracer.start_as_current_span(
         name,
@@ -156,13 +156,19 @@ def _operation_span(name: str, attributes: dict[str, Any]) -> Iterator[Span]:
         try:
             yield span
         except BaseException as exc:
-            mark_failed(span, exc)
+            if not is_control_flow(exc):
+                mark_failed(span, exc)
             raise
+
+
+def is_control_flow(exc: BaseException) -> bool:
+    """LangGraph's interrupts and Command(goto=...) travel as exceptions; they are not errors."""
+    return type(exc).__name__ in ("GraphInterrupt", "NodeInterrupt", "ParentCommand", "GraphBubbleUp")
 
 
 def tool_span(name: str, **attributes: Any) -> Any:
     """An `execute_tool {name}` span around a tool's work, current while it runs."""
-    return _operation_span(
+    return operation_span(
         f"{sc.EXECUTE_TOOL} {name}",
         {sc.GEN_AI_OPERATION_NAME: sc.EXECUTE_TOOL, sc.GEN_AI_TOOL_NAME: name, **attributes},
     )
@@ -171,7 +177,7 @@ def tool_span(name: str, **attributes: Any) -> Any:
 def agent_span(agent: str, **attributes: Any) -> Any:
     """An `invoke_agent {agent}` span, current while the agent works (for agents run inside
     a node that is not itself an agent, such as a fan-out worker)."""
-    return _operation_span(
+    return operation_span(
         f"{sc.INVOKE_AGENT} {agent}",
         {sc.GEN_AI_OPERATION_NAME: sc.INVOKE_AGENT, sc.GEN_AI_AGENT_NAME: agent, **attributes},
     )
