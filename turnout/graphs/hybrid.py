@@ -91,6 +91,16 @@ def _ready(state: HybridState) -> list[int]:
     ]
 
 
+def index_repository(repo: Path | str) -> Any:
+    """The code index of `repo`, built or refreshed from its cache beside the run
+    (./.turnout/index/<hash of the path>), never inside the user's repository."""
+    from turnout.tools.code_index import CodeIndex
+
+    root = Path(repo).resolve()
+    cache = Path(".turnout") / "index" / hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    return CodeIndex.build(root, cache_dir=cache)
+
+
 def build_hybrid_graph(
     *,
     repo: Path | str | None = None,
@@ -108,12 +118,7 @@ def build_hybrid_graph(
     startup = settings or get_settings()
     check_policy(startup, models={"[hybrid] escalate_to": startup.hybrid.escalate_to})
     if index is None and repo is not None:
-        from turnout.tools.code_index import CodeIndex
-
-        root = Path(repo).resolve()
-        # The index is cached beside the run (./.turnout/index), never inside the user's repository.
-        cache = Path(".turnout") / "index" / hashlib.sha256(str(root).encode()).hexdigest()[:16]
-        index = CodeIndex.build(root, cache_dir=cache)
+        index = index_repository(repo)
     team = Team(
         planner=Planner(settings=settings),
         retriever=Retriever(index, settings=settings),

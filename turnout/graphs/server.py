@@ -155,7 +155,7 @@ def _prepared() -> tuple[Settings, str]:
 
 
 def _hybrid(config: RunnableConfig | None, executing: bool) -> Any:
-    from turnout.graphs.hybrid import build_hybrid_graph
+    from turnout.graphs.hybrid import build_hybrid_graph, index_repository
 
     settings, fingerprint = _prepared()
     if not executing:
@@ -166,7 +166,7 @@ def _hybrid(config: RunnableConfig | None, executing: bool) -> Any:
         # A fresh index object each run (loaded from the on-disk cache, then refreshed: only
         # changed files are re-read). A graph keeps its own index untouched while runs may be
         # searching it; a repository whose code changed gets a new graph.
-        index = _index(root)
+        index = index_repository(root)  # shared with build_hybrid_graph and `turnout run`
         cached = _graphs.get(key)
         if cached is None or cached[1].chunks != index.chunks:
             cached = (_served(build_hybrid_graph(index=index, settings=settings)), index)
@@ -204,15 +204,6 @@ def _remember(key: tuple[str, ...], entry: tuple[Any, Any]) -> None:
         repos = [k for k in _graphs if len(k) == 3]  # (graph, settings, repository)
         for old in repos[: max(0, len(repos) - MAX_REPOS)]:
             del _graphs[old]
-
-
-def _index(root: Path) -> Any:
-    from turnout.tools.code_index import CodeIndex
-
-    # Where build_hybrid_graph and `turnout run` keep it (./.turnout/index/<hash of root>),
-    # so the server and the CLI share one cache.
-    cache = Path(".turnout") / "index" / hashlib.sha256(str(root).encode()).hexdigest()[:16]
-    return CodeIndex.build(root, cache_dir=cache)
 
 
 class _ServedGraph(CompiledStateGraph):
