@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from turnout.config import Settings, load_settings, use_settings
 from turnout.engines._meter import UsageTotals
-from turnout.errors import TurnoutError, UserError
+from turnout.errors import ConfigError, TurnoutError, UserError
 
 console = Console()
 errors = Console(stderr=True)
@@ -74,6 +74,15 @@ def settings_from(
     return settings
 
 
+
+
+def traces_dir(settings: Settings, directory: Path | None) -> Path:
+    """`--dir`, else the configured trace directory; an error when trace files are off."""
+    if directory is not None:
+        return directory
+    if settings.traces_path is None:
+        raise ConfigError("trace files are turned off (traces_dir = 'off'); pass --dir to read old ones")
+    return settings.traces_path
 
 
 def egress_line(usage: UsageTotals | None, policy: str) -> str:

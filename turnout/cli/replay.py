@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from turnout.cli._common import ConfigOption, console, errors, fail, settings_from
+from turnout.cli._common import ConfigOption, console, errors, fail, settings_from, traces_dir
 from turnout.errors import TurnoutError, UserError
 
 
@@ -37,9 +37,7 @@ async def _replay(run_id: str, live: list[str], from_step: int | None, force: bo
     from turnout.config import get_settings
     from turnout.graphs.replay import find_recorded_run, replay
 
-    traces = directory or get_settings().traces_path
-    if traces is None:
-        raise UserError("trace files are turned off (traces_dir = 'off'); pass --dir to read old ones")
+    traces = traces_dir(get_settings(), directory)
     manifest = find_recorded_run(traces, run_id)
     graph = _graph_for(manifest.context, InMemorySaver())
     with errors.status(f"replaying {manifest.graph} run {manifest.run_id[:12]}…"):

@@ -11,8 +11,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from turnout.cli._common import ConfigOption, console, errors, fail, settings_from
-from turnout.errors import ConfigError, TurnoutError
+from turnout.cli._common import ConfigOption, console, errors, fail, settings_from, traces_dir
+from turnout.errors import TurnoutError
 from turnout.telemetry import _conventions as sc
 from turnout.telemetry import _diff
 from turnout.telemetry._calls import RecordingError
@@ -27,12 +27,7 @@ DirOption = Annotated[
 
 
 def _directory(config: Path | None, directory: Path | None) -> Path:
-    if directory is not None:
-        return directory
-    path = settings_from(config, traced=False).traces_path
-    if path is None:
-        raise ConfigError("trace files are turned off (traces_dir = 'off'); pass --dir to read old ones")
-    return path
+    return directory if directory is not None else traces_dir(settings_from(config, traced=False), None)
 
 
 def _load(run_id: str, config: Path | None, directory: Path | None) -> StoredTrace:

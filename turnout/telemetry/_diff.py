@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from turnout.telemetry import _conventions as sc
 from turnout.telemetry._calls import CallRecord, calls_path, read_calls
 from turnout.telemetry._files import SpanRecord, StoredTrace
-from turnout.telemetry._runs import is_model_call
+from turnout.telemetry._runs import enclosing_node, is_model_call, model_of
 
 Aspect = Literal["node", "models", "tokens", "outputs"]
 OUTSIDE = "(outside any node)"
@@ -108,7 +108,7 @@ def steps(trace: StoredTrace, calls: list[CallRecord] | None = None) -> list[Ste
     owners = [s for s in trace.spans if sc.LANGGRAPH_NODE in s.attributes]
     for span in trace.spans:
         if is_model_call(span):
-            node = _enclosing_node(span, by_id)
+            node = enclosing_node(span, by_id)
             if node is None:
                 owners.append(node := span)
             nested.setdefault(node.span_id, []).append(span)
@@ -223,19 +223,12 @@ def _call(span: SpanRecord, texts: dict[str, str]) -> StepCall:
     a = span.attributes
     return StepCall(
         span_id=span.span_id,
-        model=str(a.get(sc.TURNOUT_MODEL) or a.get(sc.GEN_AI_REQUEST_MODEL) or "?"),
+        model=model_of(span) or "?",
         input_tokens=int(a.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0)),
         output_tokens=int(a.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0)),
         output=texts.get(span.span_id),
         error=str(a.get(sc.ERROR_TYPE, "error")) if span.failed else None,
     )
-
-
-def _enclosing_node(span: SpanRecord, by_id: dict[str, SpanRecord]) -> SpanRecord | None:
-    parent = by_id.get(span.parent_id or "")
-    while parent is not None and sc.LANGGRAPH_NODE not in parent.attributes:
-        parent = by_id.get(parent.parent_id or "")
-    return parent
 
 
 def _step(span: SpanRecord) -> int | None:

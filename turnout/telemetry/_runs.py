@@ -133,14 +133,23 @@ def find_run(directory: Path, run_id: str) -> Path:
     )
 
 
-def _node_of(span: SpanRecord, by_id: dict[str, SpanRecord]) -> str:
+def enclosing_node(span: SpanRecord, by_id: dict[str, SpanRecord]) -> SpanRecord | None:
+    """The nearest ancestor span of a graph node, if any."""
     parent = by_id.get(span.parent_id or "")
-    while parent is not None:
-        node = parent.attributes.get(sc.LANGGRAPH_NODE)
-        if node:
-            return str(node)
+    while parent is not None and not parent.attributes.get(sc.LANGGRAPH_NODE):
         parent = by_id.get(parent.parent_id or "")
-    return "(outside any node)"
+    return parent
+
+
+def model_of(span: SpanRecord) -> str | None:
+    """The model a chat span called: the one that answered, else the one requested."""
+    model = span.attributes.get(sc.TURNOUT_MODEL) or span.attributes.get(sc.GEN_AI_REQUEST_MODEL)
+    return str(model) if model else None
+
+
+def _node_of(span: SpanRecord, by_id: dict[str, SpanRecord]) -> str:
+    node = enclosing_node(span, by_id)
+    return str(node.attributes[sc.LANGGRAPH_NODE]) if node is not None else "(outside any node)"
 
 
 def _stats(name: str, calls: list[SpanRecord]) -> CallStats:
@@ -188,8 +197,7 @@ def report(trace: StoredTrace) -> RunReport:
     for span in trace.spans:
         if is_model_call(span):
             by_node[_node_of(span, by_id)].append(span)
-            model = span.attributes.get(sc.TURNOUT_MODEL) or span.attributes.get(sc.GEN_AI_REQUEST_MODEL)
-            by_model[str(model)].append(span)
+            by_model[str(model_of(span))].append(span)
     return RunReport(
         run=summarize(trace),
         by_node=[_stats(name, calls) for name, calls in by_node.items()],
