@@ -22,7 +22,7 @@ from turnout.engines._provider import EXTRAS_FIELD, TTFT_FIELD, litellm_module
 from turnout.engines._recording import graph_position, json_schema_of, record_call, revive_failure
 from turnout.engines._replay import ReplaySession, current_replay
 from turnout.engines._request import Messages, Target, _Request
-from turnout.engines._result import Completion, Timings, Usage
+from turnout.engines._result import Completion, Locality, Timings, Usage
 from turnout.engines._routing import endpoint_retries, router_for
 from turnout.engines.tag import instructions, plain_messages, summary
 from turnout.errors import SchemaError, TurnoutError
@@ -67,17 +67,19 @@ async def _send(target: Target, settings: Settings, cleared: Cleared, messages: 
         raise unwrapped from None
 
 
-def _served_model(response: Any, target: Target) -> str:
+def _served(
+    response: Any, target: Target, settings: Settings, cleared: Cleared, conversation: list[dict[str, Any]]
+) -> tuple[str, Locality]:
+    """The model that answered and where it runs (which of a fleet's servers, when litellm
+    says); a conversation that reached a remote model is counted as sent."""
     hidden = getattr(response, "_hidden_params", {}) or {}
     served = hidden.get("litellm_model_name")
-    return served if isinstance(served, str) and "/" in served else target.model
-
-
-def _served_base(response: Any, target: Target) -> str | None:
-    """The server that answered (which of a fleet's endpoints), when litellm says."""
-    hidden = getattr(response, "_hidden_params", {}) or {}
+    served = served if isinstance(served, str) and "/" in served else target.model
     base = hidden.get("api_base")
-    return base if isinstance(base, str) and base else target.api_base
+    locality = served_locality(served, target.role, base if isinstance(base, str) and base else target.api_base, settings)
+    if cleared.primary_remote or locality == "remote":
+        cleared.count_sent(conversation)
+    return served, locality
 
 
 def _usage(response: Any) -> Usage:
@@ -210,16 +212,14 @@ async def _replayed(request: _Request, cleared: Cleared, schema: type[OutputT] |
         raise revive_failure(record)
 
     name = f"replay-{record.span_id}-{id(request):x}"
-    scripted.register(name, [scripted.Reply(
+    answer = scripted.Reply(
         text=record.text, input_tokens=record.input_tokens, output_tokens=record.output_tokens,
         finish_reason=record.finish_reason,
-    )])
-    try:
+    )
+    with scripted.scripted(name, [answer]):
         local = Target(request.target.requested, None, f"scripted/{name}", None)
         call = {k: v for k, v in request.call.items() if k not in ("stream", "stream_options")}
         result = await _complete(local, request.settings, Cleared(cleared.messages, cleared.report), schema, call)
-    finally:
-        scripted.unregister(name)
     return result.model_copy(update={
         "model": record.model, "provider": split_model(record.model)[0], "role": record.role,
         "locality": record.locality, "cost_usd": record.cost_usd,
@@ -242,10 +242,7 @@ async def _complete(
         attempt += 1
         response = await _send(target, settings, cleared, conversation, **call)
         usage = usage + _usage(response)
-        served = _served_model(response, target)
-        locality = served_locality(served, target.role, _served_base(response, target), settings)
-        if cleared.primary_remote or locality == "remote":
-            cleared.count_sent(conversation)
+        served, locality = _served(response, target, settings, cleared, conversation)
         hidden = getattr(response, "_hidden_params", {}) or {}
         cost += 0.0 if locality == "local" else (hidden.get("response_cost") or 0.0)
         text = response.choices[0].message.content or ""

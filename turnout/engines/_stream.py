@@ -14,8 +14,7 @@ from turnout.engines._door import (
     _start,
     _replayed,
     _send,
-    _served_base,
-    _served_model,
+    _served,
     _unwrap,
     _usage,
     _validate,
@@ -23,7 +22,6 @@ from turnout.engines._door import (
 )
 from turnout.engines._guard import Cleared
 from turnout.engines._locality import split_model
-from turnout.engines._policy import served_locality
 from turnout.engines._recording import record_call
 from turnout.engines._request import Messages
 from turnout.engines._result import Completion, Timings, Usage
@@ -113,7 +111,7 @@ def stream(
             if unwrapped is exc:
                 raise
             raise unwrapped from None
-        served = _served_model(response, target)
+        served, locality = _served(response, target, settings, cleared, cleared.messages)
         text = "".join(parts)
         output = None
         if schema is not None:
@@ -126,9 +124,6 @@ def stream(
                     raw_text=text,
                     model=served,
                 ) from None
-        locality = served_locality(served, target.role, _served_base(response, target), settings)
-        if cleared.primary_remote or locality == "remote":
-            cleared.count_sent(cleared.messages)
         holder.result = Completion(  # unparametrized: Completion[X] is rebuilt per call once pydantic's cache drops it
             text=text,
             output=output,
