@@ -44,8 +44,6 @@ _WORDS = re.compile(r"\s*\S+\s*|\s+")
 
 
 def _as_text(item: ScriptItem) -> str:
-    if isinstance(item, Reply):
-        return item.text
     if isinstance(item, str):
         return item
     if isinstance(item, BaseModel):
