@@ -20,7 +20,6 @@ from turnout.engines import tag
 from turnout.engines.tag import Content
 
 Operation = Literal["rename", "move", "fstrings", "edit", "nothing"]
-OPERATIONS: tuple[str, ...] = ("rename", "move", "fstrings", "edit", "nothing")
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 MAX_SYMBOLS = 400
 

@@ -5,14 +5,11 @@ They turn what would be a deep litellm or llama.cpp traceback into one line nami
 
 from __future__ import annotations
 
-import re
-
 from turnout.config import Endpoint, RoleConfig
 from turnout.engines._locality import is_loopback_url, split_model
 from turnout.engines._registry import LOCAL_ENGINES, get_engine, is_local_provider
 from turnout.errors import MissingCredentials, TurnoutError, UnknownProvider
-
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
+from turnout.telemetry._redact import is_secret_name
 
 
 def effective_api_base(model: str, api_base: str | None) -> str | None:
@@ -42,7 +39,7 @@ def check_model(model: str, api_base: str | None = None) -> None:
     missing = [
         key
         for key in litellm_module().validate_environment(model, api_base=api_base).get("missing_keys", [])
-        if _SECRET_NAME.search(key)
+        if is_secret_name(key)
     ]
     if missing:
         raise MissingCredentials(

@@ -23,11 +23,17 @@ _PATTERNS = [
 ]
 
 
+def is_secret_name(name: str) -> bool:
+    """Does a variable (or key) called `name` hold a secret? Its name mentions a key, token,
+    secret or password, in any case."""
+    return _SECRET_VARIABLE.search(name) is not None
+
+
 def _environment_secrets() -> list[str]:
     values = {
         value
         for name, value in os.environ.items()
-        if _SECRET_VARIABLE.search(name) and len(value) >= _MIN_SECRET_LENGTH
+        if is_secret_name(name) and len(value) >= _MIN_SECRET_LENGTH
     }
     return sorted(values, key=len, reverse=True)
 

@@ -11,7 +11,6 @@ is why moves are recorded and undone as moves.
 from __future__ import annotations
 
 import ast
-import hashlib
 import os
 import re
 import warnings
@@ -19,14 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from turnout.tools._walk import SKIP_DIRS, WalkReport, read_text, source_files
+from turnout.tools._walk import WalkReport, _skip_dir, read_text, source_files
 
 PYTHON_SUFFIXES = (".py", ".pyi")
 MAX_MENTION_FILE_BYTES = 512_000
-
-
-def _skipped(directory: Path, name: str) -> bool:
-    return name in SKIP_DIRS or (directory / name / "pyvenv.cfg").exists()
 
 
 def python_files(root: Path, *, stubs: bool = True) -> list[str]:
@@ -36,22 +31,12 @@ def python_files(root: Path, *, stubs: bool = True) -> list[str]:
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         directory = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not _skipped(directory, d))
+        dirnames[:] = sorted(d for d in dirnames if not _skip_dir(directory, d))
         for name in filenames:
             path = directory / name
             if name.endswith(suffixes) and path.is_file() and not path.is_symlink():
                 found.append(path.relative_to(root).as_posix())
     return sorted(found)
-
-
-def parse(text: str) -> ast.Module | None:
-    """The syntax tree of `text`, or None when it does not parse."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
 
 
 def syntax_problem(path: Path) -> str | None:
@@ -69,6 +54,12 @@ def syntax_problem(path: Path) -> str | None:
     except (ValueError, RecursionError, MemoryError) as exc:
         return str(exc) or type(exc).__name__
     return None
+
+
+def char_column(line: str, byte_column: int) -> int:
+    """The character column of a UTF-8 byte offset into `line` (ast columns are byte offsets,
+    tokenize's and rope's are characters)."""
+    return len(line.encode("utf-8")[:byte_column].decode("utf-8", errors="replace"))
 
 
 def _is_package_dir(directory: Path) -> bool:
@@ -126,7 +117,7 @@ class Snapshot:
         now = set(python_files(self.root))
         changed = now.symmetric_difference(self.files)
         for rel in now & set(self.files):
-            if _digest((self.root / rel).read_bytes()) != _digest(self.files[rel]):
+            if (self.root / rel).read_bytes() != self.files[rel]:
                 changed.add(rel)
         return sorted(changed)
 
@@ -152,12 +143,8 @@ class Snapshot:
 
 def _walk_dirs(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = [d for d in dirnames if not _skipped(Path(dirpath), d)]
+        dirnames[:] = [d for d in dirnames if not _skip_dir(Path(dirpath), d)]
         yield dirpath, dirnames, filenames
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeAlias
 
-from turnout.tools._codemod_files import is_package_init, module_name, parse, resolve_relative
+from turnout.tools._chunking import parse_python
+from turnout.tools._codemod_files import char_column, is_package_init, module_name, resolve_relative
 
 Kind: TypeAlias = Literal["function", "class", "method", "module"]
 _DEF_NAME = re.compile(r"(?:async\s+)?def\s+(\w+)|class\s+(\w+)")
@@ -46,27 +47,30 @@ class Definition:
 
 @dataclass
 class SourceTree:
-    """The parsed `.py` files of a root: path -> (module name, tree); unparsable files listed apart."""
+    """The parsed `.py` files of a root: path -> (module name, tree, text); unparsable files listed apart."""
 
     root: Path
     trees: dict[str, ast.Module]
     modules: dict[str, str]
     unparsable: list[str]
+    texts: dict[str, str]  # the text each tree was parsed from, for turning its columns into characters
 
     @classmethod
     def read(cls, root: Path, rels: list[str]) -> SourceTree:
-        trees, modules, unparsable = {}, {}, []
+        trees, modules, unparsable, texts = {}, {}, [], {}
         for rel in rels:
             modules[rel] = module_name(root, rel)
             try:
-                tree = parse((root / rel).read_text(encoding="utf-8"))
+                text = (root / rel).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 tree = None
+            else:
+                tree = parse_python(text)
             if tree is None:
                 unparsable.append(rel)
             else:
-                trees[rel] = tree
-        return cls(root=root, trees=trees, modules=modules, unparsable=unparsable)
+                trees[rel], texts[rel] = tree, text
+        return cls(root=root, trees=trees, modules=modules, unparsable=unparsable, texts=texts)
 
     def path_of(self, module: str) -> str | None:
         """The `.py` file of a dotted module (a package's `__init__.py`), if it is in the tree."""
@@ -107,21 +111,27 @@ def bound_names(statements: Iterator[ast.stmt] | list[ast.stmt]) -> set[str]:
 
 def _name_column(lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> int:
     line = lines[node.lineno - 1]
-    start = len(line.encode("utf-8")[: node.col_offset].decode("utf-8", errors="replace"))
+    start = char_column(line, node.col_offset)
     match = _DEF_NAME.search(line, start)
     return match.start(1) if match and match.group(1) else (match.start(2) if match else start)
 
 
-def definitions(tree: SourceTree) -> Iterator[Definition]:
-    """Every module, module-level function and class, and method of a module-level class."""
+def _in_path(rel: str, path: str | None) -> bool:
+    """Is the file `rel` the file `path` names (a package may be named by its directory)?"""
+    return path is None or path in (rel, rel.rsplit("/__init__.py", 1)[0])
+
+
+def definitions(tree: SourceTree, path: str | None = None) -> Iterator[Definition]:
+    """Every module, module-level function and class, and method of a module-level class
+    (only those in the file `path`, when given)."""
     for rel, module in sorted(tree.modules.items()):
-        if rel.endswith(".pyi"):
+        if rel.endswith(".pyi") or not _in_path(rel, path):
             continue
         yield Definition("module", module, module, rel, 1, None)
         parsed = tree.trees.get(rel)
         if parsed is None:
             continue
-        lines = (tree.root / rel).read_text(encoding="utf-8").splitlines()
+        lines = tree.texts[rel].splitlines()
         for stmt in module_level(parsed.body):
             if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 yield Definition("function", stmt.name, module, rel, stmt.lineno, _name_column(lines, stmt))
@@ -142,10 +152,8 @@ def _matches(definition: Definition, old: str) -> bool:
 def find(tree: SourceTree, old: str, kind: Kind | Literal["auto"], path: str | None) -> list[Definition]:
     """Definitions `old` may name, one per symbol (overloads and if/else twins count once)."""
     found: dict[tuple[str, str], Definition] = {}
-    for definition in definitions(tree):
+    for definition in definitions(tree, path):
         if kind != "auto" and definition.kind != kind:
-            continue
-        if path is not None and path not in (definition.path, definition.path.rsplit("/__init__.py", 1)[0]):
             continue
         if _matches(definition, old):
             found.setdefault((definition.kind, definition.full_name), definition)

@@ -117,7 +117,7 @@ def rename(root: Path | str, old: str, new: str, *, path: str | None, kind: Rena
         elif is_package_init(definition.path):
             resource = definition.path.rsplit("/", 1)[0] if "/" in definition.path else "."
             snapshot.record_move(resource, moved(definition.path).rsplit("/", 1)[0])
-        before = _rope_strings.capture(base, sorted(tree.trees))
+        before = _rope_strings.capture(snapshot.files, sorted(tree.trees))
         _rope_ops.rename(base, resource, position, bare, in_hierarchy=definition.kind == "method",
                          parseable=set(tree.trees))
         if prose := _rope_strings.put_back_prose(base, before, definition.name, bare, moved):

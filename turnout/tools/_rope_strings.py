@@ -23,10 +23,11 @@ import ast
 import io
 import re
 import tokenize
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from turnout.tools._codemod_files import parse
+from turnout.tools._chunking import parse_python
+from turnout.tools._codemod_files import char_column
 
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _NAME_ARGUMENT_CALLS = {"getattr": 1, "hasattr": 1, "setattr": 1, "delattr": 1, "object": 1, "cast": 0}
@@ -45,19 +46,19 @@ def _strings(text: str) -> list[tuple[Span, str]]:
     return found
 
 
-def capture(root: Path, rels: list[str]) -> dict[str, list[str]]:
-    """The string tokens of each file, in order, before rope runs."""
+def capture(files: Mapping[str, bytes], rels: list[str]) -> dict[str, list[str]]:
+    """The string tokens of each file, in order, before rope runs; `files` holds their bytes
+    (the codemod's snapshot, taken just before). Files missing or not UTF-8 are left out."""
     captured = {}
     for rel in rels:
+        data = files.get(rel)
+        if data is None:
+            continue
         try:
-            captured[rel] = [s for _, s in _strings((root / rel).read_bytes().decode("utf-8"))]
-        except (OSError, UnicodeDecodeError):
+            captured[rel] = [s for _, s in _strings(data.decode("utf-8"))]
+        except UnicodeDecodeError:
             continue
     return captured
-
-
-def _column(lines: list[str], line: int, byte_column: int) -> int:
-    return len(lines[line - 1].encode("utf-8")[:byte_column].decode("utf-8", errors="replace"))
 
 
 def _kept_positions(tree: ast.Module, lines: list[str]) -> set[tuple[int, int]]:
@@ -85,7 +86,7 @@ def _kept_positions(tree: ast.Module, lines: list[str]) -> set[tuple[int, int]]:
             index = _NAME_ARGUMENT_CALLS.get(func)
             if index is not None and len(node.args) > index:
                 kept.append(node.args[index])
-    return {(n.lineno, _column(lines, n.lineno, n.col_offset)) for n in kept
+    return {(n.lineno, char_column(lines[n.lineno - 1], n.col_offset)) for n in kept
             if isinstance(n, ast.Constant) and isinstance(n.value, str)}
 
 
@@ -107,14 +108,14 @@ def _renamed_at(before: str, after: str, old: str, new: str) -> list[int] | None
 
 def _expression_offsets(token: str, old: str) -> set[int]:
     """Offsets in an f-string token of `old` used as a name or attribute inside `{...}`."""
-    tree = parse(token)
+    tree = parse_python(token)
     if tree is None:
         return set()
     lines = io.StringIO(token, newline="").readlines()
     bare = [line.rstrip("\r\n") for line in lines]
 
     def offset(line: int, byte_column: int) -> int:
-        return sum(len(x) for x in lines[: line - 1]) + _column(bare, line, byte_column)
+        return sum(len(x) for x in lines[: line - 1]) + char_column(bare[line - 1], byte_column)
 
     found = set()
     for value in ast.walk(tree):
@@ -162,7 +163,7 @@ def put_back_prose(root: Path, before: dict[str, list[str]], old: str, new: str,
         except (OSError, UnicodeDecodeError):
             continue
         tokens = _strings(text)
-        tree = parse(text)
+        tree = parse_python(text)
         if tree is None or len(tokens) != len(originals):
             continue
         lines = [line.rstrip("\r\n") for line in io.StringIO(text, newline="").readlines()]

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from turnout.tools._codemod_files import is_package_init, parse, resolve_relative
+from turnout.tools._chunking import parse_python
+from turnout.tools._codemod_files import char_column, is_package_init, resolve_relative
 from turnout.tools._codemod_targets import module_level
 
 DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -51,8 +52,7 @@ class View:
         return self.rel.endswith(".pyi")
 
     def column(self, line: int, byte_column: int) -> int:
-        raw = self.lines[line - 1].encode("utf-8")[:byte_column]
-        return len(raw.decode("utf-8", errors="replace"))
+        return char_column(self.lines[line - 1], byte_column)
 
 
 def read_view(root: Path, rel: str, module: str) -> View | None:
@@ -61,7 +61,7 @@ def read_view(root: Path, rel: str, module: str) -> View | None:
         text = (root / rel).read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    tree = parse(text)
+    tree = parse_python(text)
     if tree is None:
         return None
     lines = io.StringIO(text, newline="").readlines()

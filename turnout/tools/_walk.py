@@ -60,7 +60,7 @@ def _wanted(name: str) -> bool:
     return Path(name).suffix.lower() in TEXT_SUFFIXES or name in TEXT_NAMES
 
 
-def _skip_dir(directory: Path, name: str, also: frozenset[Path]) -> bool:
+def _skip_dir(directory: Path, name: str, also: frozenset[Path] = frozenset()) -> bool:
     path = directory / name
     return name in SKIP_DIRS or (path / "pyvenv.cfg").exists() or (bool(also) and path in also)
 
