@@ -124,6 +124,15 @@ async def test_a_remote_summarizer_is_refused_rather_than_sent_the_code() -> Non
     assert cloud.calls == []
 
 
+def test_a_summarizer_role_with_a_remote_fallback_fails_at_start_up_as_it_would_at_run_time() -> None:
+    config = settings(
+        on_forbidden="summarize", summarize_with="coder",
+        roles={"coder": {"model": "scripted/local", "fallbacks": ["anthropic/claude-sonnet-4-5"]}},
+    )
+    with pytest.raises(ConfigError, match=r"summarize_with = 'coder' can reach a remote model"):
+        check_policy(config)
+
+
 async def test_local_only_refuses_any_remote_call_and_sends_nothing() -> None:
     prompt = tag.as_tagged(tag.request("hello"))
     with scripted.scripted("cloud", ["never"]) as cloud, pytest.raises(EgressRefused, match="local-only"):

@@ -15,7 +15,7 @@ from turnout.config import ROLE_NAMES, OnForbidden, PolicyMode, Settings
 from turnout.engines._checks import effective_api_base
 from turnout.engines._locality import is_loopback_url, locality_of, matches_host
 from turnout.engines._result import Locality
-from turnout.errors import ConfigError
+from turnout.errors import ConfigError, UnknownRole
 from turnout.telemetry import CaptureMode, capture_mode
 from turnout.telemetry._setup import otlp_endpoint
 
@@ -144,21 +144,26 @@ def check_policy(
 
 
 def _check_summarizer(settings: Settings, problems: list[str]) -> None:
+    from turnout.engines._request import resolve
+
     name = settings.policy.summarize_with
-    if name in ROLE_NAMES:
-        config = settings.roles.get(name)  # type: ignore[arg-type]
-        locality = model_locality(config.model, config.api_base, settings, config.locality)
-        model = config.model
-    elif "/" in name:
-        locality, model = model_locality(name, None, settings), name
-    else:
+    try:
+        target = resolve(name, settings)
+    except UnknownRole:
         problems.append(f"[policy] summarize_with = {name!r} is neither a role nor a model string")
         return
-    if locality != "local":
+    if summarizer_reaches_remote(target.role, target.model, target.api_base, settings):
         problems.append(
-            f"[policy] summarize_with = {name!r} runs on {model}, which is remote: summaries of code "
-            "must be written locally; name a local role or model (e.g. llamacpp/smollm2)"
+            f"[policy] summarize_with = {name!r} can reach a remote model ({target.model}, its endpoints "
+            "or fallbacks): summaries of code must be written locally; name a local role or model "
+            "(e.g. llamacpp/smollm2)"
         )
+
+
+def summarizer_reaches_remote(role: str | None, model: str, api_base: str | None, settings: Settings) -> bool:
+    """Whether any model the summarizer's call can reach is remote: it must see code, so its
+    own model, every endpoint and every fallback must be local."""
+    return any(d.locality == "remote" for d in deployments(role, model, api_base, settings))
 
 
 def span_capture(settings: Settings, role: str | None) -> CaptureMode:

@@ -73,10 +73,10 @@ async def summarize(part: Part, settings: Settings) -> str:
     any other, so a summarizer that is not local is refused rather than sent the code)."""
     from turnout.engines._door import complete
     from turnout.engines._request import resolve
-    from turnout.engines._policy import deployments
+    from turnout.engines._policy import summarizer_reaches_remote
 
     target = resolve(settings.policy.summarize_with, settings)
-    if any(d.locality == "remote" for d in deployments(target.role, target.model, target.api_base, settings)):
+    if summarizer_reaches_remote(target.role, target.model, target.api_base, settings):
         raise EgressRefused(
             f"egress refused: [policy] summarize_with = {settings.policy.summarize_with!r} can reach a remote "
             f"model, and summaries of {part.describe()} must be written locally; nothing was sent. Name a "
