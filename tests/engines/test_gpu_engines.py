@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from turnout.cli import app
 from turnout.config import load_settings, use_settings
 from turnout.engines import complete, stream
+from turnout.engines._base import EngineRequest
 from turnout.engines._gpu_engine import unavailable_reason
 from turnout.errors import ConfigError, EngineUnavailable, ModelNotFound
 
@@ -51,6 +52,28 @@ async def test_an_alias_from_config_names_a_model_directory(engine: str, tiny_mo
     from turnout.engines._registry import get_engine
 
     assert get_engine(engine).resolve_model_dir("tiny") == tiny_model  # type: ignore[attr-defined]
+
+
+async def _drain(engine: str, model: str) -> None:
+    """Call the engine's `stream()` directly, without the door's `check()` before it."""
+    from turnout.engines._registry import get_engine
+
+    request = EngineRequest(model=model, messages=[{"role": "user", "content": "hello"}])
+    async for _ in get_engine(engine).stream(request):
+        pass
+
+
+async def test_stream_called_directly_names_a_model_directory_without_a_tokenizer(engine: str, tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelNotFound, match=r"has no tokenizer.json"):
+        await _drain(engine, str(tmp_path))
+
+
+async def test_stream_called_directly_says_why_the_engine_cannot_run(engine: str, tiny_model: Path) -> None:
+    if unavailable_reason(engine) is None:
+        pytest.skip(f"this machine can run {engine}")
+    with pytest.raises(EngineUnavailable, match=r"cannot run here: .*llamacpp/<gguf>"):
+        await _drain(engine, str(tiny_model))
 
 
 def test_cache_sizes_must_be_whole_pages(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -55,7 +55,9 @@ class GpuEngine(LocalEngine):
 
     def resolve_model_dir(self, name: str) -> Path:
         """An alias from `[<engine>.models]` or a directory with config.json and tokenizer.json."""
-        settings = self.settings()
+        return self._model_dir(name, self.settings())
+
+    def _model_dir(self, name: str, settings: GpuEngineSettings) -> Path:
         path = settings.models.get(name, Path(name)).expanduser()
         missing = [f for f in ("config.json", "tokenizer.json") if not (path / f).is_file()]
         if not path.is_dir() or missing:
@@ -67,29 +69,34 @@ class GpuEngine(LocalEngine):
             )
         return path
 
-    def check(self, model: str) -> None:
-        self.resolve_model_dir(model)
+    def _runnable_model_dir(self, model: str, settings: GpuEngineSettings) -> Path:
+        """The model's directory, once it is known to exist and this process can run it."""
+        model_dir = self._model_dir(model, settings)
         reason = unavailable_reason(self.provider)
         if reason is not None:
             raise EngineUnavailable(f"{self.provider}/{model} cannot run here: {reason}; {ALTERNATIVES}")
+        return model_dir
+
+    def check(self, model: str) -> None:
+        self._runnable_model_dir(model, self.settings())
 
     def describe(self, model: str) -> str:
         return str(self.resolve_model_dir(model))
 
     async def stream(self, request: EngineRequest) -> AsyncIterator[EngineChunk]:
-        from turnout.engines.gpu import ChatTemplate
+        from turnout.engines.gpu.chat_template import cached_chat_template
         from turnout.engines.gpu.worker import GenerationJob
         from turnout.engines.gpu.workers import get_worker, to_engine_chunks
 
-        self.check(request.model)
-        model_dir = self.resolve_model_dir(request.model)
+        # The door has already called check(); the same checks here keep a direct call safe.
         settings = self.settings()
+        model_dir = self._runnable_model_dir(request.model, settings)
         worker = get_worker(
             (self.provider, str(model_dir), settings.model_dump_json()),
             lambda: self.backend(model_dir, settings),
         )
         job = GenerationJob(
-            prompt=ChatTemplate.from_model_dir(model_dir).render(request.messages),
+            prompt=cached_chat_template(model_dir).render(request.messages),
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             top_p=request.top_p,

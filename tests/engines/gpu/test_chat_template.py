@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from turnout.engines.gpu import ChatTemplate
+from turnout.engines.gpu.chat_template import cached_chat_template
 from turnout.errors import ConfigError, ModelNotFound, UserError
 
 # Meta-Llama-3-8B-Instruct's template, verbatim.
@@ -169,3 +170,25 @@ def test_a_template_that_does_not_parse_is_a_config_error_naming_the_file(tmp_pa
 def test_a_missing_model_directory_is_model_not_found(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFound, match="does not exist"):
         ChatTemplate.from_model_dir(tmp_path / "nowhere")
+
+
+# --- the engines' per-call read, cached while the files are unchanged
+
+
+def test_the_cached_template_is_read_once_while_its_files_are_unchanged(tmp_path: Path) -> None:
+    directory = model_dir(tmp_path, "one")
+    assert cached_chat_template(directory) is cached_chat_template(directory)
+
+
+def test_the_cached_template_follows_edits_to_its_files(tmp_path: Path) -> None:
+    directory = model_dir(tmp_path, "one")
+    assert cached_chat_template(directory).render(HELLO) == "one"
+    model_dir(tmp_path, "two!")
+    assert cached_chat_template(directory).render(HELLO) == "two!"
+    (tmp_path / "chat_template.jinja").write_text("from the file", encoding="utf-8")
+    assert cached_chat_template(directory).render(HELLO) == "from the file"
+
+
+def test_the_cached_template_of_a_missing_directory_is_model_not_found(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFound, match="does not exist"):
+        cached_chat_template(tmp_path / "nowhere")

@@ -13,19 +13,18 @@ import types
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pytest
 from pydantic import BaseModel, Field
 
 from turnout.config import ExLlamaV3Settings
-from turnout.engines.gpu import StopConditions, make_tiny_llama, stop_conditions
+from turnout.engines.gpu import make_tiny_llama, stop_conditions
 from turnout.engines.gpu.exllamav3_backend import (
     ExLlamaV3Backend,
     SchemaMask,
     additive_mask,
     cache_layer,
-    finish_reason,
     job_event,
-    job_stop_conditions,
     load_options,
     new_token_budget,
     released_text,
@@ -101,30 +100,11 @@ def test_a_prompt_that_fills_max_seq_len_is_refused_with_the_fix() -> None:
         new_token_budget(4096, 10, default=1024, max_seq_len=4096)
 
 
-# --- stop conditions
-
-
-def test_stop_conditions_are_the_models_and_the_jobs_ids_then_strings() -> None:
-    stops = StopConditions({7, 2}, ["<|im_end|>"])
-    job = GenerationJob(prompt="p", stop_strings=["END", "<|im_end|>", ""], stop_token_ids=[9, 2])
-    assert job_stop_conditions(stops, job) == [2, 7, 9, "<|im_end|>", "END"]
-    assert stops == StopConditions({7, 2}, ["<|im_end|>"])  # the model's conditions are left alone
-
-
 # --- iterate() results -> JobEvents
 
 
 def streaming(**fields: Any) -> dict[str, Any]:
     return {"stage": "streaming", "eos": False, "serial": 0, "identifier": "job-1", **fields}
-
-
-@pytest.mark.parametrize(
-    ("reason", "expected"),
-    [("stop_token", "stop"), ("stop_string", "stop"), ("end_filter", "stop"), ("max_new_tokens", "length"),
-     ("something_new", "stop")],
-)
-def test_finish_reasons(reason: str, expected: str) -> None:
-    assert finish_reason({"eos_reason": reason}) == expected
 
 
 @pytest.mark.parametrize("stage", ["started", "prefill"])
@@ -216,14 +196,26 @@ def test_held_text_is_released_only_at_a_stop_token() -> None:
 # --- the schema filter's logic
 
 
-def test_the_additive_mask_is_zero_for_permitted_tokens_and_minus_infinity_elsewhere() -> None:
-    mask = additive_mask({1, 3, 99, -1}, 5)
+def row(size: int, *permitted: int) -> np.ndarray:
+    """A bool row of `size`, True at `permitted`."""
+    result = np.zeros(size, dtype=np.bool_)
+    result[list(permitted)] = True
+    return result
+
+
+def ids(permitted: np.ndarray) -> set[int]:
+    return set(np.flatnonzero(permitted).tolist())
+
+
+@pytest.mark.parametrize("width", [4, 5, 100])  # padded to the mask's size, exact, cut to it
+def test_the_additive_mask_is_zero_for_permitted_tokens_and_minus_infinity_elsewhere(width: int) -> None:
+    mask = additive_mask(row(width, *(t for t in (1, 3, 99) if t < width)), 5)
     assert mask.dtype.name == "float32" and mask.shape == (5,)
     assert [0.0 if v == 0 else v for v in mask.tolist()] == [-math.inf, 0.0, -math.inf, 0.0, -math.inf]
 
 
 def test_an_empty_mask_masks_everything() -> None:
-    assert all(v == -math.inf for v in additive_mask(set(), 3).tolist())
+    assert all(v == -math.inf for v in additive_mask(row(3), 3).tolist())
 
 
 class Detail(BaseModel):
@@ -254,7 +246,7 @@ def _generate(mask: SchemaMask, seed: int) -> tuple[list[int], list[set[int]]]:
     mask.reset()
     tokens, permitted_sets = [], []
     for _ in range(400):
-        permitted = mask.permitted()
+        permitted = ids(mask.permitted())
         permitted_sets.append(permitted)
         token = rng.choice(sorted(permitted))
         mask.accept(token)
@@ -284,12 +276,12 @@ def test_reset_starts_the_grammar_over(schema_mask: SchemaMask) -> None:
     schema_mask.reset()
     assert not schema_mask.completed
     tokenizer = schema_mask.constraint.vocabulary.tokenizer
-    assert all(tokenizer.decode_str([t]).startswith("{") for t in schema_mask.permitted())
+    assert all(tokenizer.decode_str([t]).startswith("{") for t in ids(schema_mask.permitted()))
 
 
 def test_a_forbidden_token_completes_the_filter_with_an_error(schema_mask: SchemaMask) -> None:
     schema_mask.reset()
-    permitted = schema_mask.permitted()
+    permitted = ids(schema_mask.permitted())
     forbidden = next(t for t in range(schema_mask.constraint.vocabulary.size) if t not in permitted)
     schema_mask.accept(forbidden)
     assert schema_mask.completed and schema_mask.error

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from turnout.engines.gpu import Scan, StopConditions, StopScanner, stop_conditions
+from turnout.engines.gpu.stops import finish_reason, job_stop_conditions
+from turnout.engines.gpu.worker import GenerationJob
 
 
 def write(directory: Path, name: str, data: dict[str, Any]) -> None:
@@ -166,3 +168,22 @@ def test_every_way_of_splitting_a_stream_gives_the_same_result(text: str) -> Non
     for cuts in itertools.combinations(range(1, len(text)), 3):
         chunks = [text[a:b] for a, b in zip((0, *cuts), (*cuts, len(text)))]
         assert stream(strings, chunks) == expected, chunks
+
+
+# --- an exllama job's stop conditions and finish reason
+
+
+def test_stop_conditions_are_the_models_and_the_jobs_ids_then_strings() -> None:
+    stops = StopConditions({7, 2}, ["<|im_end|>"])
+    job = GenerationJob(prompt="p", stop_strings=["END", "<|im_end|>", ""], stop_token_ids=[9, 2])
+    assert job_stop_conditions(stops, job) == [2, 7, 9, "<|im_end|>", "END"]
+    assert stops == StopConditions({7, 2}, ["<|im_end|>"])  # the model's conditions are left alone
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [("stop_token", "stop"), ("stop_string", "stop"), ("end_filter", "stop"), ("max_new_tokens", "length"),
+     ("something_new", "stop")],
+)
+def test_finish_reasons(reason: str, expected: str) -> None:
+    assert finish_reason({"eos_reason": reason}) == expected

@@ -21,7 +21,12 @@ from turnout.engines.gpu.worker import (
     JobsFailed,
     JobStream,
 )
-from turnout.engines.gpu.workers import WorkerRegistry, get_worker, shutdown_workers, to_engine_chunks
+from turnout.engines.gpu.workers import (
+    WorkerRegistry,
+    get_worker,
+    shutdown_workers,
+    to_engine_chunks,
+)
 from turnout.errors import EngineUnavailable
 
 ENDLESS = 10**9

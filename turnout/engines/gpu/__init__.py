@@ -17,14 +17,14 @@ imported only inside the functions that need them, so importing this package is 
 """
 
 from turnout.engines.gpu.chat_template import ChatTemplate
-from turnout.engines.gpu.safetensors_writer import write_safetensors
-from turnout.engines.gpu.stops import Scan, StopConditions, StopScanner, stop_conditions
 from turnout.engines.gpu.model_maker import (
     LLAMA_SIZES,
     LlamaShape,
     make_llama,
     make_tiny_llama,
 )
+from turnout.engines.gpu.safetensors_writer import write_safetensors
+from turnout.engines.gpu.stops import Scan, StopConditions, StopScanner, stop_conditions
 
 __all__ = [
     "LLAMA_SIZES",

@@ -18,6 +18,7 @@ usually not chat-tuned, and ChatML is the most common format among those that we
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -118,6 +119,27 @@ class ChatTemplate:
             raise UserError(
                 f"the chat template in {self.origin} refused these messages: {error}"
             ) from error
+
+
+def cached_chat_template(path: Path) -> ChatTemplate:
+    """`ChatTemplate.from_model_dir(path)`, read again only when its files change: engines
+    render a prompt per call and should not re-read and re-parse JSON each time."""
+    path = Path(path)
+    return _cached_template(path, tuple(_stamp(p) for p in (path, path / TEMPLATE_FILE, path / CONFIG_FILE)))
+
+
+@lru_cache(maxsize=32)
+def _cached_template(path: Path, stamp: tuple[tuple[int, int] | None, ...]) -> ChatTemplate:
+    return ChatTemplate.from_model_dir(path)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """When and how big `path` was last written; None when it does not exist."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def _plain(message: dict[str, Any]) -> dict[str, Any]:

@@ -14,10 +14,12 @@ from typing import Any
 
 from turnout.config import GpuEngineSettings
 from turnout.engines.gpu.schema_constraint import SchemaConstraint, vocabulary_for
-from turnout.engines.gpu.stops import stop_conditions
+from turnout.engines.gpu.stops import (
+    finish_reason,
+    job_stop_conditions,
+    stop_conditions,
+)
 from turnout.engines.gpu.worker import GenerationJob, JobEvent
-
-FINISH_REASONS = {"stop_token": "stop", "stop_string": "stop", "end_filter": "stop", "max_new_tokens": "length"}
 
 
 def paged_attention_available() -> bool:
@@ -29,6 +31,15 @@ def paged_attention_available() -> bool:
     from packaging.version import Version
 
     return Version(version("flash-attn")) >= Version("2.5.7")
+
+
+def next_token_sets(constraint: SchemaConstraint) -> tuple[set[int], set[int]]:
+    """What `ExLlamaV2Filter.next()` returns, which must be sets: (every token that may come
+    next, end tokens included; the end tokens that end the output now)."""
+    import numpy as np
+
+    row, ends = constraint.next_tokens()
+    return set(np.flatnonzero(row).tolist()), ends
 
 
 def make_filter(constraint: SchemaConstraint, model: Any, tokenizer: Any) -> Any:
@@ -50,8 +61,7 @@ def make_filter(constraint: SchemaConstraint, model: Any, tokenizer: Any) -> Any
             self.constraint.feed(int(token.item() if hasattr(token, "item") else token))
 
         def next(self) -> tuple[set[int], set[int]]:
-            allowed, ends = self.constraint.allowed()
-            return allowed | ends, ends
+            return next_token_sets(self.constraint)
 
         def use_background_worker(self) -> bool:
             return True  # grammar work overlaps the next forward pass
@@ -123,8 +133,7 @@ class ExLlamaV2Backend:
             max_new_tokens=job.max_tokens or self.default_max_tokens,
             gen_settings=sampling,
             seed=job.seed,
-            stop_conditions=[*sorted(self.stops.token_ids | set(job.stop_token_ids)),
-                             *self.stops.with_strings(job.stop_strings).strings],
+            stop_conditions=job_stop_conditions(self.stops, job),
             filters=filters,
             identifier=job.id,
         )
@@ -142,7 +151,7 @@ class ExLlamaV2Backend:
                     job_id=result["identifier"],
                     text=result.get("text", ""),
                     done=done,
-                    finish_reason=FINISH_REASONS.get(result.get("eos_reason", ""), "stop") if done else None,
+                    finish_reason=finish_reason(result) if done else None,
                     prompt_tokens=result.get("prompt_tokens"),
                     cached_tokens=result.get("cached_tokens"),
                     generated_tokens=result.get("new_tokens"),

@@ -67,10 +67,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from turnout.config import GpuEngineSettings
 from turnout.engines.gpu.schema_constraint import SchemaConstraint, vocabulary_for
-from turnout.engines.gpu.stops import StopConditions, stop_conditions
+from turnout.engines.gpu.stops import (
+    finish_reason,
+    job_stop_conditions,
+    stop_conditions,
+)
 from turnout.engines.gpu.worker import GenerationJob, JobEvent
 from turnout.errors import EngineUnavailable, UserError
 
@@ -80,25 +85,7 @@ if TYPE_CHECKING:
     from turnout.engines.gpu.schema_constraint import Vocabulary
 
 PAGE_SIZE = 256  # exllamav3/constants.py
-FINISH_REASONS = {"stop_token": "stop", "stop_string": "stop", "end_filter": "stop", "max_new_tokens": "length"}
 CACHE_BITS: dict[str, int | None] = {"FP16": None, "Q4": 4, "Q6": 6, "Q8": 8}
-
-
-class BackendSettings(Protocol):
-    """What the backend reads from `[exllamav3]` (any `GpuEngineSettings` has it)."""
-
-    @property
-    def cache_tokens(self) -> int: ...
-    @property
-    def cache_quant(self) -> str: ...
-    @property
-    def max_batch_size(self) -> int: ...
-    @property
-    def max_seq_len(self) -> int: ...
-    @property
-    def gpu_split(self) -> list[float] | None: ...
-    @property
-    def max_tokens(self) -> int: ...
 
 
 # --- pure helpers: what the backend decides, without torch or exllamav3
@@ -151,17 +138,6 @@ def new_token_budget(prompt_tokens: int, requested: int | None, default: int, ma
     return max(1, min(requested or default, room))
 
 
-def job_stop_conditions(stops: StopConditions, job: GenerationJob) -> list[int | str]:
-    """The model's stop token ids and strings plus the job's own, as `Job(stop_conditions=)`."""
-    token_ids = sorted({int(t) for t in stops.token_ids} | {int(t) for t in job.stop_token_ids})
-    return [*token_ids, *stops.with_strings(job.stop_strings).strings]
-
-
-def finish_reason(result: Mapping[str, Any]) -> str:
-    """OpenAI's finish_reason for an eos result."""
-    return FINISH_REASONS.get(str(result.get("eos_reason", "")), "stop")
-
-
 def released_text(result: Mapping[str, Any]) -> str:
     """Text exllamav3 held back when a stop *token* ended the job, minus that token.
 
@@ -209,25 +185,25 @@ def job_event(result: Mapping[str, Any], *, prompt_tokens: int | None = None) ->
     )
 
 
-def additive_mask(tokens: Iterable[int], size: int) -> np.ndarray:
-    """A float32 row of `size`: 0 at `tokens`, -inf elsewhere (ids >= size are dropped)."""
+def additive_mask(permitted: np.ndarray, size: int) -> np.ndarray:
+    """A float32 row of `size`: 0 where the bool row `permitted` is True, -inf elsewhere
+    (`permitted` is cut to `size`, or padded with -inf up to it)."""
     import numpy as np
 
     mask = np.full(size, -np.inf, dtype=np.float32)
-    ids = [t for t in tokens if 0 <= t < size]
-    if ids:
-        mask[np.asarray(ids, dtype=np.int64)] = 0.0
+    n = min(size, permitted.size)
+    mask[:n][permitted[:n]] = 0.0
     return mask
 
 
 class SchemaMask:
     """An exllamav3 filter's logic over a `SchemaConstraint`, free of torch and exllamav3.
 
-    `reset()` when the job starts, `permitted()` before each sample (the tokens to leave
-    unmasked), `accept(token)` after it. The constraint offers end-of-output tokens only once
-    the JSON is complete (and nothing else once it cannot grow); the filter is `completed`
-    when one of those was sampled, or when a token it forbade was fed anyway. If the
-    constraint permits nothing at all, the end tokens are permitted so the job can end.
+    `reset()` when the job starts, `permitted()` before each sample (a bool row: True for the
+    tokens to leave unmasked), `accept(token)` after it. The constraint offers end-of-output
+    tokens only once the JSON is complete (and nothing else once it cannot grow); the filter
+    is `completed` when one of those was sampled, or when a token it forbade was fed anyway.
+    If the constraint permits nothing at all, the end tokens are permitted so the job can end.
     """
 
     def __init__(self, constraint: SchemaConstraint) -> None:
@@ -240,10 +216,16 @@ class SchemaMask:
         self.ends = set()
         self.completed = False
 
-    def permitted(self) -> set[int]:
-        allowed, ends = self.constraint.allowed()
-        self.ends = ends
-        return (allowed | ends) or set(self.constraint.vocabulary.eos_token_ids)
+    def permitted(self) -> np.ndarray:
+        import numpy as np
+
+        row, self.ends = self.constraint.next_tokens()
+        if row.any():
+            return row
+        eos = [t for t in self.constraint.vocabulary.eos_token_ids if t >= 0]
+        row = np.zeros(max([row.size, *(t + 1 for t in eos)]), dtype=np.bool_)
+        row[eos] = True
+        return row
 
     def accept(self, token: int) -> None:
         if self.completed:
@@ -300,7 +282,7 @@ def make_sampler(temperature: float | None, top_p: float | None) -> Any:
 class ExLlamaV3Backend:
     """Model + cache + generator for one model directory (built on the worker thread)."""
 
-    def __init__(self, model_dir: Path, settings: BackendSettings) -> None:
+    def __init__(self, model_dir: Path, settings: GpuEngineSettings) -> None:
         import exllamav3
         from exllamav3 import Cache, Config, Generator, Model, Tokenizer
 

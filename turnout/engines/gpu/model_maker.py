@@ -29,15 +29,10 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
+from turnout.engines.gpu.chat_template import CHATML_FALLBACK
 from turnout.engines.gpu.safetensors_writer import Shape, write_safetensors
 
 SPECIAL_TOKENS = ("<unk>", "<s>", "</s>", "<pad>", "<|im_start|>", "<|im_end|>")
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
 INIT_STD = 0.02  # transformers' initializer_range for Llama
 BLOCK_VALUES = 1 << 24  # random values generated at a time: 64 MB of float32
 CORPUS = """\
@@ -302,7 +297,7 @@ def _tokenizer_config(shape: LlamaShape, ids: dict[str, int]) -> dict[str, Any]:
         "add_eos_token": False,
         "clean_up_tokenization_spaces": False,
         "model_max_length": shape.max_positions,
-        "chat_template": CHATML_TEMPLATE,
+        "chat_template": CHATML_FALLBACK,
     }
 
 

@@ -15,20 +15,29 @@ token, or when it is the tokenizer config's `eos_token`.
 `StopScanner` applies the strings to streamed text: it emits what cannot be part of a stop
 string, holds back a suffix that could still become one, and on a hit emits the text
 before the stop string and never the stop string itself (OpenAI's `stop` semantics).
+
+`job_stop_conditions` and `finish_reason` are the two ends of an exllama job, the same in
+exllamav2 and exllamav3: the stop conditions a job is given, and OpenAI's finish_reason for
+the `eos_reason` it ends with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from turnout.engines.gpu.chat_template import ChatTemplate, read_json
+
+if TYPE_CHECKING:
+    from turnout.engines.gpu.worker import GenerationJob
 
 END_OF_TURN_MARKERS = (
     "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "</s>", "<|end|>", "<|endoftext|>",
 )
+# An exllama job's eos_reason -> OpenAI's finish_reason (anything else is "stop").
+FINISH_REASONS = {"stop_token": "stop", "stop_string": "stop", "end_filter": "stop", "max_new_tokens": "length"}
 
 
 @dataclass
@@ -70,6 +79,18 @@ def stop_conditions(
         if token_id is not None:
             ids.add(token_id)
     return StopConditions(ids, _unique([*markers, *stop]))
+
+
+def job_stop_conditions(stops: StopConditions, job: GenerationJob) -> list[int | str]:
+    """The model's stop token ids and strings plus the job's own, as an exllama job's
+    `stop_conditions`: token ids (sorted), then strings."""
+    token_ids = sorted({int(t) for t in stops.token_ids} | {int(t) for t in job.stop_token_ids})
+    return [*token_ids, *stops.with_strings(job.stop_strings).strings]
+
+
+def finish_reason(result: Mapping[str, Any]) -> str:
+    """OpenAI's finish_reason for an exllama generator's eos result."""
+    return FINISH_REASONS.get(str(result.get("eos_reason", "")), "stop")
 
 
 class Scan(NamedTuple):

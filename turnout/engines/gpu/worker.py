@@ -29,7 +29,6 @@ from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, Field
 
-from turnout.engines._base import EngineChunk
 from turnout.errors import EngineUnavailable
 
 THREAD_PREFIX = "turnout-gpu-worker"
