@@ -83,6 +83,14 @@ class Check:
         self.env["PYTHONPATH"] = os.pathsep.join(
             filter(None, [str(self.site), str(REPO), os.environ.get("PYTHONPATH")]))
 
+    def use_device(self, device: dict[str, Any]) -> None:
+        """Build for this device from here on. Every later phase gets the same settings: the
+        extensions are compiled on first import, and a test or benchmark that imported them
+        under another TORCH_CUDA_ARCH_LIST would start the whole build again."""
+        if device.get("cuda"):
+            self.env.update(TORCH_CUDA_ARCH_LIST=device["arch"], CUDA_HOME=device["cuda_home"],
+                            PATH=os.pathsep.join([f"{device['cuda_home']}/bin", self.env["PATH"]]))
+
     def left(self) -> float:
         return self.deadline - time.monotonic() - RESERVE_S
 
@@ -122,17 +130,37 @@ class Check:
 
 
 def _kill_group(child: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the child's whole process group (compilers included), then SIGKILL what is left."""
+    """SIGTERM the child, its process group and every process below it (ninja starts each
+    compiler in a process group of its own), then SIGKILL whatever is left 5 s later."""
+    below = _descendants(child.pid)
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(child.pid, sig)
-        except ProcessLookupError:
-            break
+        for kill, target in [(os.killpg, child.pid), *((os.kill, pid) for pid in below)]:
+            try:
+                kill(target, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
         try:
             child.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
     child.wait()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`, read from /proc (empty where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, queue = [], [pid]
+    while queue:
+        for below in children.get(queue.pop(), []):
+            found.append(below)
+            queue.append(below)
+    return found
 
 
 def last_line(log: Path, width: int = 160) -> str:
@@ -264,9 +292,7 @@ def build_jobs(check: Check, device: dict[str, Any], engines: list[str], sizes: 
     for stale in (check.cache / "torch_extensions").glob("**/lock"):
         stale.unlink()  # left by a build killed at its box; torch would wait on it for ever
     cores = device.get("cpus") or os.cpu_count() or 1
-    env = dict(check.env, TORCH_CUDA_ARCH_LIST=device["arch"], CUDA_HOME=device["cuda_home"],
-               PATH=os.pathsep.join([f"{device['cuda_home']}/bin", check.env["PATH"]]),
-               MAX_JOBS=str(max(1, cores * 3 // 4)))  # two builds at once: most cores each, memory to spare
+    env = dict(check.env, MAX_JOBS=str(max(1, cores * 3 // 4)))  # two builds at once: most cores each
     jobs: dict[str, Any] = {}
     for engine in engines:
         code = (f"import time; t = time.time(); from {engine}.ext import {engine}_ext as ext; "
@@ -384,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True)
     check = Check(args.work, args.budget_s, args.cache)
     device = device_phase(check)
+    check.use_device(device)
     if install_phase(check, args.wheels.resolve()).result != "ok":
         for name in ["imports", "cpu tests", *gpu_phase_names(engines, sizes)]:
             check.skip(name, "the wheels did not install")

@@ -37,19 +37,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_a_phase_past_its_box_is_killed_with_its_children_and_the_next_phase_runs(
-    check: run_check.Check, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+@pytest.mark.parametrize("own_session", [False, True], ids=["grandchild-in-group", "grandchild-in-own-session"])
+def test_a_phase_past_its_box_is_killed_with_everything_below_it_and_the_next_phase_runs(
+    check: run_check.Check, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, own_session: bool
 ) -> None:
+    """ninja starts each compiler in a process group of its own; a compiler that outlived
+    its build would take cores from the other engine's build."""
     monkeypatch.setitem(run_check.BOXES, "build", 1.0)
     pid_file = tmp_path / "grandchild.pid"
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
     spawn = ("import subprocess, sys, time; "
-             "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+             f"p = subprocess.Popen([sys.executable, '-c', {stubborn!r}], start_new_session={own_session}); "
              f"open({str(pid_file)!r}, 'w').write(str(p.pid)); print('compiling', flush=True); time.sleep(60)")
     slow = check.run("build exllamav2", [sys.executable, "-c", spawn], "build")
-    assert slow.result == "timed out" and slow.seconds < 10
+    assert slow.result == "timed out" and slow.seconds < 15
     assert "stopped at its 1s box; compiling" in slow.detail
     grandchild = int(pid_file.read_text())
-    for _ in range(50):  # reaped by init once killed; give it a moment
+    for _ in range(100):  # killed; gone once init has reaped it
         if not _alive(grandchild):
             break
         time.sleep(0.05)
@@ -225,3 +229,55 @@ def test_the_stand_in_image_leaves_out_the_gpu_stack() -> None:
     pins = rehearsal.stand_ins({"numpy": "2.5.2", "torch": "2.11.0", "nvidia-cublas": "13.1", "rich": "15.0.0"},
                                ["torch", "nvidia-*"])
     assert pins == ["numpy==2.5.2", "rich==15.0.0"]
+
+
+def test_on_a_gpu_machine_a_build_that_times_out_skips_only_its_own_tests_and_benchmarks(
+    check: run_check.Check, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GPU branch's flow, with the builds and models stood in for by small commands: the
+    engine whose build ran past its box gets no tests and no benchmark; the other gets both."""
+    monkeypatch.setitem(run_check.BOXES, "build", 1.0)
+    quick = [sys.executable, "-c", "print('done')"]
+    stuck = [sys.executable, "-c", "import time; print('compiling q_gemm.cu', flush=True); time.sleep(60)"]
+
+    def stand_in_jobs(check: run_check.Check, device: dict, engines: list[str], sizes: list[str]) -> dict:
+        return {"build exllamav2": (stuck, "build", check.env), "build exllamav3": (quick, "build", check.env),
+                "models": (quick, "models", check.env)}
+
+    monkeypatch.setattr(run_check, "build_jobs", stand_in_jobs)
+    monkeypatch.setattr(run_check, "CPU_TEST_PATHS", ("tests/engines/gpu/test_stops.py",))
+    device = {"cuda": True, "arch": "9.0", "cuda_home": "/usr/local/cuda", "cpus": 2}
+    run_check.check_phases(check, device, ["exllamav2", "exllamav3"], ["tiny"])
+    phases = {p.name: p for p in check.phases}
+    assert list(phases) == ["cpu tests", "build exllamav2", "build exllamav3", "models",
+                            "gpu tests exllamav2", "gpu tests exllamav3", "bench tiny"]
+    assert phases["cpu tests"].result == "ok"
+    assert phases["build exllamav2"].result == "timed out" and "compiling q_gemm.cu" in phases["build exllamav2"].detail
+    assert phases["gpu tests exllamav2"].result == "skipped"
+    assert phases["gpu tests exllamav2"].detail == "its build did not finish (timed out)"
+    # Here torch sees no GPU, so exllamav3's GPU tests all skip, and that is not a pass.
+    assert phases["gpu tests exllamav3"].result == "failed"
+    assert phases["gpu tests exllamav3"].detail.startswith("no test passed")
+    bench = phases["bench tiny"]
+    assert bench.result == "failed" and "--engines exllamav3 " in Path(bench.log).read_text().splitlines()[0] + " "
+    assert bench.detail.startswith("exit code 1; ") and "GPU" in bench.detail  # its own "needs a GPU" line
+
+
+def test_builds_tests_and_benchmarks_share_the_devices_build_settings(check: run_check.Check) -> None:
+    """The extensions compile on first import: a test importing them under another arch list
+    would rebuild them from scratch inside its own time box."""
+    device = {"cuda": True, "arch": "9.0", "cuda_home": "/usr/local/cuda", "cpus": 16}
+    check.use_device(device)
+    jobs = run_check.build_jobs(check, device, ["exllamav3"], ["tiny"])
+    build_env = jobs["build exllamav3"][2]
+    for name in ("TORCH_CUDA_ARCH_LIST", "CUDA_HOME", "TORCH_EXTENSIONS_DIR", "PYTHONPATH"):
+        assert build_env[name] == check.env[name]
+    assert check.env["TORCH_CUDA_ARCH_LIST"] == "9.0" and build_env["MAX_JOBS"] == "12"
+    assert check.env["PATH"].startswith("/usr/local/cuda/bin")
+
+
+def test_without_cuda_no_build_settings_are_made_up(tmp_path: Path) -> None:
+    check = run_check.Check(tmp_path, budget_s=60)
+    check.use_device({"cuda": False, "why_no_cuda": "torch sees no CUDA device"})
+    assert "TORCH_CUDA_ARCH_LIST" not in check.env or check.env["TORCH_CUDA_ARCH_LIST"] == os.environ.get(
+        "TORCH_CUDA_ARCH_LIST")
