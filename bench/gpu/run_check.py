@@ -322,6 +322,8 @@ def check_phases(check: Check, device: dict[str, Any], engines: list[str], sizes
         return
     for name in jobs:
         if name != "cpu tests":
+            if done[name].result == "ok" and done[name].log:
+                done[name].detail = last_line(Path(done[name].log))  # "built …/exllamav3_ext.so in 212s"
             check.add(done[name])
     built = [e for e in engines if done[f"build {e}"].result == "ok"]
     for engine in engines:
