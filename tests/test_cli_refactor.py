@@ -36,6 +36,8 @@ def test_a_successful_rename_reports_the_patch(team: Team, repo: Path) -> None:
     assert Path(patch).is_file() and "+def read_inventory" in Path(patch).read_text()
     assert "left for you" in result.stdout and "README.md:1" in result.stdout  # prose is the user's call
     assert "succeeded" in result.stderr
+    tests_run_with = next(line for line in result.stdout.splitlines() if "tests run with" in line)
+    assert "turnout's own Python" in tests_run_with and "pass --python" in tests_run_with
 
 
 def test_apply_writes_the_verified_change_into_the_repository(team: Team, repo_that_may_change: Path) -> None:
@@ -74,6 +76,11 @@ def test_a_failed_run_exits_1_and_leaves_the_repository_alone(team: Team, repo: 
 def test_a_missing_directory_is_exit_code_2() -> None:
     result = _refactor("/no/such/repo", "Rename a to b")
     assert result.exit_code == 2 and "is not a directory" in result.stderr
+
+
+def test_an_interpreter_that_does_not_exist_is_exit_code_2(repo: Path) -> None:
+    result = _refactor(str(repo), "Rename load_inventory to read_inventory", "--python", "/no/such/python")
+    assert result.exit_code == 2 and "'/no/such/python' does not exist; pass --python" in result.stderr
 
 
 def test_no_test_command_is_exit_code_2(tmp_path: Path) -> None:

@@ -108,6 +108,17 @@ class HybridSettings(BaseModel):
     max_wall_s: float | None = Field(None, gt=0)
 
 
+class RefactorSettings(BaseModel):
+    """`[refactor]`: how `turnout refactor` runs a repository's own tests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    python: str | None = Field(
+        None, description="Interpreter for the repository's tests (default: its .venv, venv or env, the active "
+                          "VIRTUAL_ENV, else turnout's own).",
+    )
+
+
 class ServeSettings(BaseModel):
     """`[serve]`: `turnout serve`, the OpenAI-compatible HTTP API over this machine's engines."""
 
@@ -150,6 +161,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    refactor: RefactorSettings = Field(default_factory=RefactorSettings)
     checkpoints: str = Field(
         ".turnout/checkpoints.sqlite",
         description="Graph checkpoints of CLI runs: a SQLite file, or a postgres://user:password@host/db URL.",

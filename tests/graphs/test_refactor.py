@@ -59,6 +59,35 @@ async def test_failing_tests_before_any_edit_stop_the_run(team: Team, repo: Path
     assert "--allow-failing-baseline" in state["reason"]
 
 
+async def test_a_baseline_in_which_no_test_ran_stops_the_run_even_when_failures_are_allowed(
+    team: Team, repo: Path, tmp_path: Path
+) -> None:
+    before = tree_fingerprint(repo)
+    state = await _refactor(team, repo, "Rename load_inventory to read_inventory", tmp_path,
+                            allow_failing_baseline=True,
+                            test_command=[sys.executable, "-m", "pytest", "-q", "-k", "matches_no_test"])
+    assert state["status"] == "baseline_failing"
+    assert state["reason"].startswith("no tests ran before any edit (no tests ran, exit code 5) with `")
+    assert "interpreter" in state["reason"] and state["test_env"].python == sys.executable
+    assert tree_fingerprint(repo) == before
+
+
+async def test_the_tests_run_with_the_interpreter_named_for_the_run(team: Team, repo: Path, tmp_path: Path) -> None:
+    team.use("planner", [rename()])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    named = tmp_path / "python"
+    named.symlink_to(sys.executable)
+    state = await _refactor(team, repo, "Rename load_inventory to read_inventory", tmp_path, python=str(named))
+    assert state["status"] == "succeeded", state.get("reason")
+    assert state["test_env"].python == str(named) and state["baseline"].python == str(named)
+    assert state["baseline"].command.startswith(str(named))
+
+
+async def test_a_named_interpreter_that_does_not_exist_is_reported(team: Team, repo: Path, tmp_path: Path) -> None:
+    state = await _refactor(team, repo, "Rename load_inventory to read_inventory", tmp_path, python="/no/python")
+    assert state["status"] == "no_test_environment" and "does not exist" in state["reason"]
+
+
 async def test_no_test_command_is_reported(team: Team, tmp_path: Path) -> None:
     bare = tmp_path / "bare"
     (bare / "pkg").mkdir(parents=True)

@@ -113,7 +113,32 @@ async def test_a_passing_suite_is_ok(tmp_path: Path) -> None:
 async def test_no_tests_collected_is_not_ok(tmp_path: Path) -> None:
     report = await run_tests(write(tmp_path / "repo", {"tests/__init__.py": ""}))
     assert report.exit_code == 5 and not report.ok
-    assert report.summary() == "no tests collected"
+    assert report.summary() == "no tests ran, exit code 5"
+
+
+async def test_a_suite_whose_every_test_skips_ran_no_tests_and_is_not_ok(tmp_path: Path) -> None:
+    root = write(tmp_path / "repo", {"test_gpu.py": "import pytest\n\n@pytest.mark.skip(reason='no GPU')\n"
+                                                   "def test_gpu():\n    pass\n"})
+    report = await run_tests(root)
+    assert report.exit_code == 0 and report.executed == 0 and not report.ok
+    assert report.summary() == "no tests ran, 1 skipped, exit code 0"
+
+
+async def test_a_collection_error_is_counted_from_the_junit_report_and_no_tests_ran(tmp_path: Path) -> None:
+    root = write(tmp_path / "repo", {"test_ok.py": "def test_ok():\n    pass\n",
+                                     "test_broken.py": "import not_a_module_anywhere\n"})
+    report = await run_tests(root)
+    assert (report.passed, report.failed, report.errors, report.executed) == (0, 0, 1, 0) and not report.ok
+    assert report.summary() == "no tests ran, 1 error, exit code 2 (test_broken.py)"
+
+
+async def test_the_given_pythonpath_comes_first_on_the_tests_import_path(tmp_path: Path) -> None:
+    root = write(tmp_path / "repo", {"src/pkg/__init__.py": "WHERE = 'workspace'\n",
+                                     "test_where.py": "import pkg\n\ndef test_where():\n"
+                                                      "    assert pkg.WHERE == 'workspace'\n"})
+    assert not (await run_tests(root)).ok
+    report = await run_tests(root, pythonpath=[str(root / "src")])
+    assert report.ok and report.summary() == "1 passed"
 
 
 async def test_the_tests_see_no_keys_tokens_or_turnout_settings(tmp_path: Path,

@@ -62,6 +62,8 @@ def _report(values: dict[str, Any], policy: str) -> None:
                       + (f" → {plan.target_module}" if plan.operation == "move" else ""))
     if values.get("changed_files"):
         table.add_row("files changed", ", ".join(values["changed_files"]))
+    if values.get("test_env") is not None:
+        table.add_row("tests run with", values["test_env"].describe())
     if values.get("baseline"):
         table.add_row("tests before", values["baseline"].summary())
     attempts = values.get("attempts") or []
@@ -87,7 +89,7 @@ def _report(values: dict[str, Any], policy: str) -> None:
 
 
 async def _refactor(repo: Path, request: str, test_cmd: str | None, apply: bool, max_attempts: int,
-                    allow_failing_baseline: bool, settings: Any, checkpoints: str) -> dict[str, Any]:
+                    allow_failing_baseline: bool, settings: Any, checkpoints: str, python: str | None) -> dict[str, Any]:
     from turnout import telemetry
     from turnout.graphs._running import new_thread_id, thread_config
     from turnout.graphs.checkpointers import open_checkpointer
@@ -96,7 +98,7 @@ async def _refactor(repo: Path, request: str, test_cmd: str | None, apply: bool,
 
     run_id = new_thread_id()
     payload = {"request": request, "repo": str(repo.resolve()), "run_id": run_id, "max_attempts": max_attempts,
-               "allow_failing_baseline": allow_failing_baseline, "test_command": test_cmd}
+               "allow_failing_baseline": allow_failing_baseline, "test_command": test_cmd, "python": python}
     async with open_checkpointer(checkpoints) as saver:
         graph = telemetry.instrument(build_refactor_graph(checkpointer=saver))
         values: dict[str, Any] = {}
@@ -128,6 +130,7 @@ def refactor(
     apply: Annotated[bool, typer.Option(help="Apply the verified patch to REPO (only if REPO is unchanged).")] = False,
     max_attempts: Annotated[int, typer.Option(min=1, help="Local attempts before escalating or giving up.")] = 3,
     allow_failing_baseline: Annotated[bool, typer.Option(help="Continue when tests already fail; only new failures count.")] = False,
+    python: Annotated[Optional[str], typer.Option(help="Interpreter for the repository's tests (default: its .venv, venv or env, the active VIRTUAL_ENV, else turnout's own).")] = None,
     checkpointer: CheckpointerOption = None,
     config: ConfigOption = None,
     policy: PolicyOption = None,
@@ -141,9 +144,13 @@ def refactor(
         if apply and _dirty(repo):
             raise UserError(f"{repo} has uncommitted changes; commit or stash them, or run without --apply")
         settings = settings_from(config, policy=policy, offline=offline, default_policy="no-code")
+        interpreter = python or settings.refactor.python
+        if interpreter and not Path(interpreter).expanduser().exists():
+            raise UserError(f"the interpreter {interpreter!r} does not exist; pass --python with the Python that "
+                            "runs this repository's tests (its virtual environment's bin/python)")
         values = asyncio.run(_refactor(
             repo, request, test_cmd, apply, max_attempts, allow_failing_baseline, settings,
-            checkpointer or settings.checkpoints,
+            checkpointer or settings.checkpoints, interpreter,
         ))
     except TurnoutError as exc:
         raise fail(exc) from None
@@ -151,7 +158,7 @@ def refactor(
     if values.get("applied"):
         console.print(f"applied to {repo}: {', '.join(values['applied'])}")
     status = values.get("status")
-    if status in ("no_test_command", "baseline_failing"):
+    if status in ("no_test_command", "baseline_failing", "no_test_environment"):
         raise typer.Exit(2)
     if status not in ("succeeded", "nothing_to_change"):
         raise typer.Exit(1)

@@ -11,10 +11,12 @@ from typing_extensions import TypedDict  # pydantic reads it on 3.11 (LangGraph 
 from turnout.agents.refactor_planner import RefactorPlan
 from turnout.agents.schemas import Evidence, Verdict
 from turnout.engines import UsageTotals
+from turnout.tools.test_env import TestEnvironment
 from turnout.tools.test_runner import TestReport
 
 RefactorStatus = Literal[
-    "running", "succeeded", "nothing_to_change", "failed", "baseline_failing", "no_test_command"
+    "running", "succeeded", "nothing_to_change", "failed", "baseline_failing", "no_test_command",
+    "no_test_environment",
 ]
 
 
@@ -45,6 +47,8 @@ class RefactorState(TypedDict, total=False):
     run_id: str
     workspace: str
     test_command: list[str] | str | None
+    python: str | None
+    test_env: TestEnvironment
     allow_failing_baseline: bool
     max_attempts: int
     baseline: TestReport

@@ -166,6 +166,8 @@ def tests_problem(baseline: TestReport, after: TestReport, allow_failing_baselin
     """Why the tests after the edit do not count as a pass (None when they do)."""
     if after.timed_out:
         return f"the tests timed out ({after.summary()})"
+    if after.no_tests_ran:
+        return f"no tests ran after the edit ({after.summary()})"
     if after.ok:
         return None
     if allow_failing_baseline and not baseline.ok:

@@ -25,9 +25,10 @@ from turnout.agents import Coder, Verifier
 from turnout.agents.refactor_planner import RefactorPlanner
 from turnout.config import Settings, get_settings
 from turnout.engines import check_policy, tag, usage_meter
-from turnout.errors import ModelBehaviorError, TurnoutError
+from turnout.errors import ConfigError, ModelBehaviorError, TurnoutError
 from turnout.graphs import _refactor_steps as steps
 from turnout.graphs._refactor_state import Attempt, RefactorState
+from turnout.tools.test_env import WorkspaceNotTested, resolve_test_environment
 from turnout.tools.test_runner import detect_test_command, run_tests
 from turnout.tools.workspace import Workspace
 
@@ -59,13 +60,24 @@ def build_refactor_graph(
     async def prepare(state: RefactorState) -> dict[str, Any]:
         run_id = state.get("run_id") or uuid.uuid4().hex[:12]
         ws = await asyncio.to_thread(Workspace.create, Path(state["repo"]), run_id, base_dir=base / "work")
-        command = state.get("test_command") or detect_test_command(ws.path)
-        update: dict[str, Any] = {"run_id": run_id, "workspace": str(ws.path), "test_command": command, "status": "running"}
+        update: dict[str, Any] = {"run_id": run_id, "workspace": str(ws.path), "status": "running"}
+        try:
+            env = await resolve_test_environment(Path(state["repo"]), ws.path, state.get("python"))
+        except (WorkspaceNotTested, ConfigError) as exc:
+            return {**update, "status": "no_test_environment", "reason": str(exc)}
+        command = state.get("test_command") or detect_test_command(ws.path, env.python)
+        update.update(test_env=env, test_command=command)
         if command is None:
             return {**update, "status": "no_test_command",
                     "reason": "no test command found (pytest, tox or `make test`); pass --test-cmd"}
-        baseline = await run_tests(ws.path, command, timeout_s=test_timeout_s)
+        baseline = await run_tests(ws.path, command, timeout_s=test_timeout_s, python=env.python,
+                                   pythonpath=env.pythonpath)
         update["baseline"] = baseline
+        if baseline.no_tests_ran:  # proves nothing, whatever --allow-failing-baseline says
+            return {**update, "status": "baseline_failing",
+                    "reason": f"no tests ran before any edit ({baseline.summary()}) with `{baseline.command}`, "
+                              f"interpreter {env.describe()}; a run in which no test runs cannot verify an edit. "
+                              "Pass --python or --test-cmd with what runs this repository's tests"}
         if not baseline.ok and not state.get("allow_failing_baseline"):
             failing = ", ".join(baseline.failures[:5]) or baseline.summary()
             return {**update, "status": "baseline_failing",
@@ -133,7 +145,9 @@ def build_refactor_graph(
         ws = Workspace.open(workspace(state))
         if not await asyncio.to_thread(ws.changed_files):
             return _reject(attempt, "the edit changed nothing")
-        after = await run_tests(ws.path, state["test_command"], timeout_s=test_timeout_s)
+        env = state["test_env"]
+        after = await run_tests(ws.path, state["test_command"], timeout_s=test_timeout_s, python=env.python,
+                                pythonpath=env.pythonpath)
         problem = steps.tests_problem(state["baseline"], after, bool(state.get("allow_failing_baseline")))
         if problem is None:
             index = await asyncio.to_thread(steps.index_for, ws.path)

@@ -3,6 +3,9 @@
     report = await run_tests(workspace.path)   # command detected: pytest, tox or `make test`
     report.ok, report.summary()                # True/False, "12 passed, 1 failed (tests/test_a.py::test_b)"
 
+A pytest run is read from pytest's own machine output (`--junit-xml`), so its counts are exact,
+and a run in which no test executed is "no tests ran": never a pass.
+
 The tests are the user's code, run on the machine turnout runs on, so they get a clean
 environment: no API keys, tokens, secrets or passwords, nothing of turnout's own, litellm's
 or OpenTelemetry's configuration. A run that hangs is killed with its whole process group
@@ -17,9 +20,12 @@ import contextlib
 import os
 import re
 import shlex
+import shutil
 import signal
 import sys
+import tempfile
 import time
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import ClassVar
 
@@ -47,7 +53,8 @@ class TestCommandError(UserError):
 
 
 class TestReport(BaseModel):
-    """What one test run did; counts come from pytest's summary line (zero for other runners)."""
+    """What one test run did. Counts come from pytest's junit XML when pytest ran; for other
+    runners (tox, make) from a pytest summary line in their output, if any."""
 
     __test__: ClassVar[bool] = False
 
@@ -61,11 +68,18 @@ class TestReport(BaseModel):
     timed_out: bool = False
     failures: list[str] = []
     output_tail: str = ""
+    # Tests that ran (passed + failed); None when the runner's output did not say.
+    executed: int | None = None
+    python: str | None = None  # the interpreter that ran them, when turnout chose it
 
     @property
     def ok(self) -> bool:
-        """The suite ran to the end and passed (pytest's exit code 5, no tests collected, is not a pass)."""
-        return self.exit_code == 0 and not self.timed_out
+        """The suite ran to the end, at least one test ran, and it passed."""
+        return self.exit_code == 0 and not self.timed_out and self.executed != 0
+
+    @property
+    def no_tests_ran(self) -> bool:
+        return self.executed == 0 and not self.timed_out
 
     def summary(self) -> str:
         """One line for a person or a planner: "12 passed, 1 failed (tests/test_a.py::test_b)"."""
@@ -74,8 +88,8 @@ class TestReport(BaseModel):
         text = ", ".join(f"{n} {label}" for n, label in counts if n)
         if self.timed_out:
             text = f"timed out after {self.duration_s:.0f}s" + (f" ({text} so far)" if text else "")
-        elif self.exit_code == 5 and not text:
-            text = "no tests collected"
+        elif self.no_tests_ran:
+            text = ", ".join(["no tests ran", *([text] if text else []), f"exit code {self.exit_code}"])
         elif not text or (not self.ok and not self.failed and not self.errors):
             text = ", ".join(filter(None, [text, f"exit code {self.exit_code}"]))
         if self.failures:
@@ -112,11 +126,12 @@ def _has_test_files(root: Path) -> bool:
     return False
 
 
-def detect_test_command(root: Path) -> list[str] | None:
-    """pytest, tox or `make test`, whichever the repository shows signs of using; None when none."""
+def detect_test_command(root: Path, python: str | None = None) -> list[str] | None:
+    """pytest (run by `python`, default this interpreter), tox or `make test`, whichever the
+    repository shows signs of using; None when none."""
     root = Path(root)
     if (root / "tests").is_dir() or _has_pytest_config(root) or _has_test_files(root):
-        return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        return [python or sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     if (root / "tox.ini").is_file():
         return ["tox"]
     for name in ("GNUmakefile", "makefile", "Makefile"):
@@ -137,21 +152,64 @@ def clean_env() -> dict[str, str]:
 def _parse(output: str) -> dict[str, object]:
     counts: dict[str, int] = {}
     failures: list[str] = []
+    summary_found = False
     for line in output.splitlines():
         found = _SUMMARY.match(line.strip())
         if found and (body := found["body"]) and (
                 body == "no tests ran" or all(_COUNT.fullmatch(part) for part in body.split(", "))):
             counts = {label.rstrip("s") if label.startswith("error") else label: int(n)
                       for n, label in _COUNT.findall(body)}
+            summary_found = True
         failed = _FAILED.match(line)
         if failed and failed[1] not in failures:
             failures.append(failed[1])
     return {"passed": counts.get("passed", 0), "failed": counts.get("failed", 0),
-            "errors": counts.get("error", 0), "skipped": counts.get("skipped", 0), "failures": failures}
+            "errors": counts.get("error", 0), "skipped": counts.get("skipped", 0), "failures": failures,
+            "summary_found": summary_found}
 
 
-async def _start(command: list[str] | str, root: Path) -> asyncio.subprocess.Process:
-    options = dict(cwd=root, env=clean_env(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+def _pytest_argv(command: list[str] | str) -> list[str] | None:
+    """The command as an argument list when it runs pytest directly (`pytest …`,
+    `python -m pytest …`), so a junit report can be asked for; None otherwise."""
+    try:
+        argv = shlex.split(command) if isinstance(command, str) else list(command)
+    except ValueError:
+        return None
+    if isinstance(command, str) and any(part in command for part in (";", "&&", "||", "|", "`", "$(", ">", "<")):
+        return None
+    if argv and (Path(argv[0]).name == "pytest" or argv[1:3] == ["-m", "pytest"]):
+        return argv
+    return None
+
+
+def read_junit(path: Path) -> dict[str, object] | None:
+    """Exact counts from pytest's junit XML: passed, failed, errors (collection errors among them),
+    skipped, and the failing tests' ids with the first line of why; None when there is none."""
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (OSError, ElementTree.ParseError):
+        return None
+    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    failures: list[str] = []
+    for case in root.iter("testcase"):
+        outcome = next((c for c in case if c.tag in ("failure", "error", "skipped")), None)
+        if outcome is None:
+            counts["passed"] += 1
+            continue
+        key = {"failure": "failed", "error": "errors", "skipped": "skipped"}[outcome.tag]
+        counts[key] += 1
+        if key != "skipped":
+            where = "::".join(filter(None, [case.get("classname"), case.get("name")]))
+            first = (outcome.get("message") or outcome.text or "").strip().splitlines()
+            failures.append(f"{where}: {first[0][:200]}" if first else where)
+    return {**counts, "junit_failures": failures}
+
+
+async def _start(command: list[str] | str, root: Path, pythonpath: list[str]) -> asyncio.subprocess.Process:
+    env = clean_env()
+    if pythonpath:  # ahead of site-packages: the workspace's code, not an editable install's
+        env["PYTHONPATH"] = os.pathsep.join([*pythonpath, *filter(None, [env.get("PYTHONPATH")])])
+    options = dict(cwd=root, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                    stderr=asyncio.subprocess.STDOUT, start_new_session=True)
     try:
         if isinstance(command, str):
@@ -167,18 +225,44 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-async def run_tests(root: Path, command: list[str] | str | None = None, *, timeout_s: float = 600) -> TestReport:
-    """Run the tests in `root` (the given command, or the detected one) and report what happened."""
+async def run_tests(root: Path, command: list[str] | str | None = None, *, timeout_s: float = 600,
+                    python: str | None = None, pythonpath: list[str] | None = None) -> TestReport:
+    """Run the tests in `root` (the given command, or the one detected for `python`) and report
+    what happened. `pythonpath` goes first on the tests' import path."""
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"test root {str(root)!r} is not a directory; pass the repository (or workspace) folder")
     if command is None:
-        command = detect_test_command(root)
+        command = detect_test_command(root, python)
         if command is None:
             raise TestCommandError(f"no test command found in {root} (no tests/ folder, test_*.py files, pytest "
                                    "config, tox.ini or Makefile test target); pass --test-cmd with the command")
+    # File work off the event loop: an ASGI server (langgraph dev) refuses blocking calls on it.
+    scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="turnout-tests-"))
+    try:
+        junit = scratch / "junit.xml"
+        pytest_argv = _pytest_argv(command)
+        run = [*pytest_argv, f"--junit-xml={junit}"] if pytest_argv else command
+        report = await _run(run, root, timeout_s, pythonpath or [])
+        found = await asyncio.to_thread(read_junit, junit) if pytest_argv else None
+    finally:
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
+    shown = command if isinstance(command, str) else shlex.join(command)
+    if found is not None:
+        failures = report["failures"] or found["junit_failures"]
+        counts = {key: found[key] for key in ("passed", "failed", "errors", "skipped")}
+        executed: int | None = found["passed"] + found["failed"]  # type: ignore[operator]
+    else:
+        failures, counts = report["failures"], {key: report[key] for key in ("passed", "failed", "errors", "skipped")}
+        executed = report["passed"] + report["failed"] if report["summary_found"] else None  # type: ignore[operator]
+    return TestReport(command=shown, exit_code=report["exit_code"], duration_s=report["duration_s"],  # type: ignore[arg-type]
+                      timed_out=report["timed_out"], output_tail=report["output_tail"],  # type: ignore[arg-type]
+                      failures=failures, executed=executed, python=python, **counts)  # type: ignore[arg-type]
+
+
+async def _run(command: list[str] | str, root: Path, timeout_s: float, pythonpath: list[str]) -> dict[str, object]:
     started = time.perf_counter()
-    process = await _start(command, root)
+    process = await _start(command, root, pythonpath)
     kept = bytearray()
 
     async def pump() -> None:
@@ -201,7 +285,6 @@ async def run_tests(root: Path, command: list[str] | str | None = None, *, timeo
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(reader, 5)
     output = _ANSI.sub("", bytes(kept[-_KEEP_BYTES:]).decode("utf-8", errors="replace"))
-    return TestReport(command=command if isinstance(command, str) else shlex.join(command),
-                      exit_code=process.returncode if process.returncode is not None else -1,
-                      duration_s=round(time.perf_counter() - started, 3), timed_out=timed_out,
-                      output_tail=output[-_TAIL_CHARS:], **_parse(output))  # type: ignore[arg-type]
+    return {"exit_code": process.returncode if process.returncode is not None else -1,
+            "duration_s": round(time.perf_counter() - started, 3), "timed_out": timed_out,
+            "output_tail": output[-_TAIL_CHARS:], **_parse(output)}
