@@ -40,6 +40,25 @@ def test_a_successful_rename_reports_the_patch(team: Team, repo: Path) -> None:
     assert "turnout's own Python" in tests_run_with and "pass --python" in tests_run_with
 
 
+def test_a_review_that_names_nothing_in_the_diff_is_reported_as_no_usable_review(team: Team, repo: Path) -> None:
+    team.use("planner", [rename()])
+    team.use("verifier", [{"passed": True, "reasons": ["1", "2", "3"]}])
+    result = _refactor(str(repo), "Rename load_inventory to read_inventory")
+    assert result.exit_code == 0, result.output
+    review = next(line for line in result.stdout.splitlines() if line.strip().startswith("review"))
+    assert "no usable review (its reasons name nothing in the diff: 1; 2; 3)" in review and "passed" not in review
+
+
+def test_a_partial_run_exits_1_and_is_not_applied(team: Team, repo_that_may_change: Path) -> None:
+    team.use("planner", [rename()])
+    team.use("verifier", [{"passed": False, "reasons": ["read_inventory breaks callers outside this repository"]}])
+    before = tree_fingerprint(repo_that_may_change)
+    result = _refactor(str(repo_that_may_change), "Rename load_inventory to read_inventory", "--apply")
+    assert result.exit_code == 1
+    assert "partial" in result.stderr and "review doubts the change" in result.stderr
+    assert tree_fingerprint(repo_that_may_change) == before
+
+
 def test_apply_writes_the_verified_change_into_the_repository(team: Team, repo_that_may_change: Path) -> None:
     team.use("planner", [rename()])
     team.use("verifier", [{"passed": True, "reasons": []}])

@@ -44,6 +44,27 @@ async def test_a_rename_runs_the_codemod_and_yields_a_verified_patch(team: Team,
     assert tests.returncode == 0, tests.stdout
 
 
+async def test_a_review_that_doubts_the_change_for_reasons_about_the_diff_lowers_the_verdict(
+    team: Team, repo: Path, tmp_path: Path
+) -> None:
+    team.use("planner", [rename()])
+    team.use("verifier", [{"passed": False, "reasons": ["read_inventory keeps the old docstring wording"]}])
+    state = await _refactor(team, repo, "Rename load_inventory to read_inventory", tmp_path)
+    assert state["status"] == "partial" and state["review_usable"] is True
+    assert state["reason"] == "the tests pass, but the review doubts the change: read_inventory keeps the old docstring wording"
+    assert Path(state["patch"]).is_file()
+
+
+@pytest.mark.parametrize("reasons", [["1", "2", "3", "4", "5"], ["test_test_test_test"], [], ["looks fine to me"]])
+async def test_a_review_that_says_nothing_about_the_diff_neither_passes_nor_doubts(
+    team: Team, repo: Path, tmp_path: Path, reasons: list[str]
+) -> None:
+    team.use("planner", [rename()])
+    team.use("verifier", [{"passed": False, "reasons": reasons}])
+    state = await _refactor(team, repo, "Rename load_inventory to read_inventory", tmp_path)
+    assert state["status"] == "succeeded" and state["review_usable"] is False
+
+
 async def test_a_request_that_names_nothing_changes_nothing(team: Team, repo: Path, tmp_path: Path) -> None:
     team.use("planner", [rename("frobnicate", "blah")])
     state = await _refactor(team, repo, "Rename frobnicate to blah", tmp_path)

@@ -120,3 +120,28 @@ def test_summary_proves_what_was_sent_remotely(tmp_path: Path, spans: Any) -> No
     assert "privacy policy: no-code" in remote
     assert "request" in remote and "path" in remote
     assert "source code sent remotely: 0 bytes" in remote and "source code sent remotely: 0 bytes" in local
+
+
+def test_ls_shows_how_a_run_ended_when_its_graph_says(tmp_path: Path, spans: Any) -> None:
+    """A run that raised nothing may still have failed: the last status a node returned is
+    the run's status in the trace."""
+    from typing_extensions import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    class State(TypedDict, total=False):
+        status: str
+
+    builder = StateGraph(State)
+    builder.add_node("start", lambda state: {"status": "running"})
+    builder.add_node("verify", lambda state: {"status": "failed"})
+    builder.add_edge(START, "start")
+    builder.add_edge("start", "verify")
+    builder.add_edge("verify", END)
+    graph = instrument(builder.compile(), name="checked")
+    assert asyncio.run(graph.ainvoke({}, {"configurable": {"thread_id": "t"}})) == {"status": "failed"}
+    traces = tmp_path / "traces"
+    TraceFileExporter(traces).export(spans.get_finished_spans())
+    result = _invoke("trace", "ls", "--dir", str(traces))
+    row = next(line for line in result.stdout.splitlines() if " checked " in line)
+    assert " failed " in row and " ok " not in row

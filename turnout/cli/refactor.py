@@ -53,7 +53,7 @@ def _line(phase: str, values: dict[str, Any]) -> Text:
 
 def _report(values: dict[str, Any], policy: str) -> None:
     status = values.get("status", "?")
-    color = {"succeeded": "green", "nothing_to_change": "yellow"}.get(status, "red")
+    color = {"succeeded": "green", "nothing_to_change": "yellow", "partial": "yellow"}.get(status, "red")
     table = Table(show_header=False, box=None)
     plan = values.get("plan")
     if plan is not None:
@@ -79,7 +79,10 @@ def _report(values: dict[str, Any], policy: str) -> None:
         table.add_row("tokens", f"local {usage.local_tokens} / remote {usage.remote_tokens}")
     if values.get("review") is not None:
         review = values["review"]
-        table.add_row("review", ("passed" if review.passed else "doubts") + (": " + "; ".join(review.reasons) if review.reasons else ""))
+        said = "; ".join(review.reasons) or "nothing"
+        verdict = ("passed" if review.passed else "doubts") if values.get("review_usable") else "no usable review"
+        table.add_row("review", f"{verdict}: {said}" if values.get("review_usable") else
+                      f"{verdict} (its reasons name nothing in the diff: {said})")
     if values.get("patch"):
         table.add_row("patch", values["patch"])
     console.print(table)

@@ -48,7 +48,9 @@ def list_command(config: ConfigOption = None, directory: DirOption = None) -> No
     for column in ("id", "graph", "start (UTC)", "duration", "steps", "tokens local/remote", "status"):
         table.add_column(column, no_wrap=column in ("id", "start (UTC)"))
     for run in runs:
-        status = {"ok": "[green]ok[/]", "error": "[red]error[/]"}.get(run.status, f"[yellow]{run.status}[/]")
+        color = ("green" if run.status in ("ok", "succeeded", "finished", "nothing_to_change") else
+                 "red" if run.status in ("error", "failed", "stuck", "baseline_failing") else "yellow")
+        status = f"[{color}]{run.status}[/]"
         table.add_row(
             run.run_id[:12],
             run.graph,

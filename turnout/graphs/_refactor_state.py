@@ -15,7 +15,7 @@ from turnout.tools.test_env import TestEnvironment
 from turnout.tools.test_runner import TestReport
 
 RefactorStatus = Literal[
-    "running", "succeeded", "nothing_to_change", "failed", "baseline_failing", "no_test_command",
+    "running", "succeeded", "partial", "nothing_to_change", "failed", "baseline_failing", "no_test_command",
     "no_test_environment",
 ]
 
@@ -56,6 +56,7 @@ class RefactorState(TypedDict, total=False):
     evidence: Evidence
     attempts: Annotated[list[Attempt], merge_attempts]
     review: Verdict
+    review_usable: bool  # whether any of its reasons says something about the diff
     status: RefactorStatus
     reason: str
     patch: str

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from turnout.agents import Coder, Evidence, Snippet
 from turnout.agents.refactor_planner import RefactorPlan
+from turnout.agents.schemas import Verdict
 from turnout.engines import tag
 from turnout.graphs._refactor_state import Attempt
 from turnout.tools.code_index import CodeIndex
@@ -184,3 +185,19 @@ def leftover_mentions(index: CodeIndex, plan: RefactorPlan) -> list[str]:
         return []
     old = plan.symbol.rsplit(".", 1)[-1]
     return [f"{r.path}:{r.line}" for r in index.references(old) if r.path.endswith((".py", ".pyi"))]
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+
+
+def usable_reasons(review: Verdict, diff: str) -> list[str]:
+    """The reasons of a model's review that say something about this diff: a sentence (three
+    words or more) naming an identifier or file that the diff touches. "1.0.1", "test_a.py" or
+    "test_test_test" alone say nothing, however often repeated."""
+    changed = "\n".join(line for line in diff.splitlines() if line.startswith(("+", "-")))
+    touched = set(_WORD.findall(changed))
+    usable = []
+    for reason in dict.fromkeys(r.strip() for r in review.reasons):
+        if len(reason.split()) >= 3 and touched & set(_WORD.findall(reason)):
+            usable.append(reason)
+    return usable

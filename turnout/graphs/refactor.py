@@ -166,10 +166,15 @@ def build_refactor_graph(
                     diff=tag.diff(diff[:3000], origin="workspace diff"),
                 ),
             )
-        return {"review": review, "usage": meter.totals, **_accept(attempt, after)}
+        usable = steps.usable_reasons(review, diff)
+        update = {"review": review, "review_usable": bool(usable), "usage": meter.totals, **_accept(attempt, after)}
+        if usable and not review.passed:  # a review can lower the verdict, never raise it
+            update.update(status="partial", reason="the tests pass, but the review doubts the change: "
+                                                   + "; ".join(usable[:3]))
+        return update
 
     def after_verify(state: RefactorState) -> str:
-        if state.get("status") == "succeeded":
+        if state.get("status") in ("succeeded", "partial"):
             return "finish"
         max_attempts = state.get("max_attempts") or DEFAULT_MAX_ATTEMPTS
         remote = (settings or get_settings()).hybrid.escalate_to

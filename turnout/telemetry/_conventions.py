@@ -61,6 +61,7 @@ EGRESS_PARTS = "turnout.egress.parts"  # + ".<kind>"
 EGRESS_WITHHELD_BYTES = "turnout.egress.withheld_bytes"  # + ".<kind>"
 
 TURNOUT_REPLAY_OF = "turnout.replay.of"  # on a replay's root span: the run it replays
+TURNOUT_RUN_STATUS = "turnout.run.status"  # on the root span: the last "status" a node of the run returned
 
 LANGGRAPH_NODE = "langgraph.node"
 LANGGRAPH_STEP = "langgraph.step"

@@ -81,14 +81,31 @@ class TracedNode(Runnable[Any, Any]):
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         with self._span(config):
-            return self.bound.invoke(input, config, **kwargs)
+            return _record_status(self.bound.invoke(input, config, **kwargs))
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         with self._span(config):
-            return await self.bound.ainvoke(input, config, **kwargs)
+            return _record_status(await self.bound.ainvoke(input, config, **kwargs))
 
     def _span(self, config: RunnableConfig | None) -> Any:
         return operation_span(self.span_name, _node_attributes(self.node, self.agent, config))
+
+
+_ROOT = "turnout.run.root_span"  # the run's root span, in the OpenTelemetry context of its nodes
+
+
+def _record_status(update: Any) -> Any:
+    """A node that returns a run status (`succeeded`, `failed`, `stuck`, …) puts it on the run's
+    root span, so the trace says how the run ended, not only that it raised nothing."""
+    if isinstance(update, dict) and isinstance(update.get("status"), str):
+        root = otel_context.get_value(_ROOT)
+        if root is not None:
+            root.set_attribute(sc.TURNOUT_RUN_STATUS, update["status"])
+    return update
+
+
+def _run_context(span: Any) -> Any:
+    return otel_context.set_value(_ROOT, span, trace.set_span_in_context(span))
 
 
 def _workflow_attributes(name: str, config: RunnableConfig | None) -> dict[str, Any]:
@@ -158,7 +175,7 @@ def _traced_class(base: type) -> type:
 
         def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
             span = _start_run(*getattr(self, _RUN), input, config)
-            token = otel_context.attach(trace.set_span_in_context(span))
+            token = otel_context.attach(_run_context(span))
             try:
                 yield from super().stream(input, config, **kwargs)
             except BaseException as exc:
@@ -171,7 +188,7 @@ def _traced_class(base: type) -> type:
 
         async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
             span = _start_run(*getattr(self, _RUN), input, config)
-            parent = trace.set_span_in_context(span)
+            parent = _run_context(span)
             try:
                 iterator = super().astream(input, config, **kwargs)
                 while True:

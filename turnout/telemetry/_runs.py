@@ -93,8 +93,8 @@ def summarize(trace: StoredTrace) -> RunSummary:
         status = "error"
     elif trace.warnings or len(roots) != 1:
         status = "incomplete"
-    else:
-        status = "ok"
+    else:  # how the run ended, where its graph says (a run that raised nothing may still have failed)
+        status = str((root.attributes.get(sc.TURNOUT_RUN_STATUS) if root else None) or "ok")
     return RunSummary(
         run_id=trace.run_id,
         graph=graph,
