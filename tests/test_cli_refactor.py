@@ -73,8 +73,28 @@ def test_apply_refuses_a_dirty_working_tree(team: Team, repo_that_may_change: Pa
     before = tree_fingerprint(repo_that_may_change)
     result = _refactor(str(repo_that_may_change), "Rename load_inventory to read_inventory", "--apply")
     assert result.exit_code == 2
-    assert "uncommitted changes" in result.stderr
+    assert "uncommitted changes (shop/inventory.py)" in result.stderr
     assert tree_fingerprint(repo_that_may_change) == before
+
+
+def test_apply_is_not_refused_for_turnouts_own_folder_or_an_untracked_virtual_environment(
+    team: Team, repo_that_may_change: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from inside the repository: `.turnout/` appears there, beside the project's venv."""
+    (repo_that_may_change / ".venv" / "lib").mkdir(parents=True)
+    (repo_that_may_change / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (repo_that_may_change / ".venv" / "lib" / "site.py").write_text("# not the project's code\n")
+    monkeypatch.chdir(repo_that_may_change)
+    team.use("planner", [rename()])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    first = _refactor(".", "Rename load_inventory to read_inventory")
+    assert first.exit_code == 0, first.output
+    assert (repo_that_may_change / ".turnout").is_dir()
+    team.use("planner", [rename("total", "stock_total")])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    second = _refactor(".", "Rename total to stock_total", "--apply")
+    assert second.exit_code == 0, second.output
+    assert "applied to" in second.stdout
 
 
 def test_nothing_to_change_exits_0_without_a_patch(team: Team, repo: Path) -> None:

@@ -289,3 +289,26 @@ def test_reset_returns_the_workspace_to_its_baseline(repo: Path) -> None:
     assert ws.changed_files() == []
     assert (ws.path / "app.py").read_bytes() == (repo / "app.py").read_bytes()
     assert not (ws.path / "added").exists()
+
+
+def test_turnouts_folder_and_untracked_virtual_environments_are_neither_copied_nor_uncommitted(tmp_path: Path) -> None:
+    from turnout.tools.workspace import uncommitted_changes
+
+    repo = tmp_path / "repo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "pkg" / "mod.py").write_text("X = 1\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one"],
+                   check=True)
+    (repo / "env" / "lib").mkdir(parents=True)
+    (repo / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (repo / "env" / "lib" / "big.py").write_text("# an installed package\n")
+    (repo / ".turnout" / "patches").mkdir(parents=True)
+    (repo / ".turnout" / "patches" / "x.patch").write_text("diff\n")
+    assert uncommitted_changes(repo) == []
+    ws = Workspace.create(repo, "run1", base_dir=tmp_path / "work")
+    assert not (ws.path / "env").exists() and not (ws.path / ".turnout").exists()
+    (repo / "pkg" / "mod.py").write_text("X = 2\n")
+    (repo / "notes.txt").write_text("new\n")
+    assert sorted(uncommitted_changes(repo)) == ["notes.txt", "pkg/mod.py"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -28,13 +27,6 @@ from turnout.errors import TurnoutError, UserError
 
 PHASES = {"prepare": "copying and running the tests", "plan": "planning", "edit": "editing",
           "verify": "verifying", "finish": "writing the patch", "give_up": "giving up"}
-
-
-def _dirty(repo: Path) -> bool:
-    if not (repo / ".git").exists():
-        return False
-    status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True)
-    return bool(status.stdout.strip())
 
 
 def _next_phase(finished: str) -> str:
@@ -141,11 +133,14 @@ def refactor(
 ) -> None:
     """Plan, locate, edit and verify in an isolated copy; print the report, where the patch is,
     and what was sent off this machine (policy no-code unless config or --policy says otherwise)."""
+    from turnout.tools.workspace import uncommitted_changes
+
     try:
         if not repo.is_dir():
             raise UserError(f"{repo} is not a directory; give the repository to refactor")
-        if apply and _dirty(repo):
-            raise UserError(f"{repo} has uncommitted changes; commit or stash them, or run without --apply")
+        if apply and (dirty := uncommitted_changes(repo)):
+            shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+            raise UserError(f"{repo} has uncommitted changes ({shown}); commit or stash them, or run without --apply")
         settings = settings_from(config, policy=policy, offline=offline, default_policy="no-code")
         interpreter = python or settings.refactor.python
         if interpreter and not Path(interpreter).expanduser().exists():

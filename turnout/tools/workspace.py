@@ -104,21 +104,56 @@ def _walk(repo: Path, top: Path) -> list[str]:
     return found
 
 
+def _not_the_project(repo: Path) -> set[str]:
+    """Top-level folders that are never part of the tree a run copies, fingerprints or calls
+    uncommitted: turnout's own `.turnout/` and virtual environments (a `pyvenv.cfg` inside),
+    even when git does not ignore them."""
+    skipped = {".turnout"}
+    with os.scandir(repo) as entries:
+        skipped.update(e.name for e in entries if e.is_dir(follow_symlinks=False) and os.path.exists(
+            os.path.join(e.path, "pyvenv.cfg")))
+    return skipped
+
+
+def _inside(rel: str, folders: set[str]) -> bool:
+    return rel.split("/", 1)[0] in folders
+
+
 def _listed(repo: Path) -> list[str]:
     inside_git = _git(repo, "rev-parse", "--is-inside-work-tree", isolated=False, check=False)
     if inside_git.returncode != 0 or inside_git.stdout.strip() != b"true":
         return _walk(repo, repo)
     out = _git(repo, "ls-files", "-z", "-c", "-o", "--exclude-standard", isolated=False).stdout
+    skipped = _not_the_project(repo)
     files: list[str] = []
     for rel in dict.fromkeys(os.fsdecode(p).rstrip("/") for p in out.split(b"\0") if p):
         path = repo / rel
-        if rel == ".turnout" or rel.startswith(".turnout/"):
+        if _inside(rel, skipped):
             continue
         if path.is_dir() and not path.is_symlink():  # a submodule, or a nested repository
             files.extend(_walk(repo, path))
         else:
             files.append(rel)
     return files
+
+
+def uncommitted_changes(repo: Path) -> list[str]:
+    """What `git status` reports as changed or untracked in `repo`, less what a run never
+    copies (`.turnout/`, virtual environments); empty outside git."""
+    repo = Path(repo)
+    if not (repo / ".git").exists():
+        return []
+    out = _git(repo, "status", "--porcelain", "-z", isolated=False).stdout
+    skipped = _not_the_project(repo)
+    changed = []
+    entries = iter(os.fsdecode(p) for p in out.split(b"\0") if p)
+    for entry in entries:
+        code, rel = entry[:2], entry[3:].rstrip("/")
+        if code[0] in "RC":  # a rename or copy: the next entry is where it came from
+            next(entries, None)
+        if not _inside(rel, skipped):
+            changed.append(rel)
+    return changed
 
 
 def _files(repo: Path) -> list[str]:
