@@ -207,3 +207,12 @@ def test_the_summary_lists_at_most_three_failures() -> None:
 
 def test_reports_are_not_collected_as_test_classes() -> None:
     assert TestReport.__test__ is False and TestCommandError.__test__ is False
+
+
+@pytest.mark.parametrize("command, junit", [("pytest -q", True), ("python3 -m pytest -x tests", True),
+                                            ("pytest $ARGS", False), ("cd src && pytest", False),
+                                            ("tox -e py", False)])
+def test_only_a_plain_pytest_command_is_given_a_junit_report(command: str, junit: bool) -> None:
+    from turnout.tools.test_runner import _pytest_argv
+
+    assert (_pytest_argv(command) is not None) is junit

@@ -145,9 +145,9 @@ def build_refactor_graph(
         ws = Workspace.open(workspace(state))
         if not await asyncio.to_thread(ws.changed_files):
             return _reject(attempt, "the edit changed nothing")
-        env = state["test_env"]
-        after = await run_tests(ws.path, state["test_command"], timeout_s=test_timeout_s, python=env.python,
-                                pythonpath=env.pythonpath)
+        env = state.get("test_env")  # absent in a run checkpointed before environments were chosen
+        after = await run_tests(ws.path, state["test_command"], timeout_s=test_timeout_s,
+                                python=env.python if env else None, pythonpath=env.pythonpath if env else None)
         problem = steps.tests_problem(state["baseline"], after, bool(state.get("allow_failing_baseline")))
         if problem is None:
             index = await asyncio.to_thread(steps.index_for, ws.path)
