@@ -65,6 +65,21 @@ async def test_a_review_that_says_nothing_about_the_diff_neither_passes_nor_doub
     assert state["status"] == "succeeded" and state["review_usable"] is False
 
 
+async def test_a_failed_run_keeps_each_attempts_diff_and_test_output(team: Team, repo: Path, tmp_path: Path) -> None:
+    team.use("planner", [edit_plan()])
+    team.use("coder", [code("def total(path):\n    return -1\n")])
+    before = tree_fingerprint(repo)
+    state = await _refactor(team, repo, "Tidy total", tmp_path, max_attempts=1)
+    assert state["status"] == "failed"
+    folder = Path(state["run_folder"])
+    assert folder.is_relative_to(tmp_path / "work" / "runs")
+    assert "+    return -1" in (folder / "attempt-1.diff").read_text()
+    kept = (folder / "attempt-1.txt").read_text()
+    assert "problem: tests fail after the edit: 1 passed, 1 failed" in kept
+    assert "result: 1 passed, 1 failed" in kept and "assert -1 ==" in kept
+    assert tree_fingerprint(repo) == before
+
+
 async def test_a_request_that_names_nothing_changes_nothing(team: Team, repo: Path, tmp_path: Path) -> None:
     team.use("planner", [rename("frobnicate", "blah")])
     state = await _refactor(team, repo, "Rename frobnicate to blah", tmp_path)

@@ -77,6 +77,8 @@ def _report(values: dict[str, Any], policy: str) -> None:
                       f"{verdict} (its reasons name nothing in the diff: {said})")
     if values.get("patch"):
         table.add_row("patch", values["patch"])
+    if attempts and values.get("run_folder"):
+        table.add_row("attempts kept in", f"{values['run_folder']} (attempt-N.diff, attempt-N.txt)")
     console.print(table)
     reason = f": {values['reason']}" if values.get("reason") else ""
     errors.print(f"[{color}]{status}[/]{reason}")

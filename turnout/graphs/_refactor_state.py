@@ -46,6 +46,7 @@ class RefactorState(TypedDict, total=False):
     repo: str
     run_id: str
     workspace: str
+    run_folder: str  # every attempt's diff and test output, kept after the workspace is removed
     test_command: list[str] | str | None
     python: str | None
     test_env: TestEnvironment

@@ -201,3 +201,16 @@ def usable_reasons(review: Verdict, diff: str) -> list[str]:
         if len(reason.split()) >= 3 and touched & set(_WORD.findall(reason)):
             usable.append(reason)
     return usable
+
+
+def keep_attempt(folder: Path, attempt: Attempt, diff: str, tests: TestReport | None) -> None:
+    """What one attempt did, kept after the workspace is gone: `attempt-N.diff` (its change)
+    and `attempt-N.txt` (method, why it was not accepted, leftovers, the tests' output)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"attempt-{attempt.number}"
+    stem.with_suffix(".diff").write_text(diff)
+    lines = [f"method: {attempt.method} ({attempt.tier})", f"problem: {attempt.problem or 'none: accepted'}"]
+    lines += [f"left for a person: {item}" for item in attempt.remaining]
+    if tests is not None:
+        lines += [f"tests: {tests.command}", f"result: {tests.summary()}", "", tests.output_tail]
+    stem.with_suffix(".txt").write_text("\n".join(lines) + "\n")

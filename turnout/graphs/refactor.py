@@ -60,7 +60,8 @@ def build_refactor_graph(
     async def prepare(state: RefactorState) -> dict[str, Any]:
         run_id = state.get("run_id") or uuid.uuid4().hex[:12]
         ws = await asyncio.to_thread(Workspace.create, Path(state["repo"]), run_id, base_dir=base / "work")
-        update: dict[str, Any] = {"run_id": run_id, "workspace": str(ws.path), "status": "running"}
+        update: dict[str, Any] = {"run_id": run_id, "workspace": str(ws.path), "status": "running",
+                                  "run_folder": str((base / "runs" / run_id).resolve())}
         try:
             env = await resolve_test_environment(Path(state["repo"]), ws.path, state.get("python"))
         except (WorkspaceNotTested, ConfigError) as exc:
@@ -138,12 +139,19 @@ def build_refactor_graph(
         attempt = Attempt(number=number, method=method, tier=tier, changed_files=changed, remaining=remaining)  # type: ignore[arg-type]
         return {"attempts": [attempt], "usage": meter.totals}
 
+    async def keep(state: RefactorState, attempt: Attempt, diff: str, tests: Any = None) -> None:
+        if state.get("run_folder"):
+            await asyncio.to_thread(steps.keep_attempt, Path(state["run_folder"]), attempt, diff, tests)
+
     async def verify(state: RefactorState) -> dict[str, Any]:
         attempt = state["attempts"][-1]
-        if attempt.problem:
-            return {}
         ws = Workspace.open(workspace(state))
+        diff = await asyncio.to_thread(ws.diff)
+        if attempt.problem:
+            await keep(state, attempt, diff)
+            return {}
         if not await asyncio.to_thread(ws.changed_files):
+            await keep(state, attempt.model_copy(update={"problem": "the edit changed nothing"}), diff)
             return _reject(attempt, "the edit changed nothing")
         env = state.get("test_env")  # absent in a run checkpointed before environments were chosen
         after = await run_tests(ws.path, state["test_command"], timeout_s=test_timeout_s,
@@ -155,9 +163,10 @@ def build_refactor_graph(
             if leftovers:
                 problem = f"the old name is still used at {', '.join(leftovers[:5])}"
         if problem:
+            await keep(state, attempt.model_copy(update={"problem": problem}), diff, after)
             return _reject(attempt, problem, after)
+        await keep(state, attempt, diff, after)
         with usage_meter() as meter:
-            diff = await asyncio.to_thread(ws.diff)
             review = await verifier.run(
                 tag.compose("Request: {request}", request=tag.request(state["request"])),
                 evidence=tag.compose(
