@@ -98,11 +98,8 @@ def top_level_packages(root: Path) -> tuple[Path, list[str]]:
 async def _imported_from(python: str, workspace: Path, names: list[str], pythonpath: list[str]) -> dict[str, str]:
     from turnout.tools.test_runner import clean_env
 
-    env = clean_env()
-    if pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join([*pythonpath, *filter(None, [env.get("PYTHONPATH")])])
     process = await asyncio.create_subprocess_exec(
-        python, "-c", _PROBE, *names, cwd=workspace, env=env, stdin=asyncio.subprocess.DEVNULL,
+        python, "-c", _PROBE, *names, cwd=workspace, env=clean_env(pythonpath), stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         out, err = await asyncio.wait_for(process.communicate(), 120)

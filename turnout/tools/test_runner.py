@@ -141,11 +141,15 @@ def detect_test_command(root: Path, python: str | None = None) -> list[str] | No
     return None
 
 
-def clean_env() -> dict[str, str]:
-    """os.environ without secrets or turnout/litellm/OpenTelemetry settings, and no bytecode writes."""
+def clean_env(pythonpath: list[str] | None = None) -> dict[str, str]:
+    """os.environ without secrets or turnout/litellm/OpenTelemetry settings, and no bytecode
+    writes; `pythonpath` goes ahead of PYTHONPATH and site-packages (the workspace's code, not
+    an editable install's)."""
     env = {name: value for name, value in os.environ.items()
            if not any(part in name.upper() for part in _SECRET_PARTS) and not name.startswith(_OWN_PREFIXES)}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join([*pythonpath, *filter(None, [env.get("PYTHONPATH")])])
     return env
 
 
@@ -206,10 +210,7 @@ def read_junit(path: Path) -> dict[str, object] | None:
 
 
 async def _start(command: list[str] | str, root: Path, pythonpath: list[str]) -> asyncio.subprocess.Process:
-    env = clean_env()
-    if pythonpath:  # ahead of site-packages: the workspace's code, not an editable install's
-        env["PYTHONPATH"] = os.pathsep.join([*pythonpath, *filter(None, [env.get("PYTHONPATH")])])
-    options = dict(cwd=root, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+    options = dict(cwd=root, env=clean_env(pythonpath), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                    stderr=asyncio.subprocess.STDOUT, start_new_session=True)
     try:
         if isinstance(command, str):
@@ -238,15 +239,18 @@ async def run_tests(root: Path, command: list[str] | str | None = None, *, timeo
             raise TestCommandError(f"no test command found in {root} (no tests/ folder, test_*.py files, pytest "
                                    "config, tox.ini or Makefile test target); pass --test-cmd with the command")
     # File work off the event loop: an ASGI server (langgraph dev) refuses blocking calls on it.
-    scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="turnout-tests-"))
-    try:
-        junit = scratch / "junit.xml"
-        pytest_argv = _pytest_argv(command)
-        run = [*pytest_argv, f"--junit-xml={junit}"] if pytest_argv else command
-        report = await _run(run, root, timeout_s, pythonpath or [])
-        found = await asyncio.to_thread(read_junit, junit) if pytest_argv else None
-    finally:
-        await asyncio.to_thread(shutil.rmtree, scratch, True)
+    pytest_argv = _pytest_argv(command)
+    found = None
+    if pytest_argv is None:
+        report = await _run(command, root, timeout_s, pythonpath or [])
+    else:
+        scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="turnout-tests-"))
+        try:
+            junit = scratch / "junit.xml"
+            report = await _run([*pytest_argv, f"--junit-xml={junit}"], root, timeout_s, pythonpath or [])
+            found = await asyncio.to_thread(read_junit, junit)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, scratch, True)
     shown = command if isinstance(command, str) else shlex.join(command)
     if found is not None:
         failures = report["failures"] or found["junit_failures"]
