@@ -348,17 +348,27 @@ def bench_phase(check: Check, size: str, model_dir: Path, engines: list[str]) ->
                                         str(model_dir), "--engines", ",".join(engines), "--out", str(out)],
                       f"bench {size}")
     if out.exists():
-        report = json.loads(out.read_text())
         phase.data = {"out": str(out)}
-        rates = {name: r.get("batch1_decode_tps") for name, r in report["turnout"].items()}
-        errors = {name: r["error"] for name, r in report["turnout"].items() if "error" in r}
-        phase.detail = ", ".join(f"{name} {rate:.0f} tok/s at batch 1" if rate else f"{name} failed: {errors.get(name)}"
-                                 for name, rate in rates.items())
-        if report.get("bound_tps"):
-            phase.detail += f" (bound {report['bound_tps']:.0f})"
-        if errors and phase.result == "ok":
+        phase.detail, measured_all = bench_detail(json.loads(out.read_text()), engines)
+        if not measured_all and phase.result == "ok":
             phase.result = "failed"
     return check.add(phase)
+
+
+def bench_detail(report: dict[str, Any], engines: list[str]) -> tuple[str, bool]:
+    """One line per engine asked for, and whether every one of them was measured: an engine
+    the benchmark could not load, or that failed mid-run, is named with its reason."""
+    parts, measured_all = [], True
+    for name in engines:
+        run = report["turnout"].get(name, {})
+        if run.get("batch1_decode_tps"):
+            parts.append(f"{name} {run['batch1_decode_tps']:.0f} tok/s at batch 1")
+            continue
+        measured_all = False
+        why = run.get("error") or report["settings"].get("engines", {}).get(name, {}).get("reason") or "not measured"
+        parts.append(f"{name} failed: {why}")
+    bound = f" (bound {report['bound_tps']:.0f})" if report.get("bound_tps") else ""
+    return ", ".join(parts) + bound, measured_all
 
 
 def table(phases: list[Phase]) -> str:

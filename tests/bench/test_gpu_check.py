@@ -281,3 +281,27 @@ def test_without_cuda_no_build_settings_are_made_up(tmp_path: Path) -> None:
     check.use_device({"cuda": False, "why_no_cuda": "torch sees no CUDA device"})
     assert "TORCH_CUDA_ARCH_LIST" not in check.env or check.env["TORCH_CUDA_ARCH_LIST"] == os.environ.get(
         "TORCH_CUDA_ARCH_LIST")
+
+
+def test_a_benchmark_that_measured_no_engine_is_not_a_pass() -> None:
+    report = {"turnout": {"exllamav3": {"batch1_decode_tps": 812.4}},
+              "settings": {"engines": {"exllamav2": {"available": False, "reason": "import failed: OSError"},
+                                       "exllamav3": {"available": True}}}, "bound_tps": 2180.0}
+    assert run_check.bench_detail(report, ["exllamav3"]) == ("exllamav3 812 tok/s at batch 1 (bound 2180)", True)
+    detail, measured_all = run_check.bench_detail(report, ["exllamav2", "exllamav3"])
+    assert not measured_all
+    assert detail.startswith("exllamav2 failed: import failed: OSError, exllamav3 812 tok/s")
+    empty = {"turnout": {}, "settings": {"engines": {}}}
+    assert run_check.bench_detail(empty, ["exllamav3"]) == ("exllamav3 failed: not measured", False)
+
+
+def test_without_prepared_wheels_the_install_says_to_run_prepare(check: run_check.Check, tmp_path: Path) -> None:
+    (tmp_path / "no-wheels").mkdir()
+    phase = run_check.install_phase(check, tmp_path / "no-wheels")
+    assert phase.result == "failed" and "run bench/gpu/prepare first" in phase.detail
+
+
+def test_an_unknown_engine_or_size_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        run_check.main(["--engines", "exllamav4"])
+    assert stopped.value.code == 2 and "--engines takes exllamav2, exllamav3" in capsys.readouterr().err
