@@ -142,7 +142,7 @@ def test_refactor_runs_under_no_code_by_default_and_proves_it(
     remote_planner(monkeypatch)
     planner = team.use("planner", [rename()])
     team.use("verifier", [{"passed": True, "reasons": []}])
-    result = _refactor(str(repo), "Rename load_inventory to read_inventory")
+    result = _refactor(str(repo), "I'd like load_inventory to be known as read_inventory")  # no phrasing reads it
     assert result.exit_code == 0, result.output
     assert len(planner.calls) == 1
     assert "policy no-code · remote calls: 1" in result.stderr
@@ -173,3 +173,49 @@ def test_error_messages_keep_their_config_keys(repo: Path, monkeypatch: pytest.M
     assert result.exit_code == 2
     assert "set [roles] planner to a local model" in result.stderr
     assert '[policy.roles.planner] mode = "no-code"' in result.stderr
+
+
+def test_the_command_line_form_with_a_deprecated_alias(team: Team, repo: Path) -> None:
+    planner = team.use("planner", [])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    result = _refactor(str(repo), "rename", "load_inventory", "read_inventory", "--keep-alias", "deprecated")
+    assert result.exit_code == 0, result.output
+    assert "plan (command line)" in result.stdout
+    assert "rename load_inventory → read_inventory (old name kept as a deprecated alias)" in result.stdout
+    assert planner.calls == []
+
+
+def test_a_plan_file_runs_and_a_bad_one_is_refused_with_its_reason(team: Team, repo: Path, tmp_path: Path) -> None:
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[[operations]]\nop = "move"\nsymbols = ["total"]\nto_module = "shop.totals"\n')
+    result = _refactor(str(repo), "--plan", str(plan))
+    assert result.exit_code == 0, result.output
+    assert "plan (plan file)" in result.stdout and "move total from shop.inventory → shop.totals" in result.stdout
+    plan.write_text('[[operations]]\nop = "move"\nnames = ["total"]\nto_module = "shop.totals"\n')
+    result = _refactor(str(repo), "--plan", str(plan))
+    assert result.exit_code == 2
+    assert "operation 1 (move), field names: unknown field" in result.stderr
+    result = _refactor(str(repo), "Rename a to b", "--plan", str(plan))
+    assert result.exit_code == 2 and "either a request or --plan FILE" in result.stderr
+
+
+def test_a_plan_that_names_nothing_here_is_exit_code_1(repo: Path, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"operations": [{"op": "inline", "name": "frobnicate"}]}')
+    result = _refactor(str(repo), "--plan", str(plan))
+    assert result.exit_code == 1
+    assert "no module-level function or variable 'frobnicate'" in result.stderr
+
+
+def test_started_inside_the_repository_the_evidence_goes_outside_it(
+    team: Team, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    result = _refactor(".", "Rename load_inventory to read_inventory")
+    assert result.exit_code == 0, result.output
+    patch = next(line for line in result.stdout.splitlines() if line.split()[:1] == ["patch"]).split()[-1]
+    assert Path(patch).is_relative_to(tmp_path / "cache" / "turnout" / "refactor")
+    assert not (repo / ".turnout" / "work").exists() and not (repo / ".turnout" / "patches").exists()

@@ -193,7 +193,7 @@ async def test_the_workspace_is_a_copy_the_user_never_sees(team: Team, repo: Pat
 
 async def test_a_plan_that_misreads_the_request_fails_honestly(team: Team, repo: Path, tmp_path: Path) -> None:
     team.use("planner", [{"operation": "fstrings", "symbol": None, "new_name": None, "target_module": None}])
-    state = await _refactor(team, repo, "load_inventory should be called read_inventory", tmp_path)
+    state = await _refactor(team, repo, "I'd like load_inventory to be known as read_inventory", tmp_path)
     assert state["status"] == "failed"
     assert "the planner misread the request" in state["reason"] and "does not ask for that" in state["reason"]
     assert not state.get("attempts")
@@ -208,7 +208,7 @@ async def test_the_plan_schema_allows_only_names_from_the_request(
     team: Team, repo: Path, tmp_path: Path, plan: dict[str, Any]
 ) -> None:
     team.use("planner", [plan, plan])
-    state = await _refactor(team, repo, "load_inventory should be called read_inventory", tmp_path)
+    state = await _refactor(team, repo, "I'd like load_inventory to be known as read_inventory", tmp_path)
     assert state["status"] == "failed"
     assert "does not match RefactorPlan" in state["reason"]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import enum
+import os
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -49,9 +51,11 @@ def _report(values: dict[str, Any], policy: str) -> None:
     table = Table(show_header=False, box=None)
     plan = values.get("plan")
     if plan is not None:
-        table.add_row("plan", f"{plan.operation} {plan.symbol or ''}"
-                      + (f" → {plan.new_name}" if plan.new_name else "")
-                      + (f" → {plan.target_module}" if plan.operation == "move" else ""))
+        steps = plan.describe()
+        table.add_row(f"plan ({values.get('plan_source', '?')})", "\n".join(
+            f"{n}. {step}" for n, step in enumerate(steps, 1)) if len(steps) > 1 else steps[0])
+    for clause in values.get("uncovered") or []:
+        table.add_row("not done", clause)
     if values.get("changed_files"):
         table.add_row("files changed", ", ".join(values["changed_files"]))
     if values.get("test_env") is not None:
@@ -63,6 +67,8 @@ def _report(values: dict[str, Any], policy: str) -> None:
         table.add_row("tests after", attempts[-1].tests.summary())
     for a in attempts:
         table.add_row(f"attempt {a.number}", f"{a.method} ({a.tier}): " + (a.problem or "accepted"))
+    if attempts and attempts[-1].missing:
+        table.add_row("not proven", "\n".join(attempts[-1].missing[:8]))
     if attempts and attempts[-1].remaining:
         left = attempts[-1].remaining
         table.add_row("left for you", "\n".join(left[:8]) + (f"\n… and {len(left) - 8} more" if len(left) > 8 else ""))
@@ -85,8 +91,20 @@ def _report(values: dict[str, Any], policy: str) -> None:
     errors.print(egress_line(values.get("sent"), policy), soft_wrap=True)
 
 
-async def _refactor(repo: Path, request: str, test_cmd: str | None, apply: bool, max_attempts: int,
-                    allow_failing_baseline: bool, settings: Any, checkpoints: str, python: str | None) -> dict[str, Any]:
+def work_folder(repo: Path) -> Path:
+    """Where workspaces, patches and each run's evidence go: `.turnout/` here, unless here is
+    inside the repository being refactored; then the user's cache folder, so a run never
+    writes into the tree it refactors."""
+    here = Path.cwd().resolve()
+    if not here.is_relative_to(repo.resolve()):
+        return Path(".turnout")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "turnout" / "refactor"
+
+
+async def _refactor(repo: Path, request: str, plan: Any, plan_source: str | None, test_cmd: str | None, apply: bool,
+                    max_attempts: int, allow_failing_baseline: bool, settings: Any, checkpoints: str,
+                    python: str | None) -> dict[str, Any]:
     from turnout import telemetry
     from turnout.graphs._running import new_thread_id, thread_config
     from turnout.graphs.checkpointers import open_checkpointer
@@ -96,8 +114,10 @@ async def _refactor(repo: Path, request: str, test_cmd: str | None, apply: bool,
     run_id = new_thread_id()
     payload = {"request": request, "repo": str(repo.resolve()), "run_id": run_id, "max_attempts": max_attempts,
                "allow_failing_baseline": allow_failing_baseline, "test_command": test_cmd, "python": python}
+    if plan is not None:
+        payload.update(plan=plan, plan_source=plan_source)
     async with open_checkpointer(checkpoints) as saver:
-        graph = telemetry.instrument(build_refactor_graph(checkpointer=saver))
+        graph = telemetry.instrument(build_refactor_graph(checkpointer=saver, work_dir=work_folder(repo)))
         values: dict[str, Any] = {}
         phase = "prepare"
         with Live(_line(phase, values), console=errors, transient=True, refresh_per_second=8) as live, \
@@ -120,9 +140,45 @@ async def _refactor(repo: Path, request: str, test_cmd: str | None, apply: bool,
     return values
 
 
+def _request_and_plan(words: list[str], plan_file: Path | None, keep_alias: str | None) -> tuple[str, Any, str | None]:
+    """(the request as text, a plan or None, where the plan came from) from the command line."""
+    from turnout.tools.operations import load_plan, plan_from_words
+
+    if plan_file is not None:
+        if words:
+            raise UserError("give either a request or --plan FILE, not both")
+        if keep_alias:
+            raise UserError("--keep-alias goes with the command-line form (rename OLD NEW --keep-alias …); "
+                            "in a plan file, write keep_alias in the rename")
+        return f"the plan in {plan_file}", load_plan(plan_file), "plan file"
+    if not words:
+        raise UserError('give a request ("Rename load_inventory to read_inventory"), an operation '
+                        "(rename OLD NEW) or --plan FILE")
+    if len(words) > 1 and words[0].replace("-", "_") in COMMAND_LINE_OPERATIONS:
+        return " ".join(words), plan_from_words(words, keep_alias=keep_alias or "none"), "command line"
+    if keep_alias:
+        raise UserError("--keep-alias goes with the command-line form (rename OLD NEW --keep-alias deprecated); "
+                        'in a sentence, write "keeping the old name as a deprecated alias"')
+    return " ".join(words), None, None
+
+
+COMMAND_LINE_OPERATIONS = ("rename", "move", "convert_formatting", "extract", "inline")
+
+
+class KeepAlias(str, enum.Enum):
+    none = "none"
+    plain = "plain"
+    deprecated = "deprecated"
+
+
 def refactor(
     repo: Annotated[Path, typer.Argument(help="The repository to refactor.")],
-    request: Annotated[str, typer.Argument(help='What to change, e.g. "Rename load_inventory to read_inventory".')],
+    request: Annotated[Optional[list[str]], typer.Argument(
+        help='What to change, in words ("Rename load_inventory to read_inventory") or as an operation: '
+             "rename OLD NEW | move NAME… MODULE | convert-formatting [PATH…] | extract PATH START END NEW_NAME | "
+             "inline NAME.", show_default=False)] = None,
+    plan: Annotated[Optional[Path], typer.Option("--plan", help="A plan file (TOML or JSON) of operations to run instead of a request.")] = None,
+    keep_alias: Annotated[Optional[KeepAlias], typer.Option(help="With `rename OLD NEW`: keep the old name as a plain or deprecated alias.")] = None,
     test_cmd: Annotated[Optional[str], typer.Option(help="Test command (default: detected pytest, tox or make test).")] = None,
     apply: Annotated[bool, typer.Option(help="Apply the verified patch to REPO (only if REPO is unchanged).")] = False,
     max_attempts: Annotated[int, typer.Option(min=1, help="Local attempts before escalating or giving up.")] = 3,
@@ -133,13 +189,15 @@ def refactor(
     policy: PolicyOption = None,
     offline: OfflineOption = False,
 ) -> None:
-    """Plan, locate, edit and verify in an isolated copy; print the report, where the patch is,
-    and what was sent off this machine (policy no-code unless config or --policy says otherwise)."""
+    """Plan, edit and verify in an isolated copy; print the report, where the patch is, and
+    what was sent off this machine (policy no-code unless config or --policy says otherwise)."""
     from turnout.tools.workspace import uncommitted_changes
 
     try:
         if not repo.is_dir():
             raise UserError(f"{repo} is not a directory; give the repository to refactor")
+        text, given_plan, plan_source = _request_and_plan(list(request or []), plan,
+                                                          keep_alias.value if keep_alias else None)
         if apply and (dirty := uncommitted_changes(repo)):
             shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
             raise UserError(f"{repo} has uncommitted changes ({shown}); commit or stash them, or run without --apply")
@@ -149,7 +207,7 @@ def refactor(
             raise UserError(f"the interpreter {interpreter!r} does not exist; pass --python with the Python that "
                             "runs this repository's tests (its virtual environment's bin/python)")
         values = asyncio.run(_refactor(
-            repo, request, test_cmd, apply, max_attempts, allow_failing_baseline, settings,
+            repo, text, given_plan, plan_source, test_cmd, apply, max_attempts, allow_failing_baseline, settings,
             checkpointer or settings.checkpoints, interpreter,
         ))
     except TurnoutError as exc:

@@ -11,6 +11,7 @@ from typing_extensions import TypedDict  # pydantic reads it on 3.11 (LangGraph 
 from turnout.agents.refactor_planner import RefactorPlan
 from turnout.agents.schemas import Evidence, Verdict
 from turnout.engines import UsageTotals
+from turnout.tools.operations import Plan
 from turnout.tools.test_env import TestEnvironment
 from turnout.tools.test_runner import TestReport
 
@@ -28,6 +29,9 @@ class Attempt(BaseModel):
     problem: str | None = Field(None, description="Why this attempt was not accepted.")
     remaining: list[str] = Field(
         default_factory=list, description="What the codemod left for a person (docs, unconvertible sites)."
+    )
+    missing: list[str] = Field(
+        default_factory=list, description="Postconditions that do not hold after tests passed (the run is partial)."
     )
     tests: TestReport | None = None
 
@@ -53,7 +57,10 @@ class RefactorState(TypedDict, total=False):
     allow_failing_baseline: bool
     max_attempts: int
     baseline: TestReport
-    plan: RefactorPlan
+    plan: Plan  # given (plan file, command line) or made (phrasing, model); checked against the workspace
+    plan_source: Literal["phrasing", "model", "plan file", "command line"]
+    planner_answer: RefactorPlan  # the model's raw answer, when the model planned
+    uncovered: list[str]  # clauses of the request no operation covers: the run cannot succeed
     evidence: Evidence
     attempts: Annotated[list[Attempt], merge_attempts]
     review: Verdict

@@ -17,10 +17,10 @@ from turnout.agents.schemas import Verdict
 from turnout.engines import tag
 from turnout.graphs._refactor_state import Attempt
 from turnout.tools.code_index import CodeIndex
+from turnout.tools.operations import Plan, parse_plan
 from turnout.tools.test_runner import TestReport
 
 IDENTIFIERS = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-CODEMOD_OPERATIONS = ("rename", "move", "fstrings")
 
 
 def index_for(workspace: Path) -> CodeIndex:
@@ -70,11 +70,12 @@ def candidate_new_names(index: CodeIndex, request: str) -> list[str]:
     return [w for w in words if w not in existing and w.lower() not in _PROSE]
 
 
-def evidence_for(index: CodeIndex, plan: RefactorPlan, request: str) -> Evidence:
-    """The definition of the planned symbol and the places that use it (or search hits)."""
+def evidence_for(index: CodeIndex, plan: Plan, request: str) -> Evidence:
+    """The definitions of the names the plan is about (or search hits), for a model-written edit."""
     snippets: list[Snippet] = []
-    if plan.symbol:
-        for chunk in index.definitions(plan.symbol):
+    names = sorted({n for op in plan.operations for n in op.names() if "/" not in n})
+    for name in names:
+        for chunk in index.definitions(name):
             snippets.append(Snippet(path=chunk.path, start_line=chunk.start_line, end_line=chunk.end_line,
                                     score=1.0, symbol=chunk.symbol, text=chunk.text))
     if not snippets:
@@ -82,7 +83,7 @@ def evidence_for(index: CodeIndex, plan: RefactorPlan, request: str) -> Evidence
             snippets.append(Snippet(path=hit.chunk.path, start_line=hit.chunk.start_line,
                                     end_line=hit.chunk.end_line, score=hit.score, symbol=hit.chunk.symbol,
                                     text=hit.chunk.text))
-    return Evidence(query=request, keywords=[plan.symbol] if plan.symbol else [], snippets=snippets)
+    return Evidence(query=request, keywords=names[:6], snippets=snippets[:12])
 
 
 def request_mismatch(plan: RefactorPlan, request: str) -> str | None:
@@ -114,22 +115,23 @@ def plan_problem(plan: RefactorPlan, index: CodeIndex) -> str | None:
     return None
 
 
-async def run_codemod(workspace: Path, plan: RefactorPlan, index: CodeIndex) -> tuple[list[str], list[str]]:
-    """Apply the deterministic codemod for `plan`; returns the files it changed and the
-    places it left for a person (`path:line: text`)."""
-    from turnout.tools import codemods
-
-    if plan.operation == "rename":
-        assert plan.symbol and plan.new_name
-        result = await asyncio.to_thread(codemods.rename_symbol, workspace, plan.symbol, plan.new_name)
-    elif plan.operation == "move":
-        assert plan.symbol and plan.target_module
-        source = index.definitions(plan.symbol)[0].path
-        result = await asyncio.to_thread(codemods.move_function, workspace, plan.symbol, source, plan.target_module)
+def plan_from_answer(answer: RefactorPlan) -> Plan:
+    """The planner model's one operation as a plan (its answer was checked by `plan_problem`)."""
+    if answer.operation == "rename":
+        operation: dict[str, object] = {"op": "rename", "old": answer.symbol, "new": answer.new_name}
+    elif answer.operation == "move":
+        operation = {"op": "move", "symbols": [(answer.symbol or "").rsplit(".", 1)[-1]], "to_module": answer.target_module}
+    elif answer.operation == "fstrings":
+        operation = {"op": "convert_formatting"}
     else:
-        result = await asyncio.to_thread(codemods.convert_to_fstrings, workspace)
-    remaining = [f"{m.path}:{m.line}: {m.text.strip()[:100]}" for m in result.remaining]
-    return result.changed_files, remaining
+        operation = {"op": "edit", "symbol": answer.symbol}
+    return parse_plan({"operations": [operation]}, "the planner's answer")
+
+
+def known_names(index: CodeIndex) -> set[str]:
+    """The names the repository defines (last parts) and its modules: words of a request that
+    name code."""
+    return {s.rsplit(".", 1)[-1] for s in index.symbols()} | set(modules_of(index))
 
 
 async def run_model_edit(
@@ -179,14 +181,6 @@ def tests_problem(baseline: TestReport, after: TestReport, allow_failing_baselin
     return f"tests fail after the edit: {after.summary()}"
 
 
-def leftover_mentions(index: CodeIndex, plan: RefactorPlan) -> list[str]:
-    """For a rename: Python places that still use the old name."""
-    if plan.operation != "rename" or not plan.symbol:
-        return []
-    old = plan.symbol.rsplit(".", 1)[-1]
-    return [f"{r.path}:{r.line}" for r in index.references(old) if r.path.endswith((".py", ".pyi"))]
-
-
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 
 
@@ -211,6 +205,7 @@ def keep_attempt(folder: Path, attempt: Attempt, diff: str, tests: TestReport | 
     stem.with_suffix(".diff").write_text(diff)
     lines = [f"method: {attempt.method} ({attempt.tier})", f"problem: {attempt.problem or 'none: accepted'}"]
     lines += [f"left for a person: {item}" for item in attempt.remaining]
+    lines += [f"not proven: {item}" for item in attempt.missing]
     if tests is not None:
         lines += [f"tests: {tests.command}", f"result: {tests.summary()}", "", tests.output_tail]
     stem.with_suffix(".txt").write_text("\n".join(lines) + "\n")

@@ -29,6 +29,9 @@ from turnout.errors import ConfigError, ModelBehaviorError, TurnoutError
 from turnout.graphs import _refactor_steps as steps
 from turnout.graphs._refactor_state import Attempt, RefactorState
 from turnout.tools.test_env import WorkspaceNotTested, resolve_test_environment
+from turnout.tools.operations import Plan
+from turnout.tools.operations.phrasing import read_request, uncovered
+from turnout.tools.operations.running import apply_plan, check_plan, plan_postconditions
 from turnout.tools.test_runner import detect_test_command, run_tests
 from turnout.tools.workspace import Workspace
 
@@ -87,25 +90,39 @@ def build_refactor_graph(
 
     async def plan(state: RefactorState) -> dict[str, Any]:
         index = await asyncio.to_thread(steps.index_for, workspace(state))
-        candidates = steps.candidate_symbols(index, state["request"])
-        with usage_meter() as meter:
-            try:
-                made = await planner.run(
-                    state["request"],
-                    symbols=candidates,
-                    modules=steps.modules_of(index),
-                    new_names=steps.candidate_new_names(index, state["request"]),
-                )
-            except ModelBehaviorError as exc:
-                return {"status": "failed", "reason": f"the planner's answer was unusable: {exc}", "usage": meter.totals}
-        problem = steps.plan_problem(made, index)
-        update: dict[str, Any] = {"plan": made, "usage": meter.totals}
-        if problem:
-            return {**update, "status": "nothing_to_change", "reason": problem}
-        mismatch = steps.request_mismatch(made, state["request"])
-        if mismatch:
-            return {**update, "status": "failed", "reason": f"the planner misread the request: {mismatch}"}
-        return {**update, "evidence": steps.evidence_for(index, made, state["request"])}
+        update: dict[str, Any] = {}
+        if state.get("plan") is not None:  # a plan file or the command line: the plan is the request
+            made, source, not_covered = state["plan"], state.get("plan_source") or "plan file", []
+        else:
+            reading = read_request(state["request"])
+            made, source = reading.plan, "phrasing"
+            if made is None or reading.problems:
+                with usage_meter() as meter:
+                    try:
+                        answer = await planner.run(
+                            state["request"],
+                            symbols=steps.candidate_symbols(index, state["request"]),
+                            modules=steps.modules_of(index),
+                            new_names=steps.candidate_new_names(index, state["request"]),
+                        )
+                    except ModelBehaviorError as exc:
+                        return {"status": "failed", "reason": f"the planner's answer was unusable: {exc}",
+                                "usage": meter.totals}
+                update.update(usage=meter.totals, planner_answer=answer)
+                if problem := steps.plan_problem(answer, index):
+                    return {**update, "status": "nothing_to_change", "reason": problem}
+                if mismatch := steps.request_mismatch(answer, state["request"]):
+                    return {**update, "status": "failed", "reason": f"the planner misread the request: {mismatch}"}
+                made, source = steps.plan_from_answer(answer), "model"
+            not_covered = [*uncovered(state["request"], made, steps.known_names(index)), *reading.unread_changes(),
+                           *(f"{p}: the words were read, but make no operation" for p in reading.problems)]
+        checked, problems = await asyncio.to_thread(check_plan, made, workspace(state))
+        update.update(plan=checked, plan_source=source, uncovered=not_covered)
+        if problems:
+            explicit = source in ("plan file", "command line")
+            status = "nothing_to_change" if not problems.invalid and not explicit else "failed"
+            return {**update, "status": status, "reason": f"the plan cannot run: {problems.describe()}"}
+        return {**update, "evidence": steps.evidence_for(index, checked, state["request"])}
 
     plan.agent_name = "refactor_planner"  # type: ignore[attr-defined]
 
@@ -117,22 +134,27 @@ def build_refactor_graph(
         max_attempts = state.get("max_attempts") or DEFAULT_MAX_ATTEMPTS
         remote = (settings or get_settings()).hybrid.escalate_to
         tier = "remote" if number > max_attempts and remote else "local"
-        made = state["plan"]
-        use_codemod = made.operation in steps.CODEMOD_OPERATIONS and not any(
-            a.method.startswith("codemod:") for a in previous
-        )
-        method = f"codemod:{made.operation}" if use_codemod else f"model:{remote if tier == 'remote' else coder.model}"
+        made: Plan = state["plan"]
+        kinds = [op.op for op in made.operations if not op.needs_model]
+        use_codemod = bool(kinds) and not any(a.method.startswith("codemod:") for a in previous)
+        writer = f"model:{remote if tier == 'remote' else coder.model}"
+        method = "codemod:" + "+".join(dict.fromkeys(kinds)) if use_codemod else writer
+        if use_codemod and made.needs_model:
+            method += f", {writer}"
         remaining: list[str] = []
         with usage_meter() as meter:
             try:
+                changed: list[str] = []
                 if use_codemod:
-                    index = await asyncio.to_thread(steps.index_for, workspace(state))
-                    changed, remaining = await steps.run_codemod(workspace(state), made, index)
-                else:
-                    changed = await steps.run_model_edit(
+                    applied = await asyncio.to_thread(apply_plan, made, workspace(state))
+                    changed = applied.changed_files
+                    remaining = [f"{m.path}:{m.line}: {m.text.strip()[:100]}" for m in applied.remaining]
+                if not use_codemod or made.needs_model:
+                    written = await steps.run_model_edit(
                         workspace(state), state["request"], state["evidence"], coder, previous,
                         remote if tier == "remote" else None,
                     )
+                    changed = sorted({*changed, *written})
             except (TurnoutError, ValueError, SyntaxError) as exc:
                 attempt = Attempt(number=number, method=method, tier=tier, problem=str(exc))  # type: ignore[arg-type]
                 return {"attempts": [attempt], "usage": meter.totals}
@@ -157,15 +179,12 @@ def build_refactor_graph(
         after = await run_tests(ws.path, state["test_command"], timeout_s=test_timeout_s,
                                 python=env.python if env else None, pythonpath=env.pythonpath if env else None)
         problem = steps.tests_problem(state["baseline"], after, bool(state.get("allow_failing_baseline")))
-        if problem is None:
-            index = await asyncio.to_thread(steps.index_for, ws.path)
-            leftovers = steps.leftover_mentions(index, state["plan"])
-            if leftovers:
-                problem = f"the old name is still used at {', '.join(leftovers[:5])}"
         if problem:
             await keep(state, attempt.model_copy(update={"problem": problem}), diff, after)
             return _reject(attempt, problem, after)
-        await keep(state, attempt, diff, after)
+        missing = await asyncio.to_thread(plan_postconditions, state["plan"], ws.path, env)
+        accepted = attempt.model_copy(update={"missing": missing})
+        await keep(state, accepted, diff, after)
         with usage_meter() as meter:
             review = await verifier.run(
                 tag.compose("Request: {request}", request=tag.request(state["request"])),
@@ -176,10 +195,12 @@ def build_refactor_graph(
                 ),
             )
         usable = steps.usable_reasons(review, diff)
-        update = {"review": review, "review_usable": bool(usable), "usage": meter.totals, **_accept(attempt, after)}
+        update = {"review": review, "review_usable": bool(usable), "usage": meter.totals, **_accept(accepted, after)}
+        shortfalls = [*(f"not proven: {m}" for m in missing), *(f"not done: {u}" for u in state.get("uncovered", []))]
         if usable and not review.passed:  # a review can lower the verdict, never raise it
-            update.update(status="partial", reason="the tests pass, but the review doubts the change: "
-                                                   + "; ".join(usable[:3]))
+            shortfalls.append("the review doubts the change: " + "; ".join(usable[:3]))
+        if shortfalls:
+            update.update(status="partial", reason="the tests pass, but " + "; ".join(shortfalls))
         return update
 
     def after_verify(state: RefactorState) -> str:

@@ -1,4 +1,6 @@
-"""`convert_to_fstrings`: ruff's pyupgrade rules UP031 (`%` formatting) and UP032 (`.format`).
+"""`convert_to_fstrings`: ruff's pyupgrade rules for string formatting: UP030 (numbered
+`{0}` fields), UP031 (`%` formatting) and UP032 (`.format`), in one fixing run (ruff repeats
+its fixes until none applies, so `"{0}".format(x)` ends as an f-string too).
 
 ruff runs `--isolated` (the repository's own ruff config cannot widen the rule set or
 exclude the files asked for) and `--no-cache` (nothing written into the repository), with
@@ -23,6 +25,7 @@ from turnout.tools.codemods import CodemodError, CodemodResult, Mention
 
 _TARGET_VERSION = re.compile(r"py3\d{1,2}")
 _BATCH = 200  # files per ruff call: keeps command lines short on any OS
+RULES = "UP030,UP031,UP032"
 
 
 def _ruff() -> list[str]:
@@ -33,7 +36,8 @@ def _ruff() -> list[str]:
     raise CodemodError("ruff is not installed; install it (pip install ruff) to convert to f-strings")
 
 
-def _selected(root: Path, paths: list[str] | None) -> list[str]:
+def selected_files(root: Path, paths: list[str] | None) -> list[str]:
+    """The Python files `paths` names (files or folders under `root`), or every one."""
     every = python_files(root, stubs=False)
     if paths is None:
         return every
@@ -66,21 +70,24 @@ def _run_ruff(root: Path, command: list[str], files: list[str]) -> list[Mention]
     return left
 
 
-def convert(root: Path | str, paths: list[str] | None, *, target_version: str) -> CodemodResult:
-    base = root_dir(root)
+def _command(target_version: str, *, fix: bool) -> list[str]:
     if not _TARGET_VERSION.fullmatch(target_version):
         raise CodemodError(f"target_version must look like 'py311', not {target_version!r}")
-    files = _selected(base, paths)
+    return [*_ruff(), "check", "--select", RULES, *(["--fix", "--unsafe-fixes"] if fix else []),
+            "--target-version", target_version, "--no-cache", "--isolated", "--exit-zero", "--output-format", "json"]
+
+
+def convert(root: Path | str, paths: list[str] | None, *, target_version: str) -> CodemodResult:
+    base = root_dir(root)
+    command = _command(target_version, fix=True)
+    files = selected_files(base, paths)
     if not files:
         return CodemodResult(operation="convert_to_fstrings", changed_files=[], notes=["no Python files to convert"])
-    command = [*_ruff(), "check", "--select", "UP031,UP032", "--fix", "--unsafe-fixes",
-               "--target-version", target_version, "--no-cache", "--isolated", "--exit-zero",
-               "--output-format", "json"]
 
     def body(snapshot: Snapshot) -> tuple[list[Mention], list[str]]:
         batches = [files[start:start + _BATCH] for start in range(0, len(files), _BATCH)]
         left = [mention for batch in batches for mention in _run_ruff(base, command, batch)]
-        notes = [f"ruff checked {len(files)} file(s) for UP031/UP032 (target {target_version})"]
+        notes = [f"ruff checked {len(files)} file(s) for {RULES} (target {target_version})"]
         if left:
             notes.append(f"{len(left)} formatting call(s) ruff could not convert (see remaining)")
         return left, notes

@@ -1,4 +1,4 @@
-"""The two rope calls the codemods make, and nothing else of rope.
+"""The rope calls the codemods make (rename, move, extract, inline, change signature), and nothing else of rope.
 
 rope is imported here and only here, lazily: it is a heavy import and only `turnout
 refactor` needs it. The project is opened with `ropefolder=None` (no `.ropeproject` left
@@ -108,3 +108,74 @@ def move_global(root: Path, path: str, position: tuple[int, int, str], destinati
             project.do(mover.get_changes(target, resources=[resource, target]))
         except RopeError as exc:
             raise RopeFailed(f"rope could not move {position[2]!r} out of {path}: {exc}") from exc
+
+
+def _line_offsets(source: str, start_line: int, end_line: int) -> tuple[int, int]:
+    """Offsets of the first non-blank character of `start_line` and the end of `end_line`."""
+    lines = source.splitlines(keepends=True)
+    if not 1 <= start_line <= end_line <= len(lines):
+        raise RopeFailed(f"lines {start_line}-{end_line} are not in the file (it has {len(lines)})")
+    start = _offset(source, start_line, len(lines[start_line - 1]) - len(lines[start_line - 1].lstrip()))
+    end = _offset(source, end_line, len(lines[end_line - 1].rstrip("\r\n")))
+    return start, end
+
+
+def extract(root: Path, path: str, start_line: int, end_line: int, new_name: str) -> None:
+    """Extract the statements on lines `start_line`..`end_line` of `path` into a new function
+    (a method, inside a method) called `new_name`, called where they were."""
+    from rope.base.exceptions import RopeError
+    from rope.refactor.extract import ExtractMethod
+
+    with _project(root) as project:
+        try:
+            resource = project.get_resource(path)
+            start, end = _line_offsets(resource.read(), start_line, end_line)
+            project.do(ExtractMethod(project, resource, start, end).get_changes(new_name, similar=False))
+        except RopeError as exc:
+            raise RopeFailed(f"rope could not extract lines {start_line}-{end_line} of {path}: {exc}") from exc
+
+
+def inline(root: Path, path: str, position: tuple[int, int, str], *, parseable: set[str]) -> None:
+    """Inline the function or variable at `position` in `path` into every use, and remove it."""
+    from rope.base.exceptions import RopeError
+    from rope.refactor.inline import create_inline
+
+    with _project(root) as project:
+        try:
+            resource = project.get_resource(path)
+            inliner = create_inline(project, resource, _name_offset(resource, *position))
+            project.do(inliner.get_changes(remove=True, only_current=False,
+                                           resources=_resources(project, parseable)))
+        except RopeError as exc:
+            raise RopeFailed(f"rope could not inline {position[2]!r} from {path}: {exc}") from exc
+
+
+def change_signature(root: Path, path: str, position: tuple[int, int, str], changes: list[tuple[str, Any]], *,
+                     parseable: set[str]) -> None:
+    """Change the parameters of the function at `position`, and every call rope resolves.
+    `changes`, applied in order: ("add", (index, name, default)), ("remove", index),
+    ("reorder", new order of indices)."""
+    from rope.base.exceptions import RopeError
+    from rope.refactor.change_signature import (
+        ArgumentAdder,
+        ArgumentRemover,
+        ArgumentReorderer,
+        ChangeSignature,
+    )
+
+    changers: list[Any] = []
+    for kind, value in changes:
+        if kind == "add":
+            index, name, default = value
+            changers.append(ArgumentAdder(index, name, default=default))
+        elif kind == "remove":
+            changers.append(ArgumentRemover(value))
+        else:
+            changers.append(ArgumentReorderer(value))
+    with _project(root) as project:
+        try:
+            resource = project.get_resource(path)
+            changer = ChangeSignature(project, resource, _name_offset(resource, *position))
+            project.do(changer.get_changes(changers, resources=_resources(project, parseable)))
+        except RopeError as exc:
+            raise RopeFailed(f"rope could not change the signature of {position[2]!r} in {path}: {exc}") from exc

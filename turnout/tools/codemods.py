@@ -26,7 +26,9 @@ from pydantic import BaseModel
 
 from turnout.errors import UserError
 
-CodemodName: TypeAlias = Literal["rename_symbol", "move_function", "convert_to_fstrings"]
+CodemodName: TypeAlias = Literal[
+    "rename_symbol", "move_function", "convert_to_fstrings", "extract_function", "inline", "change_signature"
+]
 RenameKind: TypeAlias = Literal["auto", "function", "class", "method", "module"]
 
 
@@ -83,7 +85,7 @@ def available_codemods() -> list[CodemodSpec]:
                        "to_module": "the dotted module to move it into, e.g. 'pkg.money'"}),
         CodemodSpec(
             name="convert_to_fstrings", required=[], optional=["paths", "target_version"],
-            summary="Rewrite '%' formatting and str.format() calls as f-strings (ruff UP031, UP032).",
+            summary="Rewrite '%' formatting and str.format() calls as f-strings (ruff UP030, UP031, UP032).",
             arguments={"paths": "files or directories to convert; every Python file when omitted",
                        "target_version": "the oldest Python the code supports, e.g. 'py311'"}),
     ]
@@ -115,7 +117,7 @@ def move_function(root: Path | str, name: str, from_path: str, to_module: str) -
 
 def convert_to_fstrings(root: Path | str, paths: list[str] | None = None, *,
                         target_version: str = "py311") -> CodemodResult:
-    """Rewrite `"%s" % x` and `"{}".format(x)` as f-strings with ruff (UP031, UP032), in
+    """Rewrite `"%s" % x` and `"{}".format(x)` as f-strings with ruff (UP030, UP031, UP032), in
     `paths` (files or directories under `root`) or in every Python file."""
     from turnout.tools._fstrings import convert
 

@@ -1,0 +1,287 @@
+"""rename: a function, class, method or module gets a new name everywhere, the old one
+optionally kept as an alias (`plain`: the same object under the old name; `deprecated`: the
+same, with a `DeprecationWarning` on each use, through the module's `__getattr__`).
+
+The alias goes where the old name was part of the module's face: the defining module, a
+package `__init__` that re-exported it, any module whose `__all__` listed it; `__all__`
+keeps the old name beside the new one.
+
+Postcondition: the new name is defined; no code uses the old name except the aliases; each
+alias, imported in the repository's interpreter, is the renamed object, and warns exactly
+when it is deprecated.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from turnout.tools._codemod_files import is_package_init
+from turnout.tools._codemod_targets import (
+    Definition,
+    SourceTree,
+    bound_names,
+    find,
+    module_level,
+)
+from turnout.tools.codemods import (
+    CodemodError,
+    CodemodResult,
+    RenameKind,
+    rename_symbol,
+)
+from turnout.tools.operations._base import (
+    DottedName,
+    Identifier,
+    Operation,
+    code_uses,
+    read_tree,
+    run_probe,
+    the_one,
+)
+from turnout.tools.test_env import TestEnvironment
+
+AliasKind = Literal["none", "plain", "deprecated"]
+DEPRECATED_TABLE = "_DEPRECATED_NAMES"
+_GETATTR = f'''
+
+def __getattr__(name: str) -> object:
+    if name in {DEPRECATED_TABLE}:
+        import warnings
+
+        warnings.warn(f"{{name}} is deprecated; use {{{DEPRECATED_TABLE}[name]}}", DeprecationWarning, stacklevel=2)
+        return globals()[{DEPRECATED_TABLE}[name]]
+    raise AttributeError(f"module {{__name__!r}} has no attribute {{name!r}}")
+'''
+_PROBE = """
+import importlib, json, sys, warnings
+given = json.loads(sys.argv[1])
+found = {}
+for module, old, new in given:
+    try:
+        m = importlib.import_module(module)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            value = getattr(m, old)
+        found[module] = {"same": value is getattr(m, new),
+                         "warned": any(issubclass(w.category, DeprecationWarning) for w in caught)}
+    except Exception as exc:
+        found[module] = {"error": type(exc).__name__ + ": " + str(exc)[:200]}
+print(json.dumps(found))
+"""
+
+
+class Rename(Operation):
+    op: Literal["rename"] = "rename"
+    old: DottedName = Field(description="'load', 'Invoice.add_line' or a dotted module 'pkg.mod'.")
+    new: Identifier = Field(description="The new name (for a module, its last part).")
+    keep_alias: AliasKind = "none"
+    kind: RenameKind = "auto"
+    path: str | None = Field(None, description="The file that defines it, when several definitions share the name.")
+
+    @property
+    def old_name(self) -> str:
+        return self.old.rsplit(".", 1)[-1]
+
+    def describe(self) -> str:
+        alias = f" (old name kept as a {self.keep_alias} alias)" if self.keep_alias != "none" else ""
+        return f"rename {self.old} → {self.new}{alias}"
+
+    def names(self) -> set[str]:
+        return {self.old, self.old_name, self.new}
+
+    def _definition(self, tree: SourceTree) -> Definition:
+        return the_one(find(tree, self.old, self.kind, self.path), Definition.describe,
+                       missing=f"no definition of {self.old!r} in this repository",
+                       choose="give path (the file that defines it) or kind")
+
+    def checked(self, tree: SourceTree) -> Rename:
+        definition = self._definition(tree)
+        if self.keep_alias != "none" and definition.kind == "module":
+            raise CodemodError("keeping an alias for a renamed module is not an operation turnout has; rename it "
+                               "without keep_alias, or leave a shim module by hand")
+        if definition.kind != "module" and self.new in _names_beside(tree, definition):
+            raise CodemodError(f"{self.new!r} is already defined beside {definition.full_name}; choose another name")
+        if definition.kind == "module":
+            return self.model_copy(update={"kind": "module"})
+        return self.model_copy(update={"kind": definition.kind, "path": definition.path})
+
+    def apply(self, root: Path) -> CodemodResult:
+        tree = read_tree(root)
+        definition = self._definition(tree)
+        sites = _alias_sites(tree, definition, self.old_name) if self.keep_alias != "none" else []
+        result = rename_symbol(root, self.old, self.new, path=definition.path, kind=definition.kind)
+        for rel in sites:
+            if definition.kind == "method":
+                _add_method_alias(root / rel, definition.qualname.split(".")[0], self.old_name, self.new, self.keep_alias)
+            else:
+                _add_module_alias(root / rel, self.old_name, self.new, self.keep_alias)
+        changed = sorted(set(result.changed_files) | set(sites))
+        notes = [*result.notes, *([f"kept {self.old_name!r} as a {self.keep_alias} alias in {', '.join(sites)}"]
+                                  if sites else [])]
+        return result.model_copy(update={"changed_files": changed, "notes": notes})
+
+    def postcondition(self, root: Path, env: TestEnvironment | None) -> list[str]:
+        tree = read_tree(root)
+        renamed = self.old.rsplit(".", 1)[0] + "." + self.new if "." in self.old else self.new
+        found = find(tree, renamed, self.kind, None if self.kind == "module" else self.path) or (
+            find(tree, self.new, self.kind, None))  # a later operation of the plan may have moved it
+        if not found:
+            return [f"{renamed!r} is not defined after the rename"]
+        definition = found[0]
+        sites = _alias_sites(tree, definition, self.new) if self.keep_alias != "none" else []
+        skip = {(rel, line) for rel in sites for line in _alias_lines(tree.trees[rel], self.old_name, self.new)}
+        missing: list[str] = []
+        if definition.kind == "method":
+            owner = definition.qualname.split(".")[0]
+            if self.keep_alias == "none" and self.old_name in _class_names(tree.trees[definition.path], owner):
+                missing.append(f"class {owner} still defines {self.old_name!r}")
+        elif left := code_uses(root, self.old_name, skip=skip):
+            missing.append(f"code still uses the old name {self.old_name!r} at {', '.join(left[:8])}"
+                           + (f" and {len(left) - 8} more" if len(left) > 8 else ""))
+        if self.keep_alias != "none":
+            missing.extend(self._alias_problems(root, env, tree, definition, sites))
+        return missing
+
+    def _alias_problems(self, root: Path, env: TestEnvironment | None, tree: SourceTree, definition: Definition,
+                        sites: list[str]) -> list[str]:
+        if not sites:
+            return [f"no alias {self.old_name!r} was kept"]
+        if definition.kind == "method":
+            owner = definition.qualname.split(".")[0]
+            return [f"{rel} has no alias {owner}.{self.old_name}" for rel in sites
+                    if self.old_name not in _class_names(tree.trees[rel], owner)]
+        checks = [[tree.modules[rel], self.old_name, self.new] for rel in sites]
+        found = run_probe(root, env, _PROBE, checks)
+        if "error" in found:
+            return [f"the aliases could not be imported: {found['error']}"]
+        problems = []
+        for module, _old, _new in checks:
+            result = found.get(module)
+            if not isinstance(result, dict) or "error" in result:
+                problems.append(f"{module}.{self.old_name} cannot be read: {(result or {}).get('error')}")
+            elif not result["same"]:
+                problems.append(f"{module}.{self.old_name} is not {module}.{self.new}")
+            elif result["warned"] != (self.keep_alias == "deprecated"):
+                problems.append(f"{module}.{self.old_name} " + ("does not warn (DeprecationWarning)"
+                                                                if self.keep_alias == "deprecated" else "warns"))
+        return problems
+
+
+def _names_beside(tree: SourceTree, definition: Definition) -> set[str]:
+    parsed = tree.trees[definition.path]
+    if definition.kind == "method":
+        return _class_names(parsed, definition.qualname.split(".")[0])
+    return bound_names(list(module_level(parsed.body)))
+
+
+def _class_names(parsed: ast.Module, owner: str) -> set[str]:
+    for stmt in module_level(parsed.body):
+        if isinstance(stmt, ast.ClassDef) and stmt.name == owner:
+            return bound_names(stmt.body)
+    return set()
+
+
+def _all_names(parsed: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for stmt in module_level(parsed.body):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(
+            stmt, ast.AugAssign | ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and stmt.value is not None:
+            names.update(n.value for n in ast.walk(stmt.value) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+    return names
+
+
+def _alias_sites(tree: SourceTree, definition: Definition, name: str) -> list[str]:
+    """Files where `name` is part of the module's face: where it is defined, package `__init__`s
+    that bind it, and modules whose `__all__` lists it."""
+    if definition.kind == "method":
+        return [definition.path]
+    sites = [definition.path]
+    for rel, parsed in sorted(tree.trees.items()):
+        if rel == definition.path:
+            continue
+        bound = bound_names(list(module_level(parsed.body)))
+        if name in bound and (is_package_init(rel) or name in _all_names(parsed)):
+            sites.append(rel)
+    return sites
+
+
+def _alias_lines(parsed: ast.Module, old: str, new: str) -> set[int]:
+    """Lines that belong to the alias kept for `old` (they may keep using the old name)."""
+    lines: set[int] = set()
+    for stmt in ast.walk(parsed):
+        if not isinstance(stmt, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.FunctionDef):
+            continue
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+        named = {t.id for t in targets if isinstance(t, ast.Name)}
+        wrapper = isinstance(stmt, ast.FunctionDef) and stmt.name == old
+        if named & {"__all__", DEPRECATED_TABLE, old} or wrapper:
+            lines.update(range(stmt.lineno, (stmt.end_lineno or stmt.lineno) + 1))
+    return lines
+
+
+def _add_to_all(text: str, parsed: ast.Module, old: str, new: str) -> str:
+    """`__all__` lists `old` right after `new`, wherever it lists `new`."""
+    lines = text.splitlines(keepends=True)
+    for node in ast.walk(parsed):
+        if isinstance(node, ast.Constant) and node.value == new and old not in _all_names(parsed):
+            line = lines[node.lineno - 1]
+            if f'"{new}"' in line or f"'{new}'" in line:
+                quote = '"' if f'"{new}"' in line else "'"
+                lines[node.lineno - 1] = line.replace(f"{quote}{new}{quote}", f"{quote}{new}{quote}, {quote}{old}{quote}", 1)
+                return "".join(lines)
+    return text
+
+
+def _add_module_alias(path: Path, old: str, new: str, keep_alias: AliasKind) -> None:
+    text = path.read_text(encoding="utf-8")
+    parsed = ast.parse(text)
+    if new in _all_names(parsed):
+        text = _add_to_all(text, parsed, old, new)
+    if not text.endswith("\n"):
+        text += "\n"
+    if keep_alias == "plain":
+        text += f"\n{old} = {new}\n"
+    else:
+        defined = bound_names(list(module_level(parsed.body)))
+        if DEPRECATED_TABLE in defined:
+            marker = f"{DEPRECATED_TABLE} = {{"
+            if marker not in text:
+                raise CodemodError(f"{path.name} defines {DEPRECATED_TABLE} in a form turnout does not edit")
+            text = text.replace(marker, f'{marker}"{old}": "{new}", ', 1)
+        elif "__getattr__" in defined:
+            raise CodemodError(f"{path.name} already defines __getattr__; a deprecated alias for {old!r} would "
+                               "replace it; keep a plain alias (keep_alias = \"plain\") or add the warning by hand")
+        else:
+            text += f'\n{DEPRECATED_TABLE} = {{"{old}": "{new}"}}\n' + _GETATTR
+    path.write_text(text, encoding="utf-8")
+
+
+def _add_method_alias(path: Path, owner: str, old: str, new: str, keep_alias: AliasKind) -> None:
+    text = path.read_text(encoding="utf-8")
+    parsed = ast.parse(text)
+    cls = next(s for s in module_level(parsed.body) if isinstance(s, ast.ClassDef) and s.name == owner)
+    method = next(s for s in cls.body if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef) and s.name == new)
+    indent = " " * method.col_offset
+    if keep_alias == "plain":
+        block = f"\n{indent}{old} = {new}\n"
+    else:
+        if method.decorator_list or isinstance(method, ast.AsyncFunctionDef):
+            raise CodemodError(f"{owner}.{new} is decorated or async; turnout keeps a deprecated alias only for a "
+                               "plain method; keep a plain alias instead")
+        body = indent + "    "
+        block = (f"\n{indent}def {old}(self, *args, **kwargs):  # deprecated alias of {new}\n"
+                 f"{body}import warnings\n\n"
+                 f'{body}warnings.warn("{owner}.{old} is deprecated; use {owner}.{new}", DeprecationWarning, '
+                 "stacklevel=2)\n"
+                 f"{body}return self.{new}(*args, **kwargs)\n")
+    lines = text.splitlines(keepends=True)
+    end = method.end_lineno or method.lineno
+    if not lines[end - 1].endswith("\n"):
+        lines[end - 1] += "\n"
+    lines.insert(end, block)
+    path.write_text("".join(lines), encoding="utf-8")
