@@ -40,11 +40,14 @@ def _guarded_connect(self: socket.socket, address: Any) -> Any:
 
 @pytest.fixture(autouse=True)
 def _offline_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
-    """No network but loopback, no TURNOUT_* or provider keys, no turnout.toml, fresh settings."""
+    """No network but loopback, no TURNOUT_* (but one) or provider keys, no turnout.toml, fresh settings."""
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     for name in list(os.environ):
         if name.startswith("TURNOUT_") or name in KEY_VARIABLES:
             monkeypatch.delenv(name)
+    # A repository without an environment of its own runs its tests with this interpreter: making
+    # an isolated one needs a package index (tests/tools/test_isolated_env.py makes them offline).
+    monkeypatch.setenv("TURNOUT_REFACTOR__ENVIRONMENT", "turnout")
     monkeypatch.chdir(tmp_path)
     use_settings(None)
     yield

@@ -115,7 +115,11 @@ class RefactorSettings(BaseModel):
 
     python: str | None = Field(
         None, description="Interpreter for the repository's tests (default: its .venv, venv or env, the active "
-                          "VIRTUAL_ENV, else turnout's own).",
+                          "VIRTUAL_ENV, else the environment below).",
+    )
+    environment: Literal["isolated", "turnout"] = Field(
+        "isolated", description="When the repository brings no environment: `isolated` makes one from its declared "
+                                "test dependencies (cached by their hash); `turnout` uses turnout's own Python.",
     )
 
 

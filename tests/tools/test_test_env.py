@@ -40,7 +40,7 @@ def test_an_active_virtual_env_that_is_not_turnouts_own_is_chosen(tmp_path: Path
     monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path / "their-env"))
     assert find_interpreter(tmp_path / "repo") == (str(python), "the active VIRTUAL_ENV")
     monkeypatch.setenv("VIRTUAL_ENV", sys.prefix)
-    python_used, why = find_interpreter(tmp_path / "repo")
+    python_used, why = find_interpreter(tmp_path / "repo", fallback="turnout")
     assert python_used == sys.executable and why.startswith("turnout's own Python") and "--python" in why
 
 

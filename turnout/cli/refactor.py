@@ -49,42 +49,46 @@ def _report(values: dict[str, Any], policy: str) -> None:
     status = values.get("status", "?")
     color = {"succeeded": "green", "nothing_to_change": "yellow", "partial": "yellow"}.get(status, "red")
     table = Table(show_header=False, box=None)
+
+    def row(label: str, value: str) -> None:  # values are data: "[refactor]" in one is no markup
+        table.add_row(label, Text(value))
+
     plan = values.get("plan")
     if plan is not None:
         steps = plan.describe()
-        table.add_row(f"plan ({values.get('plan_source', '?')})", "\n".join(
+        row(f"plan ({values.get('plan_source', '?')})", "\n".join(
             f"{n}. {step}" for n, step in enumerate(steps, 1)) if len(steps) > 1 else steps[0])
     for clause in values.get("uncovered") or []:
-        table.add_row("not done", clause)
+        row("not done", clause)
     if values.get("changed_files"):
-        table.add_row("files changed", ", ".join(values["changed_files"]))
+        row("files changed", ", ".join(values["changed_files"]))
     if values.get("test_env") is not None:
-        table.add_row("tests run with", values["test_env"].describe())
+        row("tests run with", values["test_env"].describe())
     if values.get("baseline"):
-        table.add_row("tests before", values["baseline"].summary())
+        row("tests before", values["baseline"].summary())
     attempts = values.get("attempts") or []
     if attempts and attempts[-1].tests:
-        table.add_row("tests after", attempts[-1].tests.summary())
+        row("tests after", attempts[-1].tests.summary())
     for a in attempts:
-        table.add_row(f"attempt {a.number}", f"{a.method} ({a.tier}): " + (a.problem or "accepted"))
+        row(f"attempt {a.number}", f"{a.method} ({a.tier}): " + (a.problem or "accepted"))
     if attempts and attempts[-1].missing:
-        table.add_row("not proven", "\n".join(attempts[-1].missing[:8]))
+        row("not proven", "\n".join(attempts[-1].missing[:8]))
     if attempts and attempts[-1].remaining:
         left = attempts[-1].remaining
-        table.add_row("left for you", "\n".join(left[:8]) + (f"\n… and {len(left) - 8} more" if len(left) > 8 else ""))
+        row("left for you", "\n".join(left[:8]) + (f"\n… and {len(left) - 8} more" if len(left) > 8 else ""))
     usage = values.get("usage")
     if usage is not None:
-        table.add_row("tokens", f"local {usage.local_tokens} / remote {usage.remote_tokens}")
+        row("tokens", f"local {usage.local_tokens} / remote {usage.remote_tokens}")
     if values.get("review") is not None:
         review = values["review"]
         said = "; ".join(review.reasons) or "nothing"
         verdict = ("passed" if review.passed else "doubts") if values.get("review_usable") else "no usable review"
-        table.add_row("review", f"{verdict}: {said}" if values.get("review_usable") else
+        row("review", f"{verdict}: {said}" if values.get("review_usable") else
                       f"{verdict} (its reasons name nothing in the diff: {said})")
     if values.get("patch"):
-        table.add_row("patch", values["patch"])
+        row("patch", values["patch"])
     if attempts and values.get("run_folder"):
-        table.add_row("attempts kept in", f"{values['run_folder']} (attempt-N.diff, attempt-N.txt)")
+        row("attempts kept in", f"{values['run_folder']} (attempt-N.diff, attempt-N.txt)")
     console.print(table)
     reason = f": {values['reason']}" if values.get("reason") else ""
     errors.print(f"[{color}]{status}[/]{reason}")

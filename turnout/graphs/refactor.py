@@ -66,7 +66,10 @@ def build_refactor_graph(
         update: dict[str, Any] = {"run_id": run_id, "workspace": str(ws.path), "status": "running",
                                   "run_folder": str((base / "runs" / run_id).resolve())}
         try:
-            env = await resolve_test_environment(Path(state["repo"]), ws.path, state.get("python"))
+            refactor_settings = (settings or get_settings()).refactor
+            env = await resolve_test_environment(
+                Path(state["repo"]), ws.path, state.get("python") or refactor_settings.python,
+                fallback=refactor_settings.environment, needs_pytest=not state.get("test_command"))
         except (WorkspaceNotTested, ConfigError) as exc:
             return {**update, "status": "no_test_environment", "reason": str(exc)}
         command = state.get("test_command") or detect_test_command(ws.path, env.python)

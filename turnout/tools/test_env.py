@@ -5,7 +5,9 @@
 
 The interpreter is chosen in this order: the one named (`--python`, `[refactor] python`); the
 repository's own `.venv`, `venv` or `env`; an active `VIRTUAL_ENV` that is not turnout's own;
-else turnout's own interpreter, which the report says plainly. A project installed editable
+else an isolated environment made from the project's declared test dependencies
+(`isolated_env`), or turnout's own interpreter when `[refactor] environment = "turnout"`; the
+report says which, and why. A project installed editable
 into that interpreter would make the tests import the user's original files instead of the
 workspace copy, so before any test runs, the project's top-level packages are imported from
 the workspace and their `__file__` checked; the workspace's source root goes first on the path
@@ -20,6 +22,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -67,8 +70,11 @@ def _venv_python(folder: Path) -> Path | None:
     return None
 
 
-def find_interpreter(repo: Path, named: str | None = None) -> tuple[str, str]:
-    """(interpreter, why it was chosen) for the tests of `repo`."""
+def find_interpreter(repo: Path, named: str | None = None, *, workspace: Path | None = None,
+                     fallback: Literal["isolated", "turnout"] = "isolated", needs_pytest: bool = True) -> tuple[str, str]:
+    """(interpreter, why it was chosen) for the tests of `repo`. With no interpreter named and
+    none in the repository or active, `fallback` decides: an isolated environment made from the
+    declarations of `workspace` (the copy; `repo` when not given), or turnout's own Python."""
     if named:
         path = Path(named).expanduser()
         if not path.exists():
@@ -81,8 +87,13 @@ def find_interpreter(repo: Path, named: str | None = None) -> tuple[str, str]:
     active = os.environ.get("VIRTUAL_ENV")
     if active and Path(active).resolve() != Path(sys.prefix).resolve() and (python := _venv_python(Path(active))):
         return str(python), "the active VIRTUAL_ENV"
-    return sys.executable, ("turnout's own Python: the repository has no .venv, venv or env and no other "
-                            "virtual environment is active; pass --python to use the project's")
+    if fallback == "isolated":
+        from turnout.tools.isolated_env import isolated_environment
+
+        made = isolated_environment(Path(workspace or repo), needs_pytest=needs_pytest)
+        return made.python, made.describe()
+    return sys.executable, ("turnout's own Python, as [refactor] environment = \"turnout\" says (no .venv, venv or "
+                            "env, no active virtual environment); pass --python to use the project's")
 
 
 def top_level_packages(root: Path) -> tuple[Path, list[str]]:
@@ -118,10 +129,13 @@ def _outside(found: dict[str, str], workspace: Path) -> dict[str, str]:
             if where.startswith("error: ") or where == "(namespace)" or not Path(where).resolve().is_relative_to(inside)}
 
 
-async def resolve_test_environment(repo: Path, workspace: Path, named: str | None = None) -> TestEnvironment:
+async def resolve_test_environment(repo: Path, workspace: Path, named: str | None = None, *,
+                                   fallback: Literal["isolated", "turnout"] = "isolated",
+                                   needs_pytest: bool = True) -> TestEnvironment:
     """The interpreter for `repo`'s tests and the path that makes it import `workspace`'s code."""
     # File work off the event loop: an ASGI server (langgraph dev) refuses blocking calls on it.
-    python, chosen_by = await asyncio.to_thread(find_interpreter, repo, named)
+    python, chosen_by = await asyncio.to_thread(find_interpreter, repo, named, workspace=workspace,
+                                                fallback=fallback, needs_pytest=needs_pytest)
     source, names = await asyncio.to_thread(top_level_packages, workspace)
     if not names:
         return TestEnvironment(python=python, chosen_by=chosen_by)

@@ -141,13 +141,20 @@ def detect_test_command(root: Path, python: str | None = None) -> list[str] | No
     return None
 
 
-def clean_env(pythonpath: list[str] | None = None) -> dict[str, str]:
+def clean_env(pythonpath: list[str] | None = None, python: str | None = None) -> dict[str, str]:
     """os.environ without secrets or turnout/litellm/OpenTelemetry settings, and no bytecode
     writes; `pythonpath` goes ahead of PYTHONPATH and site-packages (the workspace's code, not
-    an editable install's)."""
+    an editable install's). With `python`, its folder goes first on PATH (and a virtual
+    environment's is activated), so `python`, `pytest`, `tox` or `make test` find that one."""
     env = {name: value for name, value in os.environ.items()
            if not any(part in name.upper() for part in _SECRET_PARTS) and not name.startswith(_OWN_PREFIXES)}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if python:
+        folder = Path(python).parent
+        env["PATH"] = os.pathsep.join([str(folder), *filter(None, [env.get("PATH")])])
+        if (folder.parent / "pyvenv.cfg").is_file():
+            env["VIRTUAL_ENV"] = str(folder.parent)
+            env.pop("PYTHONHOME", None)
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join([*pythonpath, *filter(None, [env.get("PYTHONPATH")])])
     return env
@@ -209,8 +216,9 @@ def read_junit(path: Path) -> dict[str, object] | None:
     return {**counts, "junit_failures": failures}
 
 
-async def _start(command: list[str] | str, root: Path, pythonpath: list[str]) -> asyncio.subprocess.Process:
-    options = dict(cwd=root, env=clean_env(pythonpath), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+async def _start(command: list[str] | str, root: Path, pythonpath: list[str],
+                 python: str | None) -> asyncio.subprocess.Process:
+    options = dict(cwd=root, env=clean_env(pythonpath, python), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                    stderr=asyncio.subprocess.STDOUT, start_new_session=True)
     try:
         if isinstance(command, str):
@@ -242,12 +250,12 @@ async def run_tests(root: Path, command: list[str] | str | None = None, *, timeo
     pytest_argv = _pytest_argv(command)
     found = None
     if pytest_argv is None:
-        report = await _run(command, root, timeout_s, pythonpath or [])
+        report = await _run(command, root, timeout_s, pythonpath or [], python)
     else:
         scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="turnout-tests-"))
         try:
             junit = scratch / "junit.xml"
-            report = await _run([*pytest_argv, f"--junit-xml={junit}"], root, timeout_s, pythonpath or [])
+            report = await _run([*pytest_argv, f"--junit-xml={junit}"], root, timeout_s, pythonpath or [], python)
             found = await asyncio.to_thread(read_junit, junit)
         finally:
             await asyncio.to_thread(shutil.rmtree, scratch, True)
@@ -264,9 +272,10 @@ async def run_tests(root: Path, command: list[str] | str | None = None, *, timeo
                       failures=failures, executed=executed, python=python, **counts)  # type: ignore[arg-type]
 
 
-async def _run(command: list[str] | str, root: Path, timeout_s: float, pythonpath: list[str]) -> dict[str, object]:
+async def _run(command: list[str] | str, root: Path, timeout_s: float, pythonpath: list[str],
+               python: str | None) -> dict[str, object]:
     started = time.perf_counter()
-    process = await _start(command, root, pythonpath)
+    process = await _start(command, root, pythonpath, python)
     kept = bytearray()
 
     async def pump() -> None:
