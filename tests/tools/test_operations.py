@@ -90,7 +90,8 @@ def test_rename_holds_and_a_use_of_the_old_name_breaks_it(shop: Path) -> None:
 def test_an_alias_is_the_renamed_object_and_warns_only_when_deprecated(shop: Path, keep_alias: str) -> None:
     op = run(Rename(old="load_inventory", new="read_inventory", keep_alias=keep_alias), shop)  # type: ignore[arg-type]
     assert op.postcondition(shop, None) == []
-    assert '"read_inventory", "load_inventory"' in (shop / "shop" / "__init__.py").read_text()
+    listed = '"read_inventory", "load_inventory"' in (shop / "shop" / "__init__.py").read_text()
+    assert listed == (keep_alias == "plain")  # a deprecated name in __all__ would warn on `import *`
     probe = ("import warnings, shop, shop.inventory as inv\nwarnings.simplefilter('error')\n"
              "assert shop.load_inventory is shop.read_inventory is inv.load_inventory\n")
     done = subprocess.run([sys.executable, "-c", probe], cwd=shop, capture_output=True, text=True)
@@ -228,3 +229,23 @@ def test_a_model_edit_has_no_executor_and_checks_its_symbol(shop: Path) -> None:
     assert Edit(symbol="total").checked(read_tree(shop)).needs_model
     with pytest.raises(NotFound):
         Edit(symbol="nothing_here").checked(read_tree(shop))
+
+
+def test_a_namespace_that_rebinds_the_old_name_is_renamed_too(shop: Path) -> None:
+    (shop / "shop" / "curried.py").write_text(
+        "import functools\n\nimport shop.inventory\n\nlabel = functools.partial(shop.inventory.label, 'x')\n")
+    op = run(Rename(old="label", new="tag"), shop)
+    assert "tag = functools.partial(shop.inventory.tag, 'x')" in (shop / "shop" / "curried.py").read_text()
+    assert op.postcondition(shop, None) == []
+
+
+def test_a_deprecated_alias_reaches_packages_that_star_import_it(shop: Path) -> None:
+    (shop / "shop" / "__init__.py").write_text("from shop.inventory import *  # noqa: F403\n")
+    append(shop, "shop/inventory.py", '\n__all__ = ["load_inventory", "total", "label", "Ledger"]\n')
+    op = run(Rename(old="load_inventory", new="read_inventory", keep_alias="deprecated"), shop)
+    assert op.postcondition(shop, None) == []
+    probe = "import warnings\nwarnings.simplefilter('error')\nimport shop\nfrom shop import *\nassert read_inventory\n"
+    assert subprocess.run([sys.executable, "-c", probe], cwd=shop).returncode == 0  # `import *` does not warn
+    probe = "import warnings\nwarnings.simplefilter('error')\nfrom shop import load_inventory\n"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=shop, capture_output=True, text=True)
+    assert "DeprecationWarning: load_inventory is deprecated; use read_inventory" in done.stderr

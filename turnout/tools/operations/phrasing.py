@@ -175,7 +175,7 @@ _CLAUSE_CHECKS: tuple[tuple[re.Pattern[str], str, Any], ...] = (
     (re.compile(r"(?:f-?strings?|formatting)[^.;]*\b(?:all|every\w*)\b|\b(?:all|every\w*)\b[^.;]*(?:f-?strings?|formatting)",
                 re.IGNORECASE), "convert formatting in every file",
      lambda ops: any(isinstance(o, ConvertFormatting) and o.paths is None for o in ops)),
-    (re.compile(r"\bextract|\bhelper\b|\bsplit\s+out", re.IGNORECASE), "extract a function",
+    (re.compile(r"\bextract|\binto\s+(?:an?\s+)?(?:new\s+)?(?:helper|function)\b|\bsplit\s+out", re.IGNORECASE), "extract a function",
      lambda ops: any(isinstance(o, Extract) for o in ops)),
     (re.compile(r"\binline\b", re.IGNORECASE), "inline", lambda ops: any(isinstance(o, Inline) for o in ops)),
     (re.compile(r"\b(?:parameter|argument|signature)s?\b", re.IGNORECASE), "change a signature",

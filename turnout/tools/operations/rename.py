@@ -1,10 +1,14 @@
 """rename: a function, class, method or module gets a new name everywhere, the old one
 optionally kept as an alias (`plain`: the same object under the old name; `deprecated`: the
-same, with a `DeprecationWarning` on each use, through the module's `__getattr__`).
+same, with a `DeprecationWarning` on each use, served by the module's `__getattr__`).
 
 The alias goes where the old name was part of the module's face: the defining module, a
-package `__init__` that re-exported it, any module whose `__all__` listed it; `__all__`
-keeps the old name beside the new one.
+package `__init__` that re-exported it (by name or by `import *`), any module whose `__all__`
+listed it. A plain alias joins the new name in `__all__`; a deprecated one does not (it would
+warn on every `from … import *`, which a `filterwarnings = error` suite turns into a failure),
+and `from pkg import old` still works through `__getattr__`. A namespace that re-binds the
+renamed object under its old name (`old = curry(pkg.old)`, which rope leaves alone) is renamed
+too.
 
 Postcondition: the new name is defined; no code uses the old name except the aliases; each
 alias, imported in the repository's interpreter, is the renamed object, and warns exactly
@@ -19,7 +23,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from turnout.tools._codemod_files import is_package_init
+from turnout.tools._codemod_files import is_package_init, resolve_relative
 from turnout.tools._codemod_targets import (
     Definition,
     SourceTree,
@@ -114,14 +118,15 @@ class Rename(Operation):
         definition = self._definition(tree)
         sites = _alias_sites(tree, definition, self.old_name) if self.keep_alias != "none" else []
         result = rename_symbol(root, self.old, self.new, path=definition.path, kind=definition.kind)
+        rebound = rebind_sweep(root, read_tree(root), self.old_name, self.new) if definition.kind != "module" else []
         for rel in sites:
             if definition.kind == "method":
                 _add_method_alias(root / rel, definition.qualname.split(".")[0], self.old_name, self.new, self.keep_alias)
             else:
                 _add_module_alias(root / rel, self.old_name, self.new, self.keep_alias)
-        changed = sorted(set(result.changed_files) | set(sites))
-        notes = [*result.notes, *([f"kept {self.old_name!r} as a {self.keep_alias} alias in {', '.join(sites)}"]
-                                  if sites else [])]
+        changed = sorted(set(result.changed_files) | set(sites) | set(rebound))
+        notes = [*result.notes, *([f"renamed the re-binding of {self.old_name!r} in {', '.join(rebound)}"] if rebound else []),
+                 *([f"kept {self.old_name!r} as a {self.keep_alias} alias in {', '.join(sites)}"] if sites else [])]
         return result.model_copy(update={"changed_files": changed, "notes": notes})
 
     def postcondition(self, root: Path, env: TestEnvironment | None) -> list[str]:
@@ -195,9 +200,16 @@ def _all_names(parsed: ast.Module) -> set[str]:
     return names
 
 
+def _star_sources(tree: SourceTree, rel: str) -> set[str]:
+    """The modules `rel` star-imports from (`from .itertoolz import *`)."""
+    module, package = tree.modules[rel], is_package_init(rel)
+    return {resolve_relative(module, package, stmt.module, stmt.level) for stmt in module_level(tree.trees[rel].body)
+            if isinstance(stmt, ast.ImportFrom) and any(alias.name == "*" for alias in stmt.names)}
+
+
 def _alias_sites(tree: SourceTree, definition: Definition, name: str) -> list[str]:
     """Files where `name` is part of the module's face: where it is defined, package `__init__`s
-    that bind it, and modules whose `__all__` lists it."""
+    that bind it or star-import it from such a file, and modules whose `__all__` lists it."""
     if definition.kind == "method":
         return [definition.path]
     sites = [definition.path]
@@ -207,7 +219,38 @@ def _alias_sites(tree: SourceTree, definition: Definition, name: str) -> list[st
         bound = bound_names(list(module_level(parsed.body)))
         if name in bound and (is_package_init(rel) or name in _all_names(parsed)):
             sites.append(rel)
+    grown = True
+    while grown:  # a package re-exporting a re-exporter with `import *` shows the name too
+        faces = {tree.modules[rel] for rel in sites}
+        more = [rel for rel in sorted(tree.trees) if rel not in sites and is_package_init(rel)
+                and _star_sources(tree, rel) & faces]
+        sites += more
+        grown = bool(more)
     return sites
+
+
+def rebind_sweep(root: Path, tree: SourceTree, old: str, new: str) -> list[str]:
+    """`old = wrap(mod.new)` at module level — a namespace re-binding the renamed object under
+    its old name, which rope leaves as it is — becomes `new = wrap(mod.new)`. Returns the files."""
+    changed = []
+    for rel, parsed in sorted(tree.trees.items()):
+        lines = tree.texts[rel].splitlines(keepends=True)
+        edits = []
+        for stmt in module_level(parsed.body):
+            if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                    and stmt.targets[0].id == old):
+                continue
+            refers = any((isinstance(n, ast.Name) and n.id == new) or (isinstance(n, ast.Attribute) and n.attr == new)
+                         for n in ast.walk(stmt.value))
+            if refers:
+                edits.append(stmt.targets[0])
+        for target in sorted(edits, key=lambda t: (t.lineno, t.col_offset), reverse=True):
+            line = lines[target.lineno - 1].encode("utf-8")
+            lines[target.lineno - 1] = (line[:target.col_offset] + new.encode() + line[target.end_col_offset:]).decode()  # type: ignore[misc]
+        if edits:
+            (root / rel).write_text("".join(lines), encoding="utf-8")
+            changed.append(rel)
+    return changed
 
 
 def _alias_lines(parsed: ast.Module, old: str, new: str) -> set[int]:
@@ -240,7 +283,7 @@ def _add_to_all(text: str, parsed: ast.Module, old: str, new: str) -> str:
 def _add_module_alias(path: Path, old: str, new: str, keep_alias: AliasKind) -> None:
     text = path.read_text(encoding="utf-8")
     parsed = ast.parse(text)
-    if new in _all_names(parsed):
+    if keep_alias == "plain" and new in _all_names(parsed):  # a deprecated name in __all__ would warn on `import *`
         text = _add_to_all(text, parsed, old, new)
     if not text.endswith("\n"):
         text += "\n"
