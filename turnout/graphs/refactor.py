@@ -117,8 +117,10 @@ def build_refactor_graph(
                 if mismatch := steps.request_mismatch(answer, state["request"]):
                     return {**update, "status": "failed", "reason": f"the planner misread the request: {mismatch}"}
                 made, source = steps.plan_from_answer(answer), "model"
-            not_covered = [*uncovered(state["request"], made, steps.known_names(index)), *reading.unread_changes(),
-                           *(f"{p}: the words were read, but make no operation" for p in reading.problems)]
+            not_covered = uncovered(state["request"], made, steps.known_names(index))
+            if source == "phrasing":  # what the patterns left unread (the model read the whole request)
+                not_covered += reading.unread_changes()
+            not_covered += [f"{p}: the words were read, but make no operation" for p in reading.problems]
         checked, problems = await asyncio.to_thread(check_plan, made, workspace(state))
         update.update(plan=checked, plan_source=source, uncovered=not_covered)
         if problems:
