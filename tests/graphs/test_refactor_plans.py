@@ -111,3 +111,13 @@ async def test_a_model_plan_that_covers_the_request_succeeds(team: Team, repo: P
     state = await _refactor(repo, "I'd like load_inventory renamed to read_inventory everywhere", tmp_path)
     assert (state["plan_source"], state["uncovered"]) == ("model", [])
     assert state["status"] == "succeeded", state.get("reason")
+
+
+async def test_an_operation_on_a_name_an_earlier_one_creates_is_checked_as_it_ran(
+    team: Team, repo: Path, tmp_path: Path
+) -> None:
+    team.use("verifier", [PASSED])
+    plan = Plan(operations=[Rename(old="total", new="grand_total"), Move(symbols=["grand_total"], to_module="shop.sums")])
+    state = await _refactor(repo, "the plan", tmp_path, plan=plan, plan_source="plan file")
+    assert state["status"] == "succeeded", state.get("reason")
+    assert state["attempts"][-1].plan.operations[1].from_module == "shop.inventory"

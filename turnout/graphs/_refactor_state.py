@@ -30,6 +30,9 @@ class Attempt(BaseModel):
     remaining: list[str] = Field(
         default_factory=list, description="What the codemod left for a person (docs, unconvertible sites)."
     )
+    plan: Plan | None = Field(
+        None, description="The plan as its codemods ran, each operation resolved on the tree it ran on."
+    )
     missing: list[str] = Field(
         default_factory=list, description="Postconditions that do not hold after tests passed (the run is partial)."
     )

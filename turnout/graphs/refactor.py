@@ -147,12 +147,13 @@ def build_refactor_graph(
         if use_codemod and made.needs_model:
             method += f", {writer}"
         remaining: list[str] = []
+        ran: Plan | None = None
         with usage_meter() as meter:
             try:
                 changed: list[str] = []
                 if use_codemod:
                     applied = await asyncio.to_thread(apply_plan, made, workspace(state))
-                    changed = applied.changed_files
+                    changed, ran = applied.changed_files, Plan(operations=applied.operations)
                     remaining = [f"{m.path}:{m.line}: {m.text.strip()[:100]}" for m in applied.remaining]
                 if not use_codemod or made.needs_model:
                     written = await steps.run_model_edit(
@@ -163,7 +164,8 @@ def build_refactor_graph(
             except (TurnoutError, ValueError, SyntaxError) as exc:
                 attempt = Attempt(number=number, method=method, tier=tier, problem=str(exc))  # type: ignore[arg-type]
                 return {"attempts": [attempt], "usage": meter.totals}
-        attempt = Attempt(number=number, method=method, tier=tier, changed_files=changed, remaining=remaining)  # type: ignore[arg-type]
+        attempt = Attempt(number=number, method=method, tier=tier, changed_files=changed, remaining=remaining,  # type: ignore[arg-type]
+                          plan=ran)
         return {"attempts": [attempt], "usage": meter.totals}
 
     async def keep(state: RefactorState, attempt: Attempt, diff: str, tests: Any = None) -> None:
@@ -187,7 +189,7 @@ def build_refactor_graph(
         if problem:
             await keep(state, attempt.model_copy(update={"problem": problem}), diff, after)
             return _reject(attempt, problem, after)
-        missing = await asyncio.to_thread(plan_postconditions, state["plan"], ws.path, env)
+        missing = await asyncio.to_thread(plan_postconditions, attempt.plan or state["plan"], ws.path, env)
         accepted = attempt.model_copy(update={"missing": missing})
         await keep(state, accepted, diff, after)
         with usage_meter() as meter:
