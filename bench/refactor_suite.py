@@ -109,7 +109,7 @@ class Task:
     request: str
     plan: tuple[dict[str, Any], ...]  # the operations a correct plan has; also the plan file of the "plan" mode
     checks: tuple[Check, ...] = field(default_factory=tuple)
-    honest_partial: bool = False  # asks for what turnout does not do: the right outcome is not `succeeded`
+    honest_partial: bool = False  # its words ask for what turnout does not do: the right outcome is not `succeeded`
 
 
 def check(kind: CheckKind, *args: str) -> Check:
@@ -576,7 +576,10 @@ async def run_task(task: Task, mode: Mode, max_attempts: int, keep: bool) -> dic
     stats = patch_stats(Path(state["patch"])) if state.get("patch") else None
     checked_ok = verification is not None and verification["problem"] is None and untouched
     false_success = status == "succeeded" and not checked_ok
-    correct = status != "succeeded" if task.honest_partial else (status == "succeeded" and checked_ok)
+    if task.honest_partial and mode == "words":  # a plan file is the whole request: it asks for no more
+        correct = status != "succeeded"
+    else:
+        correct = status == "succeeded" and checked_ok
     if correct:
         reason = None
     elif crash:

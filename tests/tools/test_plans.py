@@ -28,6 +28,9 @@ from turnout.tools.operations.phrasing import read_request, uncovered
      ["convert string formatting to f-strings in every file"]),
     ("Convert string formatting to f-strings in shop/inventory.py",
      ["convert string formatting to f-strings in shop/inventory.py"]),
+    ("I'd like dasherize renamed to hyphenate everywhere", ["rename dasherize → hyphenate"]),
+    ("Rename the function called load_inventory to read_inventory", ["rename load_inventory → read_inventory"]),
+    ("Convert the %-formatting and str.format() calls to f-strings", ["convert string formatting to f-strings in every file"]),
     ("Inline label", ["inline label"]),
     ("extract lines 6-7 of shop/inventory.py into counted_values", ["extract shop/inventory.py:6-7 → counted_values()"]),
     ("add parameter strict=False to total", ["change the signature of total: add strict=False"]),
@@ -111,3 +114,11 @@ def test_the_command_line_form() -> None:
         plan_from_words(["rename", "only_one"])
     with pytest.raises(PlanError, match="--keep-alias goes with rename only"):
         plan_from_words(["inline", "x"], keep_alias="plain")
+
+
+def test_a_checked_move_covers_the_module_it_came_from() -> None:
+    request = "units_sold belongs in shop.invoices: move it there from shop.reports"
+    unchecked = Plan(operations=[Move(symbols=["units_sold"], to_module="shop.invoices")])
+    checked = Plan(operations=[Move(symbols=["units_sold"], to_module="shop.invoices", from_module="shop.reports")])
+    assert uncovered(request, unchecked) == ["shop.reports: named in the request, but no operation is about it"]
+    assert uncovered(request, checked) == []

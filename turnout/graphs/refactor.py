@@ -117,11 +117,12 @@ def build_refactor_graph(
                 if mismatch := steps.request_mismatch(answer, state["request"]):
                     return {**update, "status": "failed", "reason": f"the planner misread the request: {mismatch}"}
                 made, source = steps.plan_from_answer(answer), "model"
-            not_covered = uncovered(state["request"], made, steps.known_names(index))
+        checked, problems = await asyncio.to_thread(check_plan, made, workspace(state))
+        if source in ("phrasing", "model"):  # the plan as checked names where things are (a move's old module)
+            not_covered = uncovered(state["request"], checked, steps.known_names(index))
             if source == "phrasing":  # what the patterns left unread (the model read the whole request)
                 not_covered += reading.unread_changes()
             not_covered += [f"{p}: the words were read, but make no operation" for p in reading.problems]
-        checked, problems = await asyncio.to_thread(check_plan, made, workspace(state))
         update.update(plan=checked, plan_source=source, uncovered=not_covered)
         if problems:
             explicit = source in ("plan file", "command line")
@@ -224,8 +225,9 @@ def build_refactor_graph(
         return {"patch": str(patch), "changed_files": await asyncio.to_thread(ws.changed_files)}
 
     async def give_up(state: RefactorState) -> dict[str, Any]:
-        last = state["attempts"][-1]
-        return {"status": "failed", "reason": f"{len(state['attempts'])} attempt(s) failed; last: {last.problem}"}
+        attempts = state["attempts"]
+        each = "; ".join(f"{a.number} ({a.method}): {(a.problem or '')[:300]}" for a in attempts)
+        return {"status": "failed", "reason": f"{len(attempts)} attempt(s) failed: {each}"}
 
     def after_prepare(state: RefactorState) -> str:
         return "plan" if state.get("status") == "running" else END

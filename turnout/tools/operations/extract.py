@@ -41,7 +41,7 @@ class Extract(Operation):
         return {self.new_name, self.path, *([self.function] if self.function else [])}
 
     def checked(self, tree: SourceTree) -> Extract:
-        rel = relative(tree.root, self.path, what="path")
+        rel = relative(tree.root.resolve(), self.path, what="path")
         if rel not in tree.trees:
             raise CodemodError(f"{rel} is not a Python file that parses" + (
                 " (it does not parse; turnout never edits a file it cannot read whole)" if rel in tree.unparsable else ""))

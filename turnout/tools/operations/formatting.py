@@ -36,7 +36,7 @@ class ConvertFormatting(Operation):
         from turnout.tools._codemod_run import relative
 
         for path in self.paths or ():
-            relative(tree.root, path, what="path")  # CodemodError when it is not under the repository
+            relative(tree.root.resolve(), path, what="path")  # CodemodError when it is not under the repository
         return self
 
     def apply(self, root: Path) -> CodemodResult:

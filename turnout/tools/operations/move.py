@@ -116,6 +116,10 @@ class Move(Operation):
             changed.update(result.changed_files)
             remaining.extend(result.remaining)
             notes.extend(result.notes)
+        destination = read_tree(root).path_of(self.to_module)
+        if destination and (placed := _define_after_what_they_use(root / destination, self.symbols)):
+            notes.append(f"placed {', '.join(placed)} at the end of {destination}: their definitions use names "
+                         "the module defines further down")
         if kept := _reexport(root / source, self.to_module, self.symbols):
             notes.append(f"{source} re-exports {', '.join(kept)} again (a later move dropped the re-export)")
         return CodemodResult(operation="move_function", changed_files=sorted(changed), remaining=remaining, notes=notes)
@@ -164,11 +168,63 @@ def _dependencies_first(parsed: ast.Module, names: list[str]) -> list[str]:
 
 
 def _reexport(path: Path, to_module: str, names: list[str]) -> list[str]:
-    """Make the old module bind every moved name again; returns the names it had to add."""
+    """Make the old module hand out every moved name again (bound, or served by the lazy
+    `__getattr__` a cyclic move writes); returns the names it had to add."""
     text = path.read_text(encoding="utf-8")
-    missing = [n for n in names if n not in bound_names(list(module_level(ast.parse(text).body)))]
+    parsed = ast.parse(text)
+    served = {n.value for s in module_level(parsed.body) if isinstance(s, ast.FunctionDef) and s.name == "__getattr__"
+              for n in ast.walk(s) if isinstance(n, ast.Constant) and isinstance(n.value, str)}  # a lazy re-export
+    missing = [n for n in names if n not in bound_names(list(module_level(parsed.body))) | served]
     if missing:
         lines = "".join(f"from {to_module} import {n}  # noqa: F401 (re-export: moved to {to_module})\n"
                         for n in missing)
         path.write_text(text + ("" if text.endswith("\n") or not text else "\n") + lines, encoding="utf-8")
     return missing
+
+
+def _used_at_definition(node: ast.stmt) -> set[str]:
+    """Names a def or class statement evaluates when it runs: decorators, defaults, annotations
+    (unless postponed), bases, and a class body's own statements."""
+    parts: list[ast.AST] = list(getattr(node, "decorator_list", []))
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        a = node.args
+        parts += [*a.defaults, *(d for d in a.kw_defaults if d is not None)]
+        parts += [arg.annotation for arg in (*a.posonlyargs, *a.args, *a.kwonlyargs) if arg.annotation]
+        parts += [node.returns] if node.returns else []
+    elif isinstance(node, ast.ClassDef):
+        parts += [*node.bases, *(k.value for k in node.keywords)]
+        parts += [s for s in node.body if not isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef)]
+    return {n.id for part in parts for n in ast.walk(part) if isinstance(n, ast.Name)}
+
+
+def _define_after_what_they_use(path: Path, names: list[str]) -> list[str]:
+    """Move each moved definition to the end of the module when it uses, as it is defined, a
+    name the module binds only further down (rope puts it right after the imports)."""
+    placed = []
+    for name in names:
+        text = path.read_text(encoding="utf-8")
+        parsed = ast.parse(text)
+        postponed = any(isinstance(s, ast.ImportFrom) and s.module == "__future__" and
+                        any(a.name == "annotations" for a in s.names) for s in parsed.body)
+        body = list(parsed.body)
+        index = next((i for i, s in enumerate(body) if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef |
+                                                                   ast.ClassDef) and s.name == name), None)
+        if index is None or index == len(body) - 1:
+            continue
+        node = body[index]
+        used = _used_at_definition(node)
+        if postponed and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            used = {n.id for part in [*node.decorator_list, *node.args.defaults] for n in ast.walk(part)
+                    if isinstance(n, ast.Name)}
+        if not used & bound_names(body[index + 1:]):
+            continue
+        lines = text.splitlines(keepends=True)
+        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]) - 1
+        while start > 0 and lines[start - 1].lstrip().startswith("#"):
+            start -= 1
+        end = node.end_lineno or node.lineno
+        block = "".join(lines[start:end]).rstrip("\n") + "\n"
+        rest = "".join(lines[:start]).rstrip("\n") + "\n" + "".join(lines[end:]).lstrip("\n")
+        path.write_text(rest.rstrip("\n") + "\n\n\n" + block, encoding="utf-8")
+        placed.append(name)
+    return placed

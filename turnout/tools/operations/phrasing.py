@@ -36,11 +36,11 @@ from turnout.tools.operations import (
 _NAME = r"`?[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*`?(?:\(\))?"
 _END = r"(?=\s*(?:$|[,.;:)]|\s(?:and|then|keeping|keep|leaving|with|but|while|so|in|from|into|to|as)\b))"
 _NAMES = rf"{_NAME}(?:\s*,\s*{_NAME})*(?:\s*,?\s+and\s+{_NAME})?{_END}"
-_KIND = r"(?:the\s+)?(?:(?:functions?|class(?:es)?|methods?|modules?|constants?|variables?|names?)\s+)?"
+_KIND = r"(?:the\s+)?(?:(?:functions?|class(?:es)?|methods?|modules?|constants?|variables?|names?)\s+(?:(?:called|named)\s+)?)?"
 _PATTERNS: dict[str, re.Pattern[str]] = {
     "rename": re.compile(rf"\brename\s+{_KIND}(?P<olds>{_NAMES})\s+(?:to|as|into)\s+(?P<news>{_NAMES})", re.IGNORECASE),
-    "should_be": re.compile(rf"(?P<olds>{_NAME})\s+should\s+be\s+(?:called|named|renamed(?:\s+to)?)\s+(?P<news>{_NAME})",
-                            re.IGNORECASE),
+    "should_be": re.compile(rf"(?P<olds>{_NAME})\s+(?:(?:should|to)\s+be\s+(?:called|named|renamed(?:\s+to)?)|"
+                            rf"renamed\s+(?:to|as))\s+(?P<news>{_NAME})", re.IGNORECASE),
     "move": re.compile(rf"\bmove\s+{_KIND}(?P<names>{_NAMES})\s+(?:from\s+(?:module\s+)?(?P<source>{_NAME})\s+)?"
                        rf"(?:in)?to\s+(?:an?\s+|the\s+)?(?P<new>new\s+)?(?:module\s+)?(?P<target>{_NAME})(?:\s+module)?",
                        re.IGNORECASE),
@@ -67,6 +67,7 @@ _CHANGE_VERB = re.compile(
     r"convert|document|rewrite|rename|move|extract|inline|type|annotate|deprecate|reorder|sort|use)\w*\b", re.IGNORECASE)
 _FILLER = frozenset(
     ["a", "an", "and", "also", "as", "be", "but", "can", "could", "everywhere", "for", "i", "i'd", "in", "it", "its", "it's", "just", "me", "make", "of", "old", "please", "so", "that", "the", "then", "them", "this", "to", "too", "too", "we", "with", "would", "you", "your"])
+_FORMATTING_WORDS = frozenset({"f-string", "f-strings", "str.format", ".format", "format"})
 _CODE_WORD = re.compile(r"`[^`]+`|[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+|[A-Za-z]*_\w*|[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*")
 
 
@@ -190,11 +191,11 @@ def uncovered(request: str, plan: Plan, known_names: Iterable[str] = ()) -> list
     about, or an asked-for kind of change (alias, move, formatting everywhere, extract, inline,
     signature, type hints) that no operation makes."""
     ops: list[Operation] = list(plan.operations)
-    covered = {part for op in ops for name in op.names() for part in (name, *name.split("."), name.replace("/", "."))}
+    covered = {part for op in ops for name in op.names() for part in (name, *re.split(r"[./]", name))}
     known = set(known_names)
     missing = []
     for word in dict.fromkeys(_name(w) for w in _CODE_WORD.findall(request)):
-        if word.lower() in _FILLER or word.lower() in {"f-string", "f-strings"} or re.fullmatch(r"[\d.]+", word):
+        if word.lower() in _FILLER or word.lower() in _FORMATTING_WORDS or re.fullmatch(r"[\d.]+", word):
             continue
         if word not in covered and word.rsplit(".", 1)[-1] not in covered and not word.endswith(".py"):
             missing.append(f"{word}: named in the request, but no operation is about it")
