@@ -108,7 +108,7 @@ async def test_a_move_into_an_invalid_module_path_fails_before_any_edit(team: Te
 async def test_a_model_plan_that_covers_the_request_succeeds(team: Team, repo: Path, tmp_path: Path) -> None:
     team.use("planner", [rename()])
     team.use("verifier", [PASSED])
-    state = await _refactor(repo, "I'd like load_inventory renamed to read_inventory everywhere", tmp_path)
+    state = await _refactor(repo, "Please make load_inventory go by read_inventory everywhere", tmp_path)
     assert (state["plan_source"], state["uncovered"]) == ("model", [])
     assert state["status"] == "succeeded", state.get("reason")
 
