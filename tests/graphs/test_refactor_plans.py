@@ -121,3 +121,13 @@ async def test_an_operation_on_a_name_an_earlier_one_creates_is_checked_as_it_ra
     state = await _refactor(repo, "the plan", tmp_path, plan=plan, plan_source="plan file")
     assert state["status"] == "succeeded", state.get("reason")
     assert state["attempts"][-1].plan.operations[1].from_module == "shop.inventory"
+
+
+async def test_a_plan_sent_as_json_is_read_and_a_bad_one_fails_with_its_reason(team: Team, repo: Path, tmp_path: Path) -> None:
+    team.use("verifier", [PASSED])
+    state = await _refactor(repo, "the plan", tmp_path, plan_source="plan file",
+                            plan={"operations": [{"op": "rename", "old": "load_inventory", "new": "read_inventory"}]})
+    assert state["status"] == "succeeded", state.get("reason")
+    state = await _refactor(repo, "the plan", tmp_path / "again", plan={"operations": [{"op": "rename", "old": "x"}]})
+    assert state["status"] == "failed"
+    assert state["reason"].startswith("the plan given is not a valid plan: operation 1 (rename), field new: ")

@@ -29,7 +29,7 @@ from turnout.errors import ConfigError, ModelBehaviorError, TurnoutError
 from turnout.graphs import _refactor_steps as steps
 from turnout.graphs._refactor_state import Attempt, RefactorState
 from turnout.tools.test_env import WorkspaceNotTested, resolve_test_environment
-from turnout.tools.operations import Plan
+from turnout.tools.operations import Plan, PlanError, parse_plan
 from turnout.tools.operations.phrasing import read_request, uncovered
 from turnout.tools.operations.running import apply_plan, check_plan, plan_postconditions
 from turnout.tools.test_runner import detect_test_command, run_tests
@@ -94,8 +94,12 @@ def build_refactor_graph(
     async def plan(state: RefactorState) -> dict[str, Any]:
         index = await asyncio.to_thread(steps.index_for, workspace(state))
         update: dict[str, Any] = {}
-        if state.get("plan") is not None:  # a plan file or the command line: the plan is the request
-            made, source, not_covered = state["plan"], state.get("plan_source") or "plan file", []
+        if (given := state.get("plan")) is not None:  # a plan file or the command line: the plan is the request
+            try:  # a client of LangGraph Server sends it as JSON
+                made = given if isinstance(given, Plan) else parse_plan(given, "the plan given")
+            except PlanError as exc:
+                return {"status": "failed", "reason": str(exc)}
+            source, not_covered = state.get("plan_source") or "plan file", []
         else:
             reading = read_request(state["request"])
             made, source = reading.plan, "phrasing"
