@@ -3,6 +3,7 @@ where it does not (every test that applies an operation then breaks the result o
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,8 +68,10 @@ def run(op: Operation, root: Path) -> Operation:
 
 
 def suite_passes(root: Path) -> bool:
+    """The fixture's tests pass with deprecation warnings as errors (and none of this
+    environment's pytest plugins, which may warn on their own)."""
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error::DeprecationWarning"],
-                          cwd=root, capture_output=True, text=True)
+                          cwd=root, capture_output=True, text=True, env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
     return done.returncode == 0
 
 
