@@ -146,7 +146,7 @@ async def _refactor(repo: Path, request: str, plan: Any, plan_source: str | None
 
 def _request_and_plan(words: list[str], plan_file: Path | None, keep_alias: str | None) -> tuple[str, Any, str | None]:
     """(the request as text, a plan or None, where the plan came from) from the command line."""
-    from turnout.tools.operations import load_plan, plan_from_words
+    from turnout.tools.operations import COMMAND_LINE_FORMS, load_plan, plan_from_words
 
     if plan_file is not None:
         if words:
@@ -158,15 +158,12 @@ def _request_and_plan(words: list[str], plan_file: Path | None, keep_alias: str 
     if not words:
         raise UserError('give a request ("Rename load_inventory to read_inventory"), an operation '
                         "(rename OLD NEW) or --plan FILE")
-    if len(words) > 1 and words[0].replace("-", "_") in COMMAND_LINE_OPERATIONS:
+    if len(words) > 1 and words[0].replace("-", "_") in COMMAND_LINE_FORMS:
         return " ".join(words), plan_from_words(words, keep_alias=keep_alias or "none"), "command line"
     if keep_alias:
         raise UserError("--keep-alias goes with the command-line form (rename OLD NEW --keep-alias deprecated); "
                         'in a sentence, write "keeping the old name as a deprecated alias"')
     return " ".join(words), None, None
-
-
-COMMAND_LINE_OPERATIONS = ("rename", "move", "convert_formatting", "extract", "inline")
 
 
 class KeepAlias(str, enum.Enum):

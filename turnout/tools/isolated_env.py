@@ -21,6 +21,7 @@ settings come from the usual variables (`UV_INDEX_URL`, `UV_FIND_LINKS`, `PIP_IN
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -141,12 +142,9 @@ def _python_in(folder: Path) -> Path:
 def _uv() -> list[str] | None:
     if found := shutil.which("uv"):
         return [found]
-    try:
-        import uv  # noqa: F401  (the PyPI package ships the binary)
-
+    if importlib.util.find_spec("uv") is not None:  # the PyPI package ships the binary
         return [sys.executable, "-m", "uv"]
-    except ImportError:
-        return None
+    return None
 
 
 def _run(command: list[str], what: str, cwd: Path | None = None) -> None:

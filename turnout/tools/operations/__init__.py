@@ -100,7 +100,7 @@ def load_plan(path: Path | str) -> Plan:
     return parse_plan(data, f"plan file {file}")
 
 
-_FORMS = {
+COMMAND_LINE_FORMS = {  # the operations `turnout refactor REPO OP ARGS…` takes, and their arguments
     "rename": "rename OLD NEW",
     "move": "move NAME [NAME ...] MODULE",
     "convert_formatting": "convert_formatting [PATH ...]",
@@ -113,7 +113,7 @@ def plan_from_words(words: list[str], *, keep_alias: str = "none") -> Plan:
     """The command-line form: `rename OLD NEW`, `move NAME… MODULE`, `convert_formatting [PATH…]`,
     `extract PATH START END NEW_NAME`, `inline NAME` (`convert-formatting` also goes)."""
     if not words:
-        raise PlanError("no operation given; " + "; ".join(_FORMS.values()))
+        raise PlanError("no operation given; " + "; ".join(COMMAND_LINE_FORMS.values()))
     kind, args = words[0].replace("-", "_"), words[1:]
     shapes: dict[str, tuple[bool, dict[str, Any]]] = {
         "rename": (len(args) == 2, {"old": args[0], "new": args[-1], "keep_alias": keep_alias} if args else {}),
@@ -123,17 +123,17 @@ def plan_from_words(words: list[str], *, keep_alias: str = "none") -> Plan:
         "inline": (len(args) == 1, {"name": args[0]} if args else {}),
     }
     if kind not in shapes:
-        raise PlanError(f"unknown operation {words[0]!r} on the command line; use one of: " + "; ".join(_FORMS.values())
+        raise PlanError(f"unknown operation {words[0]!r} on the command line; use one of: " + "; ".join(COMMAND_LINE_FORMS.values())
                         + " (or --plan FILE for the others)")
     fits, fields = shapes[kind]
     if not fits:
-        raise PlanError(f"{words[0]} takes: {_FORMS[kind]}")
+        raise PlanError(f"{words[0]} takes: {COMMAND_LINE_FORMS[kind]}")
     if keep_alias != "none" and kind != "rename":
         raise PlanError("--keep-alias goes with rename only")
     return parse_plan({"operations": [{"op": kind, **fields}]}, "the command line")
 
 
 __all__ = [
-    "OPERATIONS", "AnyOperation", "ChangeSignature", "ConvertFormatting", "Edit", "Extract", "Inline", "Move",
+    "COMMAND_LINE_FORMS", "OPERATIONS", "AnyOperation", "ChangeSignature", "ConvertFormatting", "Edit", "Extract", "Inline", "Move",
     "NewParameter", "Operation", "Plan", "PlanError", "Rename", "load_plan", "parse_plan", "plan_from_words",
 ]

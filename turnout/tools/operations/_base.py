@@ -18,6 +18,7 @@ import keyword
 import re
 import subprocess
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, ClassVar, TypeVar
@@ -54,19 +55,23 @@ class NotFound(CodemodError):
     """The operation names something the repository does not have."""
 
 
-class Operation(BaseModel):
+class Operation(BaseModel, ABC):
     """One step of a plan. Subclasses set `op` (a Literal: the plan file's `op = "…"`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     needs_model: ClassVar[bool] = False  # True: the coder writes it (no deterministic executor)
 
-    def describe(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def describe(self) -> str: ...
 
+    @abstractmethod
     def names(self) -> set[str]:
         """Every identifier this operation is about (old and new names, modules): what request
         coverage matches the request's words against."""
-        raise NotImplementedError
+
+    def introduces(self) -> set[str]:
+        """Names this operation creates, which later operations of a plan may name before they exist."""
+        return set()
 
     def checked(self, tree: SourceTree) -> Operation:
         """This operation with everything it leaves open resolved against the tree as it is
@@ -94,11 +99,10 @@ def read_tree(root: Path) -> SourceTree:
     return SourceTree.read(root, python_files(root, stubs=False))
 
 
-def code_uses(root: Path, name: str, *, skip: set[tuple[str, int]] = frozenset()) -> list[str]:  # type: ignore[assignment]
+def code_uses(tree: SourceTree, name: str, *, skip: set[tuple[str, int]] = frozenset()) -> list[str]:  # type: ignore[assignment]
     """`path:line` of every place Python code binds or reads `name` (definitions, imports,
     names, attributes, `__all__` strings), except the (path, line) pairs in `skip`."""
     found: list[str] = []
-    tree = read_tree(root)
     for rel, parsed in sorted(tree.trees.items()):
         lines: set[int] = set()
         for node in ast.walk(parsed):

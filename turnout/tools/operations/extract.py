@@ -40,6 +40,9 @@ class Extract(Operation):
     def names(self) -> set[str]:
         return {self.new_name, self.path, *([self.function] if self.function else [])}
 
+    def introduces(self) -> set[str]:
+        return {self.new_name}
+
     def checked(self, tree: SourceTree) -> Extract:
         rel = relative(tree.root.resolve(), self.path, what="path")
         if rel not in tree.trees:

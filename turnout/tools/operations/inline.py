@@ -70,5 +70,5 @@ class Inline(Operation):
         return transaction(root, "inline", body)
 
     def postcondition(self, root: Path, env: TestEnvironment | None) -> list[str]:
-        left = code_uses(root, self.name)
+        left = code_uses(read_tree(root), self.name)
         return [f"{self.name} is still defined or used at {', '.join(left[:8])}"] if left else []

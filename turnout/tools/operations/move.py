@@ -76,6 +76,9 @@ class Move(Operation):
             found.update({self.from_module, *self.from_module.split(".")})
         return found
 
+    def introduces(self) -> set[str]:
+        return {self.to_module}
+
     def _source(self, tree: SourceTree, name: str) -> str:
         """The file that defines `name` at module level (in from_module when given)."""
         hits = [rel for rel, parsed in sorted(tree.trees.items())

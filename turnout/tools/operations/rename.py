@@ -28,6 +28,7 @@ from turnout.tools._codemod_targets import (
     Definition,
     SourceTree,
     bound_names,
+    class_body_names,
     find,
     module_level,
 )
@@ -97,6 +98,9 @@ class Rename(Operation):
     def names(self) -> set[str]:
         return {self.old, self.old_name, self.new}
 
+    def introduces(self) -> set[str]:
+        return {self.new, self.old.rsplit(".", 1)[0] + "." + self.new}
+
     def _definition(self, tree: SourceTree) -> Definition:
         return the_one(find(tree, self.old, self.kind, self.path), Definition.describe,
                        missing=f"no definition of {self.old!r} in this repository",
@@ -142,9 +146,9 @@ class Rename(Operation):
         missing: list[str] = []
         if definition.kind == "method":
             owner = definition.qualname.split(".")[0]
-            if self.keep_alias == "none" and self.old_name in _class_names(tree.trees[definition.path], owner):
+            if self.keep_alias == "none" and self.old_name in class_body_names(tree.trees[definition.path], owner):
                 missing.append(f"class {owner} still defines {self.old_name!r}")
-        elif left := code_uses(root, self.old_name, skip=skip):
+        elif left := code_uses(tree, self.old_name, skip=skip):
             missing.append(f"code still uses the old name {self.old_name!r} at {', '.join(left[:8])}"
                            + (f" and {len(left) - 8} more" if len(left) > 8 else ""))
         if self.keep_alias != "none":
@@ -158,7 +162,7 @@ class Rename(Operation):
         if definition.kind == "method":
             owner = definition.qualname.split(".")[0]
             return [f"{rel} has no alias {owner}.{self.old_name}" for rel in sites
-                    if self.old_name not in _class_names(tree.trees[rel], owner)]
+                    if self.old_name not in class_body_names(tree.trees[rel], owner)]
         checks = [[tree.modules[rel], self.old_name, self.new] for rel in sites]
         found = run_probe(root, env, _PROBE, checks)
         if "error" in found:
@@ -179,15 +183,8 @@ class Rename(Operation):
 def _names_beside(tree: SourceTree, definition: Definition) -> set[str]:
     parsed = tree.trees[definition.path]
     if definition.kind == "method":
-        return _class_names(parsed, definition.qualname.split(".")[0])
+        return class_body_names(parsed, definition.qualname.split(".")[0])
     return bound_names(list(module_level(parsed.body)))
-
-
-def _class_names(parsed: ast.Module, owner: str) -> set[str]:
-    for stmt in module_level(parsed.body):
-        if isinstance(stmt, ast.ClassDef) and stmt.name == owner:
-            return bound_names(stmt.body)
-    return set()
 
 
 def _all_names(parsed: ast.Module) -> set[str]:

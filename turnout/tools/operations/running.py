@@ -15,9 +15,6 @@ from pathlib import Path
 from turnout.tools.codemods import CodemodError, Mention
 from turnout.tools.operations import Plan
 from turnout.tools.operations._base import NotFound, Operation, read_tree
-from turnout.tools.operations.extract import Extract
-from turnout.tools.operations.move import Move
-from turnout.tools.operations.rename import Rename
 from turnout.tools.test_env import TestEnvironment
 
 
@@ -43,17 +40,6 @@ class Applied:
     operations: list[Operation]  # as resolved against the tree each one ran on
 
 
-def _introduced(op: Operation) -> set[str]:
-    """Names an operation creates, which later operations may name before they exist."""
-    if isinstance(op, Rename):
-        return {op.new, op.old.rsplit(".", 1)[0] + "." + op.new}
-    if isinstance(op, Move):
-        return {op.to_module}
-    if isinstance(op, Extract):
-        return {op.new_name}
-    return set()
-
-
 def check_plan(plan: Plan, root: Path) -> tuple[Plan, PlanProblems]:
     """The plan with each operation resolved against `root` (which file, which module), and
     what stops it. An operation about a name an earlier one creates is resolved when it runs."""
@@ -71,7 +57,7 @@ def check_plan(plan: Plan, root: Path) -> tuple[Plan, PlanProblems]:
                 problems.not_found.append(f"operation {number} ({op.describe()}): {exc}")
             except CodemodError as exc:
                 problems.invalid.append(f"operation {number} ({op.describe()}): {exc}")
-        created |= _introduced(op)
+        created |= op.introduces()
     for rel in tree.unparsable:  # rope cannot read it: a change there would be left half done
         text = (root / rel).read_text(encoding="utf-8", errors="replace")
         if named := sorted(n for op in plan.operations for n in op.names() if n and re.search(rf"\b{re.escape(n)}\b", text)):
