@@ -46,11 +46,15 @@ def code(body: str) -> dict[str, Any]:
     return {"edits": [{"path": "shop/inventory.py", "symbol": "total", "code": body}], "explanation": "x"}
 
 
-def make_repo(tmp_path: Path) -> Path:
-    root = tmp_path / "user_repo"
-    for name, text in PACKAGE.items():
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
+    return root
+
+
+def make_repo(tmp_path: Path) -> Path:
+    root = write_files(tmp_path / "user_repo", PACKAGE)
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], check=True)
     subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], check=True)

@@ -40,7 +40,7 @@ async def test_a_clause_no_operation_covers_makes_the_run_partial(team: Team, re
     team.use("verifier", [PASSED])
     state = await _refactor(repo, "Rename load_inventory to read_inventory and add type hints", tmp_path)
     assert state["status"] == "partial"
-    assert "not done: add type hints (not an operation turnout has yet)" in state["reason"]
+    assert state["reason"] == "the tests pass, but not done: add type hints: asked for, but no operation does it"
     assert Path(state["patch"]).is_file()
 
 
@@ -131,3 +131,17 @@ async def test_a_plan_sent_as_json_is_read_and_a_bad_one_fails_with_its_reason(t
     state = await _refactor(repo, "the plan", tmp_path / "again", plan={"operations": [{"op": "rename", "old": "x"}]})
     assert state["status"] == "failed"
     assert state["reason"].startswith("the plan given is not a valid plan: operation 1 (rename), field new: ")
+
+
+async def test_a_rename_then_type_hints_on_it_runs_from_plain_words(team: Team, repo: Path, tmp_path: Path) -> None:
+    planner = team.use("planner", [])
+    team.use("verifier", [PASSED])
+    state = await _refactor(repo, "Rename load_inventory to read_inventory and add type hints to it", tmp_path)
+    assert state["status"] == "succeeded", state.get("reason")
+    assert state["plan_source"] == "phrasing" and planner.calls == []
+    assert state["plan"].describe() == ["rename load_inventory → read_inventory",
+                                        "add type hints to read_inventory (mypy typed-defs)"]
+    patch = Path(state["patch"]).read_text()
+    # the tests pass pytest's untyped `tmp_path`, so mypy saw no type for `path`
+    assert "+def read_inventory(path: Any) -> dict[str, str]:" in patch and "+from typing import Any" in patch
+    assert "+def total(path):" not in patch  # not a target

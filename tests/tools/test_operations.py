@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.refactor_repo import write_files
 from turnout.tools.codemods import CodemodError
 from turnout.tools.operations import (
     ChangeSignature,
@@ -53,11 +54,7 @@ FILES = {
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
-    root = tmp_path / "shop_repo"
-    for name, text in FILES.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    return root
+    return write_files(tmp_path / "shop_repo", FILES)
 
 
 def run(op: Operation, root: Path) -> Operation:

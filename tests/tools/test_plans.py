@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from turnout.tools.operations import Move, Plan, PlanError, Rename, load_plan, plan_from_words
+from turnout.tools.operations import AddTypeHints, Move, Plan, PlanError, Rename, load_plan, plan_from_words
 from turnout.tools.operations.phrasing import read_request, uncovered
 
 
@@ -35,6 +35,10 @@ from turnout.tools.operations.phrasing import read_request, uncovered
     ("extract lines 6-7 of shop/inventory.py into counted_values", ["extract shop/inventory.py:6-7 → counted_values()"]),
     ("add parameter strict=False to total", ["change the signature of total: add strict=False"]),
     ("remove the parameter scale from total", ["change the signature of total: remove scale"]),
+    ("Add type hints to shop/inventory.py", ["add type hints to shop/inventory.py (mypy typed-defs)"]),
+    ("add type annotations to total and label, checked with mypy --strict", ["add type hints to total, label (mypy strict)"]),
+    ("Rename load_inventory to read_inventory and add type hints to it",
+     ["rename load_inventory → read_inventory", "add type hints to read_inventory (mypy typed-defs)"]),
 ])
 def test_common_phrasings_become_plans_without_a_model(request_text: str, expected: list[str]) -> None:
     reading = read_request(request_text)
@@ -62,7 +66,9 @@ def test_unequal_name_lists_are_a_problem_not_a_guess() -> None:
      ["keep the old name as a deprecated alias: asked for, but no operation does it",
       "keep the old name as an alias: asked for, but no operation does it"]),
     ("Rename total to grand_total and add type hints", [Rename(old="total", new="grand_total")],
-     ["add type hints (not an operation turnout has yet): asked for, but no operation does it"]),
+     ["add type hints: asked for, but no operation does it"]),
+    ("Add type hints to total so that mypy --strict passes", [AddTypeHints(targets=["total"])],
+     ["type hints that pass mypy --strict: asked for, but no operation does it"]),
     ("Extract the loop in total into a helper", [Rename(old="total", new="helper")],
      ["extract a function: asked for, but no operation does it"]),
     ("Move total into new module shop.money", [Move(symbols=["total"], to_module="shop.inventory")],
@@ -94,6 +100,8 @@ def test_a_plan_file_in_toml_and_json(tmp_path: Path) -> None:
     ('[[operations]]\nold = "a"\n', "operation 1: an operation needs `op`"),
     ('[[operations]]\nop = "rename"\nold = "a"\nnew = "not valid"\n', "'not valid' is not a Python identifier"),
     ('[[operations]]\nop = "move"\nsymbols = ["a"]\nto_module = "shop/money.py"\n', "is not a name or dotted module path"),
+    ('[[operations]]\nop = "add_type_hints"\ntargets = ["a"]\nstrictness = "pedantic"\n',
+     "operation 1 (add_type_hints), field strictness: Input should be 'basic', 'typed-defs' or 'strict'"),
     ('operations = [\n', "does not parse as TOML"),
     ('steps = []\n', "operations: Field required; steps: unknown field"),
 ])
@@ -110,6 +118,7 @@ def test_the_command_line_form() -> None:
         "rename load → read (old name kept as a deprecated alias)"]
     assert plan_from_words(["move", "a", "b", "pkg.new"]).describe() == ["move a, b → pkg.new"]
     assert plan_from_words(["convert-formatting"]).describe() == ["convert string formatting to f-strings in every file"]
+    assert plan_from_words(["add-type-hints", "shop/", "total"]).describe() == ["add type hints to shop/, total (mypy typed-defs)"]
     with pytest.raises(PlanError, match="rename takes: rename OLD NEW"):
         plan_from_words(["rename", "only_one"])
     with pytest.raises(PlanError, match="--keep-alias goes with rename only"):

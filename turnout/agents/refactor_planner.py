@@ -19,7 +19,7 @@ from turnout.config import RoleName
 from turnout.engines import tag
 from turnout.engines.tag import Content
 
-Operation = Literal["rename", "move", "fstrings", "edit", "nothing"]
+Operation = Literal["rename", "move", "fstrings", "type_hints", "edit", "nothing"]
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 MAX_SYMBOLS = 400
 
@@ -57,7 +57,8 @@ class RefactorPlanner(Agent[RefactorPlan]):
     instructions: ClassVar[str] = (
         "You turn a refactoring request into one operation. rename: give the existing symbol "
         "and its new_name. move: give the symbol and the target_module. fstrings: convert "
-        "string formatting to f-strings. edit: any other code change (give the symbol it is "
+        "string formatting to f-strings. type_hints: add type hints to the symbol. edit: any "
+        "other code change (give the symbol it is "
         "about). nothing: the request names nothing in this repository. Reply with JSON only."
     )
 

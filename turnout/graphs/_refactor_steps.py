@@ -60,6 +60,7 @@ _PROSE = frozenset(
     "renamed should so the to use with working".split()
 )
 FORMATTING_WORDS = ("f-string", "fstring", "format", "%-format", "string formatting")
+TYPE_HINT_WORDS = re.compile(r"\btype[ -]?(?:hints?|annotations?)|\bannotat|\btyped\b|\btypes\b", re.IGNORECASE)
 
 
 def candidate_new_names(index: CodeIndex, request: str) -> list[str]:
@@ -93,7 +94,9 @@ def request_mismatch(plan: RefactorPlan, request: str) -> str | None:
     lowered = request.lower()
     if plan.operation == "fstrings" and not any(w in lowered for w in FORMATTING_WORDS):
         return "the plan converts string formatting, but the request does not ask for that"
-    if plan.operation in ("rename", "move", "edit") and plan.symbol:
+    if plan.operation == "type_hints" and not TYPE_HINT_WORDS.search(request):
+        return "the plan adds type hints, but the request does not ask for that"
+    if plan.operation in ("rename", "move", "type_hints", "edit") and plan.symbol:
         named = plan.symbol in words or plan.symbol.rsplit(".", 1)[-1] in words
         if not named and any(w in words for w in IDENTIFIERS.findall(request) if "_" in w or w[:1].isupper()):
             return f"the plan is about {plan.symbol!r}, which the request does not name"
@@ -106,7 +109,7 @@ def plan_problem(plan: RefactorPlan, index: CodeIndex) -> str | None:
     """Why the plan cannot be carried out as a change (None when it can)."""
     if plan.operation == "nothing":
         return "the request names nothing in this repository"
-    if plan.operation in ("rename", "move", "edit") and (not plan.symbol or not index.definitions(plan.symbol)):
+    if plan.operation in ("rename", "move", "type_hints", "edit") and (not plan.symbol or not index.definitions(plan.symbol)):
         return f"no definition of {plan.symbol!r} in this repository" if plan.symbol else "the request names no symbol"
     if plan.operation == "rename" and (not plan.new_name or plan.new_name == plan.symbol.rsplit(".", 1)[-1]):  # type: ignore[union-attr]
         return "the request gives no new name"
@@ -123,6 +126,8 @@ def plan_from_answer(answer: RefactorPlan) -> Plan:
         operation = {"op": "move", "symbols": [(answer.symbol or "").rsplit(".", 1)[-1]], "to_module": answer.target_module}
     elif answer.operation == "fstrings":
         operation = {"op": "convert_formatting"}
+    elif answer.operation == "type_hints":
+        operation = {"op": "add_type_hints", "targets": [answer.symbol]}
     else:
         operation = {"op": "edit", "symbol": answer.symbol}
     return parse_plan({"operations": [operation]}, "the planner's answer")

@@ -28,10 +28,10 @@ from turnout.engines import check_policy, tag, usage_meter
 from turnout.errors import ConfigError, ModelBehaviorError, TurnoutError
 from turnout.graphs import _refactor_steps as steps
 from turnout.graphs._refactor_state import Attempt, RefactorState
-from turnout.tools.test_env import WorkspaceNotTested, resolve_test_environment
 from turnout.tools.operations import Plan, PlanError, parse_plan
 from turnout.tools.operations.phrasing import read_request, uncovered
 from turnout.tools.operations.running import apply_plan, check_plan, plan_postconditions
+from turnout.tools.test_env import WorkspaceNotTested, resolve_test_environment
 from turnout.tools.test_runner import detect_test_command, run_tests
 from turnout.tools.workspace import Workspace
 
@@ -127,7 +127,7 @@ def build_refactor_graph(
             if source == "phrasing":  # what the patterns left unread (the model read the whole request)
                 not_covered += reading.unread_changes()
             not_covered += [f"{p}: the words were read, but make no operation" for p in reading.problems]
-        update.update(plan=checked, plan_source=source, uncovered=not_covered)
+        update.update(plan=checked, plan_source=source, uncovered=list(dict.fromkeys(not_covered)))
         if problems:
             explicit = source in ("plan file", "command line")
             status = "nothing_to_change" if not problems.invalid and not explicit else "failed"
@@ -157,7 +157,7 @@ def build_refactor_graph(
             try:
                 changed: list[str] = []
                 if use_codemod:
-                    applied = await asyncio.to_thread(apply_plan, made, workspace(state))
+                    applied = await asyncio.to_thread(apply_plan, made, workspace(state), state.get("test_env"))
                     changed, ran = applied.changed_files, Plan(operations=applied.operations)
                     remaining = [f"{m.path}:{m.line}: {m.text.strip()[:100]}" for m in applied.remaining]
                 if not use_codemod or made.needs_model:

@@ -27,7 +27,8 @@ from pydantic import BaseModel
 from turnout.errors import UserError
 
 CodemodName: TypeAlias = Literal[
-    "rename_symbol", "move_function", "convert_to_fstrings", "extract_function", "inline", "change_signature"
+    "rename_symbol", "move_function", "convert_to_fstrings", "extract_function", "inline", "change_signature",
+    "add_type_hints",
 ]
 RenameKind: TypeAlias = Literal["auto", "function", "class", "method", "module"]
 

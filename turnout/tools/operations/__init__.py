@@ -8,7 +8,7 @@ schema, its executor and its postcondition.
 
 A plan file is TOML or JSON with one list, `operations`, whose items name their kind with
 `op` (`rename`, `move`, `convert_formatting`, `extract`, `inline`, `change_signature`,
-`edit`); an unknown kind or field is an error that names it. Adding an operation is one
+`add_type_hints`, `edit`); an unknown kind or field is an error that names it. Adding an operation is one
 module here and one line in `OPERATIONS`.
 """
 
@@ -30,10 +30,11 @@ from turnout.tools.operations.inline import Inline
 from turnout.tools.operations.move import Move
 from turnout.tools.operations.rename import Rename
 from turnout.tools.operations.signature import ChangeSignature, NewParameter
+from turnout.tools.operations.type_hints import AddTypeHints
 
-OPERATIONS: tuple[type[Operation], ...] = (Rename, Move, ConvertFormatting, Extract, Inline, ChangeSignature, Edit)
+OPERATIONS: tuple[type[Operation], ...] = (Rename, Move, ConvertFormatting, Extract, Inline, ChangeSignature, AddTypeHints, Edit)
 AnyOperation = Annotated[
-    Rename | Move | ConvertFormatting | Extract | Inline | ChangeSignature | Edit, Field(discriminator="op")
+    Rename | Move | ConvertFormatting | Extract | Inline | ChangeSignature | AddTypeHints | Edit, Field(discriminator="op")
 ]
 OPERATION_NAMES: tuple[str, ...] = tuple(o.model_fields["op"].default for o in OPERATIONS)
 
@@ -106,12 +107,14 @@ COMMAND_LINE_FORMS = {  # the operations `turnout refactor REPO OP ARGS…` take
     "convert_formatting": "convert_formatting [PATH ...]",
     "extract": "extract PATH START_LINE END_LINE NEW_NAME",
     "inline": "inline NAME",
+    "add_type_hints": "add_type_hints TARGET [TARGET ...]",
 }
 
 
 def plan_from_words(words: list[str], *, keep_alias: str = "none") -> Plan:
     """The command-line form: `rename OLD NEW`, `move NAME… MODULE`, `convert_formatting [PATH…]`,
-    `extract PATH START END NEW_NAME`, `inline NAME` (`convert-formatting` also goes)."""
+    `extract PATH START END NEW_NAME`, `inline NAME`, `add_type_hints TARGET…` (`convert-formatting`
+    also goes)."""
     if not words:
         raise PlanError("no operation given; " + "; ".join(COMMAND_LINE_FORMS.values()))
     kind, args = words[0].replace("-", "_"), words[1:]
@@ -121,6 +124,7 @@ def plan_from_words(words: list[str], *, keep_alias: str = "none") -> Plan:
         "convert_formatting": (True, {"paths": args or None}),
         "extract": (len(args) == 4, dict(zip(("path", "start_line", "end_line", "new_name"), args, strict=False))),
         "inline": (len(args) == 1, {"name": args[0]} if args else {}),
+        "add_type_hints": (len(args) >= 1, {"targets": args}),
     }
     if kind not in shapes:
         raise PlanError(f"unknown operation {words[0]!r} on the command line; use one of: " + "; ".join(COMMAND_LINE_FORMS.values())
@@ -134,6 +138,6 @@ def plan_from_words(words: list[str], *, keep_alias: str = "none") -> Plan:
 
 
 __all__ = [
-    "COMMAND_LINE_FORMS", "OPERATIONS", "AnyOperation", "ChangeSignature", "ConvertFormatting", "Edit", "Extract", "Inline", "Move",
+    "COMMAND_LINE_FORMS", "OPERATIONS", "AddTypeHints", "AnyOperation", "ChangeSignature", "ConvertFormatting", "Edit", "Extract", "Inline", "Move",
     "NewParameter", "Operation", "Plan", "PlanError", "Rename", "load_plan", "parse_plan", "plan_from_words",
 ]

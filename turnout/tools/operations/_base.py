@@ -2,7 +2,7 @@
 and a postcondition, and the two probes postconditions share.
 
     op = op.checked(tree)               # before its edit: names what exists? (CodemodError if not)
-    result = op.apply(root)             # the deterministic edit (a CodemodResult)
+    result = op.apply(root, env)        # the deterministic edit (a CodemodResult)
     missing = op.postcondition(root, env)  # after the tests pass: what the request asked, proven
 
 A postcondition returns what is missing, as sentences a person reads (empty: it holds).
@@ -78,7 +78,7 @@ class Operation(BaseModel, ABC):
         now (which file, which module), or CodemodError saying why it cannot run."""
         return self
 
-    def apply(self, root: Path) -> CodemodResult:
+    def apply(self, root: Path, env: TestEnvironment | None = None) -> CodemodResult:
         raise CodemodError(f"{self.describe()} has no deterministic executor")
 
     def postcondition(self, root: Path, env: TestEnvironment | None) -> list[str]:

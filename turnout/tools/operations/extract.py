@@ -61,7 +61,7 @@ class Extract(Operation):
             raise CodemodError(f"lines {self.start_line}-{self.end_line} of {rel} are in {qualname}, not {self.function}")
         return self.model_copy(update={"path": rel, "function": qualname})
 
-    def apply(self, root: Path) -> CodemodResult:
+    def apply(self, root: Path, env: TestEnvironment | None = None) -> CodemodResult:
         def body(snapshot: Snapshot) -> tuple[list[Mention], list[str]]:
             _rope_ops.extract(root, self.path, self.start_line, self.end_line, self.new_name)
             typed = _copy_annotations(root / self.path, self.function or "", self.new_name)

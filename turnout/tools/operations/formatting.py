@@ -39,7 +39,7 @@ class ConvertFormatting(Operation):
             relative(tree.root.resolve(), path, what="path")  # CodemodError when it is not under the repository
         return self
 
-    def apply(self, root: Path) -> CodemodResult:
+    def apply(self, root: Path, env: TestEnvironment | None = None) -> CodemodResult:
         return convert_to_fstrings(root, self.paths, target_version=self.target_version)
 
     def postcondition(self, root: Path, env: TestEnvironment | None) -> list[str]:

@@ -59,7 +59,7 @@ class Inline(Operation):
         rel, _position = self._position(tree)
         return self.model_copy(update={"path": rel})
 
-    def apply(self, root: Path) -> CodemodResult:
+    def apply(self, root: Path, env: TestEnvironment | None = None) -> CodemodResult:
         tree = read_tree(root)
         rel, position = self._position(tree)
 

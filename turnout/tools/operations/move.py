@@ -109,7 +109,7 @@ class Move(Operation):
             raise CodemodError(f"{', '.join(sorted(taken))} already defined in {self.to_module}; rename one first")
         return self.model_copy(update={"from_module": source_module})
 
-    def apply(self, root: Path) -> CodemodResult:
+    def apply(self, root: Path, env: TestEnvironment | None = None) -> CodemodResult:
         changed: set[str] = set()
         remaining, notes = [], []
         tree = read_tree(root)

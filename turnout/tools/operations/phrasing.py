@@ -9,7 +9,8 @@ The patterns cover the phrasings people write most ("rename A to B", "rename A, 
 Y and Z", "A should be called B", "move A and B from m into new module n", "keeping the old
 name as a (deprecated) alias", "convert all string formatting to f-strings", "inline A",
 "extract lines 10-14 of f.py into helper", "add parameter p=None to f", "remove parameter p
-from f"). What they do not cover goes to the planner model. Either way, `uncovered` lists
+from f", "add type hints to pkg/calc.py and scale, checked with mypy --strict"; "it" after a
+rename or a move means what it made). What they do not cover goes to the planner model. Either way, `uncovered` lists
 each clause of the request that no operation covers (a name nobody acts on, an alias, a new
 module, "all", "typed"), and a run with any such clause is never `succeeded`.
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from turnout.tools.operations import (
+    AddTypeHints,
     ChangeSignature,
     ConvertFormatting,
     Extract,
@@ -36,6 +38,8 @@ from turnout.tools.operations import (
 _NAME = r"`?[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*`?(?:\(\))?"
 _END = r"(?=\s*(?:$|[,.;:)]|\s(?:and|then|keeping|keep|leaving|with|but|while|so|in|from|into|to|as)\b))"
 _NAMES = rf"{_NAME}(?:\s*,\s*{_NAME})*(?:\s*,?\s+and\s+{_NAME})?{_END}"
+_TARGET = rf"(?:[\w./-]+\.py(?::[\w.]+)?|[\w-]+(?:/[\w-]+)*/|{_NAME})"
+_TARGETS = rf"{_TARGET}(?:\s*,\s*{_TARGET})*(?:\s*,?\s+and\s+{_TARGET})?{_END}"
 _KIND = r"(?:the\s+)?(?:(?:functions?|class(?:es)?|methods?|modules?|constants?|variables?|names?)\s+(?:(?:called|named)\s+)?)?"
 _PATTERNS: dict[str, re.Pattern[str]] = {
     "rename": re.compile(rf"\brename\s+{_KIND}(?P<olds>{_NAMES})\s+(?:to|as|into)\s+(?P<news>{_NAMES})", re.IGNORECASE),
@@ -61,6 +65,9 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
                                 rf"(?:of\s+)?(?P<default2>[^\s,;]+))?\s+to\s+{_KIND}(?P<function>{_NAME})", re.IGNORECASE),
     "remove_parameter": re.compile(rf"\b(?:remove|drop)\s+(?:the\s+)?(?:parameter|argument)\s+(?P<name>{_NAME})\s+"
                                    rf"from\s+{_KIND}(?P<function>{_NAME})", re.IGNORECASE),
+    "type_hints": re.compile(rf"\b(?:add|write|put)\s+(?:(?:python|static|full|missing)\s+)?(?:type[ -]?(?:hints?|annotations?)|"
+                             rf"annotations?|types)\s+(?:to|in|for|on)\s+(?:the\s+)?(?:(?:functions?|module|file|class)\s+)?"
+                             rf"(?P<targets>{_TARGETS})(?P<strict>[^.;]*?\b(?:mypy\s+)?(?:--)?strict\b)?", re.IGNORECASE),
 }
 _CHANGE_VERB = re.compile(
     r"\b(?:make|change|add|remove|delete|drop|fix|replace|split|merge|optimi[sz]e|speed|simplify|refactor|clean|update|"
@@ -145,9 +152,23 @@ def read_request(request: str) -> Reading:
         found_at.append((found.start(), {"op": "change_signature", "function": _name(found["function"]),
                                    "remove": [_name(found["name"])]}))
         spans.append(found.span())
-    reading.operations = [op for _start, op in sorted(found_at, key=lambda item: item[0])]
+    for found in _PATTERNS["type_hints"].finditer(request):
+        found_at.append((found.start(), {"op": "add_type_hints", "targets": _split_names(found["targets"]),
+                                         "strictness": "strict" if found["strict"] else "typed-defs"}))
+        spans.append(found.span())
+    reading.operations = _pronouns_resolved([op for _start, op in sorted(found_at, key=lambda item: item[0])])
     reading.left_over = _left_over(request, spans)
     return reading
+
+
+def _pronouns_resolved(operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """"…and add type hints to it": `it`/`them` are what the operation before made or named."""
+    made: list[str] = []
+    for op in operations:
+        if op["op"] == "add_type_hints" and made and {t.lower() for t in op["targets"]} <= {"it", "them"}:
+            op["targets"] = list(made)
+        made = ([op["new"]] if op["op"] == "rename" else op.get("symbols") or ([op["name"]] if "name" in op else []))
+    return operations
 
 
 def _left_over(request: str, spans: list[tuple[int, int]]) -> list[str]:
@@ -181,8 +202,10 @@ _CLAUSE_CHECKS: tuple[tuple[re.Pattern[str], str, Any], ...] = (
     (re.compile(r"\binline\b", re.IGNORECASE), "inline", lambda ops: any(isinstance(o, Inline) for o in ops)),
     (re.compile(r"\b(?:parameter|argument|signature)s?\b", re.IGNORECASE), "change a signature",
      lambda ops: any(isinstance(o, ChangeSignature) for o in ops)),
-    (re.compile(r"\btype[ -]?hints?|\btyped\b|\bannotat", re.IGNORECASE), "add type hints (not an operation turnout has yet)",
-     lambda ops: False),
+    (re.compile(r"\btype[ -]?hints?|\btyped\b|\bannotat", re.IGNORECASE), "add type hints",
+     lambda ops: any(isinstance(o, AddTypeHints) for o in ops)),
+    (re.compile(r"(?:type[ -]?hints?|\btyped\b|\bannotat|\bmypy\b)[^.;]*\bstrict\b", re.IGNORECASE),
+     "type hints that pass mypy --strict", lambda ops: any(isinstance(o, AddTypeHints) and o.strictness == "strict" for o in ops)),
 )
 
 

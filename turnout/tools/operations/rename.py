@@ -117,7 +117,7 @@ class Rename(Operation):
             return self.model_copy(update={"kind": "module"})
         return self.model_copy(update={"kind": definition.kind, "path": definition.path})
 
-    def apply(self, root: Path) -> CodemodResult:
+    def apply(self, root: Path, env: TestEnvironment | None = None) -> CodemodResult:
         tree = read_tree(root)
         definition = self._definition(tree)
         sites = _alias_sites(tree, definition, self.old_name) if self.keep_alias != "none" else []

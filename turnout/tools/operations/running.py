@@ -2,7 +2,7 @@
 order, and check every postcondition afterwards.
 
     checked, problems = check_plan(plan, root)   # every operation resolved, or why not
-    done = apply_plan(checked, root)             # files changed, mentions left, notes
+    done = apply_plan(checked, root, env)        # files changed, mentions left, notes
     missing = plan_postconditions(checked, root, env)
 """
 
@@ -66,9 +66,10 @@ def check_plan(plan: Plan, root: Path) -> tuple[Plan, PlanProblems]:
     return Plan(operations=resolved) if not problems else plan, problems
 
 
-def apply_plan(plan: Plan, root: Path) -> Applied:
+def apply_plan(plan: Plan, root: Path, env: TestEnvironment | None = None) -> Applied:
     """Run every deterministic operation in order (each re-checked against the tree it runs on);
-    CodemodError from the first that fails (that operation restored its own files)."""
+    CodemodError from the first that fails (that operation restored its own files). `env` is
+    the repository's test environment, for operations that consult its packages."""
     changed: set[str] = set()
     remaining: list[Mention] = []
     notes: list[str] = []
@@ -78,7 +79,7 @@ def apply_plan(plan: Plan, root: Path) -> Applied:
             done.append(op)
             continue
         current = op.checked(read_tree(root))
-        result = current.apply(root)
+        result = current.apply(root, env)
         changed.update(result.changed_files)
         remaining.extend(result.remaining)
         notes.extend(result.notes)

@@ -93,7 +93,7 @@ class ChangeSignature(Operation):
             raise CodemodError(f"order must list every parameter once: {', '.join(interim)}")
         return self.model_copy(update={"path": definition.path})
 
-    def apply(self, root: Path) -> CodemodResult:
+    def apply(self, root: Path, env: TestEnvironment | None = None) -> CodemodResult:
         tree = read_tree(root)
         definition = self._definition(tree)
         names = _parameters(_node(tree.trees[definition.path], definition))
