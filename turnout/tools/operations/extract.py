@@ -3,6 +3,9 @@ calls in their place (rope's extract method: the span's inputs become its parame
 it assigns and later code reads comes back as its result). Parameters named like the
 original's take the original's annotations, so the helper is typed where the original was.
 
+When the original is a pure module-level function, it is called before and after the change
+on the same generated inputs (`differential`); a difference undoes the extraction.
+
 Postcondition: the helper is defined in the file, and the original function calls it.
 """
 
@@ -20,6 +23,7 @@ from turnout.tools._codemod_run import relative, transaction
 from turnout.tools._codemod_targets import SourceTree, bound_names, module_level
 from turnout.tools.codemods import CodemodError, CodemodResult, Mention
 from turnout.tools.operations._base import Identifier, Operation, read_tree
+from turnout.tools.operations.differential import compare_before_after
 from turnout.tools.test_env import TestEnvironment
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -63,11 +67,18 @@ class Extract(Operation):
 
     def apply(self, root: Path, env: TestEnvironment | None = None) -> CodemodResult:
         def body(snapshot: Snapshot) -> tuple[list[Mention], list[str]]:
+            before = (root / self.path).read_text(encoding="utf-8")
             _rope_ops.extract(root, self.path, self.start_line, self.end_line, self.new_name)
             typed = _copy_annotations(root / self.path, self.function or "", self.new_name)
             notes = [f"extracted lines {self.start_line}-{self.end_line} of {self.function} into {self.new_name}()"]
             if typed:
                 notes.append(f"annotated {self.new_name}'s parameters {', '.join(typed)} as in {self.function}")
+            if self.function and "." not in self.function:
+                compared = compare_before_after(root, env, self.path, read_tree(root).modules[self.path], [self.function], before)
+                if compared.changed:
+                    raise CodemodError(f"the extraction changed what {self.function} does: {compared.changed}; "
+                                       "every file was restored")
+                notes.append(compared.note)
             return [], notes
 
         return transaction(root, "extract_function", body)

@@ -1,6 +1,10 @@
 """inline: a module-level function or variable is replaced by its body (or value) at every
 use rope resolves, and its definition removed.
 
+The module-level functions of the same file that used it are called before and after the
+change on the same generated inputs where they are pure (`differential`); a difference
+undoes the inlining.
+
 Postcondition: no code defines or uses the name any more.
 """
 
@@ -16,7 +20,7 @@ from turnout.tools import _rope_ops
 from turnout.tools._codemod_files import Snapshot, char_column
 from turnout.tools._codemod_run import transaction
 from turnout.tools._codemod_targets import SourceTree, module_level
-from turnout.tools.codemods import CodemodResult, Mention
+from turnout.tools.codemods import CodemodError, CodemodResult, Mention
 from turnout.tools.operations._base import (
     Identifier,
     Operation,
@@ -24,6 +28,7 @@ from turnout.tools.operations._base import (
     read_tree,
     the_one,
 )
+from turnout.tools.operations.differential import compare_before_after
 from turnout.tools.test_env import TestEnvironment
 
 
@@ -63,9 +68,22 @@ class Inline(Operation):
         tree = read_tree(root)
         rel, position = self._position(tree)
 
+        before = tree.texts[rel]
+        callers = [s.name for s in module_level(tree.trees[rel].body) if isinstance(s, ast.FunctionDef) and s.name != self.name
+                   and any(isinstance(n, ast.Name) and n.id == self.name for n in ast.walk(s))]
+
         def body(snapshot: Snapshot) -> tuple[list[Mention], list[str]]:
             _rope_ops.inline(root, rel, position, parseable=set(tree.trees))
-            return [], [f"inlined {self.name} from {rel} into its uses and removed it"]
+            notes = [f"inlined {self.name} from {rel} into its uses and removed it"]
+            if callers:
+                compared = compare_before_after(root, env, rel, tree.modules[rel], callers, before, also_old=(self.name,))
+                if compared.changed:
+                    raise CodemodError(f"inlining {self.name} changed what its callers do: {compared.changed}; "
+                                       "every file was restored")
+                notes.append(compared.note)
+            else:
+                notes.append(f"not compared: no module-level function of {rel} calls {self.name}")
+            return [], notes
 
         return transaction(root, "inline", body)
 
