@@ -35,11 +35,17 @@ with the same interpreter: the project's own tests pass, and the task's checks h
   calls FILE FUNC HELPER FUNC's body calls HELPER
   params FILE FUNC A,B   FUNC's parameters are exactly A, B
   no-format FILE         no '...' % x and no '...'.format(...) on a string literal
+  typed FILE F1,F2       each function has a type on every parameter (but self/cls) and its return
+  mypy-clean FILE F1,F2  mypy --disallow-untyped-defs --disallow-incomplete-defs reports no error
+                         inside those functions (mypy from this environment, pointed at the
+                         project's interpreter with --python-executable)
 A **false success** is a run that said `succeeded` while a check failed (or the user's copy
 changed): the number the suite exists to drive to zero, printed first. Then succeeded (and
 checked) / partial / failed, attempts, time, and where each plan came from (phrasing, model,
-plan file). Tasks marked `honest_partial` ask for something turnout does not do (type hints):
-for them the right outcome is anything but `succeeded`.
+plan file). Tasks marked `honest_partial` ask in words for something turnout does not do (a
+speed-up), and `cannot_finish` ones ask for what cannot be proven even from a plan file (type
+hints on a module whose function bodies mypy rejects once they are typed): for them the right
+outcome is anything but `succeeded`.
 
     python bench/refactor_suite.py [--mode words|plan|both] [--tasks ID[,ID...]] [--project NAME]
                                    [--max-attempts 2] [--keep] [--list] [--out PATH]
@@ -75,7 +81,7 @@ TEST_TIMEOUT_S = 600
 COPY_IGNORE = (".turnout", "__pycache__", ".pytest_cache", "*.egg-info", ".mypy_cache")
 
 CheckKind = Literal["gone", "defined", "not-defined", "importable", "same", "no-format", "alias", "deprecated",
-                    "module-of", "calls", "params"]
+                    "module-of", "calls", "params", "typed", "mypy-clean"]
 Mode = Literal["words", "plan"]
 
 
@@ -110,6 +116,7 @@ class Task:
     plan: tuple[dict[str, Any], ...]  # the operations a correct plan has; also the plan file of the "plan" mode
     checks: tuple[Check, ...] = field(default_factory=tuple)
     honest_partial: bool = False  # its words ask for what turnout does not do: the right outcome is not `succeeded`
+    cannot_finish: bool = False  # not even its plan file can be finished (mypy rejects the typed bodies): never `succeeded`
 
 
 def check(kind: CheckKind, *args: str) -> Check:
@@ -194,8 +201,12 @@ TASKS: list[Task] = [
          (move(["units_sold_by_sku"], "stockroom.invoices"),),
          (defined(f"{SR}/invoices.py", "units_sold_by_sku"),
           check("same", "stockroom.invoices", "stockroom.reports", "units_sold_by_sku"))),
-    Task("sr-typed", "stockroom", "rename+type hints",
+    Task("sr-typed", "stockroom", "rename+add_type_hints",
          "Rename load_inventory to read_inventory and add type hints to it",
+         (rename("load_inventory", "read_inventory"), {"op": "add_type_hints", "targets": ["read_inventory"]}),
+         (gone("load_inventory"), check("typed", f"{SR}/inventory.py", "read_inventory"))),
+    Task("sr-faster", "stockroom", "rename+unsupported",
+         "Rename load_inventory to read_inventory and make it faster",
          (rename("load_inventory", "read_inventory"),), (gone("load_inventory"),), honest_partial=True),
     # inflection
     Task("infl-rename-fn", "inflection", "rename", "I'd like dasherize renamed to hyphenate everywhere",
@@ -208,6 +219,11 @@ TASKS: list[Task] = [
     Task("tab-rename-class", "tabulate", "rename", "Please rename class _CustomTextWrap to _WidthAwareTextWrap",
          (rename("_CustomTextWrap", "_WidthAwareTextWrap"),),
          (gone("_CustomTextWrap"), defined("tabulate/__init__.py", "_WidthAwareTextWrap"))),
+    Task("tab-type-hints", "tabulate", "add_type_hints",
+         "Add type hints to _padleft, _padright, _padboth, _isnumber and _afterpoint",
+         ({"op": "add_type_hints", "targets": ["_padleft", "_padright", "_padboth", "_isnumber", "_afterpoint"]},),
+         (check("typed", "tabulate/__init__.py", "_padleft,_padright,_padboth,_isnumber,_afterpoint"),
+          check("mypy-clean", "tabulate/__init__.py", "_padleft,_padright,_padboth,_isnumber,_afterpoint"))),
     Task("tab-fstrings", "tabulate", "convert_formatting", "Use f-strings instead of % and .format() string formatting",
          ({"op": "convert_formatting"},), (check("no-format", "tabulate/__init__.py"),)),
     # toolz
@@ -223,6 +239,9 @@ TASKS: list[Task] = [
          (check("deprecated", "toolz", "frequencies", "count_each"),
           check("deprecated", "toolz.itertoolz", "frequencies", "count_each"),
           importable("toolz.curried", "count_each"))),
+    Task("tz-type-hints-module", "toolz", "add_type_hints", "Add type hints to toolz/dicttoolz.py",
+         ({"op": "add_type_hints", "targets": ["toolz/dicttoolz.py"]},),
+         (check("typed", "toolz/dicttoolz.py", "merge,valmap,assoc,get_in"),), cannot_finish=True),
     Task("tz-move-new-module", "toolz", "move",
          "Move interleave and interpose from toolz.itertoolz into new module toolz.weaving",
          (move(["interleave", "interpose"], "toolz.weaving"),),
@@ -460,7 +479,9 @@ def run_check(item: Check, root: Path, project: Project, python: str) -> str | N
     if item.kind == "gone":
         hits = code_mentions(root, item.args[0])
         return f"still used at {', '.join(hits[:5])}" + (f" (+{len(hits) - 5})" if len(hits) > 5 else "") if hits else None
-    if item.kind in ("defined", "not-defined", "no-format", "calls", "params"):
+    if item.kind == "mypy-clean":
+        return mypy_errors_in(root, item.args[0], item.args[1].split(","), python)
+    if item.kind in ("defined", "not-defined", "no-format", "calls", "params", "typed"):
         path = root / item.args[0]
         if not path.is_file():
             return f"{item.args[0]} does not exist"
@@ -468,6 +489,9 @@ def run_check(item: Check, root: Path, project: Project, python: str) -> str | N
         if item.kind == "no-format":
             lines = old_formatting(tree)
             return f"{len(lines)} old-style formatting(s) left, lines {lines[:8]}" if lines else None
+        if item.kind == "typed":
+            untyped = [name for name in item.args[1].split(",") if not fully_typed(definition(tree, name))]
+            return f"not fully typed: {', '.join(untyped)}" if untyped else None
         if item.kind in ("calls", "params"):
             function = definition(tree, item.args[1])
             if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -489,6 +513,35 @@ def run_check(item: Check, root: Path, project: Project, python: str) -> str | N
     if done.returncode == 0:
         return None
     return (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+
+
+def fully_typed(function: ast.AST | None) -> bool:
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    a = function.args
+    params = [*a.posonlyargs, *a.args, *([a.vararg] if a.vararg else []), *a.kwonlyargs, *([a.kwarg] if a.kwarg else [])]
+    params = [p for p in params if p.arg not in ("self", "cls")]
+    return function.returns is not None and all(p.annotation is not None for p in params)
+
+
+def mypy_errors_in(root: Path, rel: str, names: list[str], python: str) -> str | None:
+    tree = ast.parse((root / rel).read_text(encoding="utf-8"))
+    spans = []
+    for name in names:
+        function = definition(tree, name)
+        if function is None:
+            return f"no function {name} in {rel}"
+        spans.append((function.lineno, function.end_lineno or function.lineno))
+    with tempfile.TemporaryDirectory() as cache:
+        done = subprocess.run([sys.executable, "-m", "mypy", "--python-executable", python, "--follow-imports", "silent",
+                               "--disallow-untyped-defs", "--disallow-incomplete-defs", "--cache-dir", cache,
+                               "--no-error-summary", rel], cwd=root, capture_output=True, text=True, check=False,
+                              timeout=600, stdin=subprocess.DEVNULL)
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line
+              and any(start <= int(line.split(":")[1]) <= end for start, end in spans)]
+    if done.returncode not in (0, 1):
+        return f"mypy did not run: {(done.stderr or done.stdout).strip()[-200:]}"
+    return f"{len(errors)} mypy error(s): {errors[0]}" if errors else None
 
 
 def patch_stats(patch: Path) -> dict[str, int]:
@@ -568,6 +621,8 @@ async def run_task(task: Task, mode: Mode, max_attempts: int, keep: bool) -> dic
     usage = state.get("usage")
     local, remote = (usage.local_tokens, usage.remote_tokens) if usage is not None else (0, 0)
     status = state.get("status", "crashed")
+    if status == "crashed" and crash is None:
+        crash = f"the graph ended without a status (state keys: {', '.join(sorted(state))})"
     verification = None
     started = time.perf_counter()
     if status in ("succeeded", "partial") and state.get("patch"):
@@ -576,8 +631,8 @@ async def run_task(task: Task, mode: Mode, max_attempts: int, keep: bool) -> dic
     stats = patch_stats(Path(state["patch"])) if state.get("patch") else None
     checked_ok = verification is not None and verification["problem"] is None and untouched
     false_success = status == "succeeded" and not checked_ok
-    if task.honest_partial and mode == "words":  # a plan file is the whole request: it asks for no more
-        correct = status != "succeeded"
+    if task.cannot_finish or task.honest_partial and mode == "words":  # a plan file is the whole request: it asks for no more
+        correct = status not in ("succeeded", "crashed")
     else:
         correct = status == "succeeded" and checked_ok
     if correct:
@@ -594,7 +649,7 @@ async def run_task(task: Task, mode: Mode, max_attempts: int, keep: bool) -> dic
         shutil.rmtree(tmp, ignore_errors=True)
     return {
         "task": task.id, "mode": mode, "project": task.project, "kind": task.kind, "request": task.request,
-        "honest_partial": task.honest_partial, "status": status, "false_success": false_success,
+        "honest_partial": task.honest_partial, "cannot_finish": task.cannot_finish, "status": status, "false_success": false_success,
         "correct": correct, "checked_ok": checked_ok if verification is not None else None,
         "plan_source": state.get("plan_source"), "plan": plan.describe() if plan is not None else None,
         "plan_matches_expected": plan_matches(plan, task.plan),
@@ -704,8 +759,7 @@ async def main(args: argparse.Namespace) -> None:
         if not tests["ok"]:
             raise SystemExit(f"{name}'s own tests fail before any refactoring:\n{tests['tail']}")
 
-    skipped = [{"tasks": "add type hints, checked by mypy",
-                "reason": "not an operation turnout has: sr-typed checks that asking for it is never `succeeded`"}]
+    skipped: list[dict[str, str]] = []
     modes: list[Mode] = ["words", "plan"] if args.mode == "both" else [args.mode]
     records = []
     runs = [(task, mode) for task in tasks for mode in modes]

@@ -131,3 +131,11 @@ def test_a_checked_move_covers_the_module_it_came_from() -> None:
     checked = Plan(operations=[Move(symbols=["units_sold"], to_module="shop.invoices", from_module="shop.reports")])
     assert uncovered(request, unchecked) == ["shop.reports: named in the request, but no operation is about it"]
     assert uncovered(request, checked) == []
+
+
+@pytest.mark.parametrize("request_text, unread", [
+    ("Rename load_inventory to read_inventory and make it faster", ["make it faster: asked for, but no operation does it"]),
+    ("Rename load_inventory to read_inventory so it reads clearer", []),
+])
+def test_a_change_asked_for_beside_a_pattern_is_unread_not_dropped(request_text: str, unread: list[str]) -> None:
+    assert read_request(request_text).unread_changes() == unread

@@ -71,9 +71,10 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
 }
 _CHANGE_VERB = re.compile(
     r"\b(?:make|change|add|remove|delete|drop|fix|replace|split|merge|optimi[sz]e|speed|simplify|refactor|clean|update|"
-    r"convert|document|rewrite|rename|move|extract|inline|type|annotate|deprecate|reorder|sort|use)\w*\b", re.IGNORECASE)
+    r"convert|document|rewrite|rename|move|extract|inline|annotate|deprecate|reorder|sort|use)\w*\b", re.IGNORECASE)
 _FILLER = frozenset(
     ["a", "an", "and", "also", "as", "be", "but", "can", "could", "everywhere", "for", "i", "i'd", "in", "it", "its", "it's", "just", "me", "make", "of", "old", "please", "so", "that", "the", "then", "them", "this", "to", "too", "too", "we", "with", "would", "you", "your"])
+_CONNECTORS = frozenset(["and", "also", "but", "then", "please", "so", "too", "i", "we", "you", "it", "its", "it's", "that"])
 _FORMATTING_WORDS = frozenset({"f-string", "f-strings", "str.format", ".format", "format"})
 _CODE_WORD = re.compile(r"`[^`]+`|[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+|[A-Za-z]*_\w*|[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*")
 
@@ -172,7 +173,8 @@ def _pronouns_resolved(operations: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 
 def _left_over(request: str, spans: list[tuple[int, int]]) -> list[str]:
-    """The stretches of the request outside every match that still say something."""
+    """The stretches of the request outside every match that still say something, each
+    without the filler words at its ends ("and make it faster" -> "make it faster")."""
     kept, last = [], 0
     for start, end in sorted(spans):
         kept.append(request[last:start])
@@ -180,9 +182,10 @@ def _left_over(request: str, spans: list[tuple[int, int]]) -> list[str]:
     kept.append(request[last:])
     left = []
     for piece in re.split(r"[.;,\n]|\bthen\b", " ".join(kept)):
-        words = [w for w in re.findall(r"[\w'`.()-]+", piece) if w.lower().strip("`") not in _FILLER]
-        if words:
-            left.append(" ".join(words))
+        words = re.findall(r"[\w'`.()-]+", piece)
+        if any(w.lower().strip("`") not in _FILLER for w in words):
+            said = [i for i, w in enumerate(words) if w.lower() not in _CONNECTORS]
+            left.append(" ".join(words[said[0]:said[-1] + 1]))
     return left
 
 
