@@ -124,6 +124,31 @@ def test_a_method_rename_keeps_a_deprecated_wrapper(shop: Path) -> None:
     assert subprocess.run([sys.executable, "-c", probe], cwd=shop).returncode == 0
 
 
+@pytest.mark.parametrize("keep_alias", ["none", "plain", "deprecated"])
+def test_a_renamed_module_keeps_its_old_path_as_the_same_module(shop: Path, keep_alias: str) -> None:
+    op = run(Rename(old="shop.inventory", new="stock", keep_alias=keep_alias), shop)  # type: ignore[arg-type]
+    assert op.postcondition(shop, None) == [] and suite_passes(shop)
+    assert "from shop.stock import load_inventory" in (shop / "shop" / "__init__.py").read_text()
+    assert (shop / "shop" / "inventory.py").is_file() == (keep_alias != "none")
+    if keep_alias == "none":
+        append(shop, "shop/__init__.py", "import shop.inventory\n")
+        assert op.postcondition(shop, None) == ["code still imports shop.inventory at shop/__init__.py:4"]
+        return
+    probe = ("import warnings\nwith warnings.catch_warnings(record=True) as w:\n    warnings.simplefilter('always')\n"
+             "    import shop.inventory as old\n    from shop.inventory import Ledger\nimport shop.stock as new\n"
+             "assert old is new and Ledger is new.Ledger\n"
+             "assert [str(x.message) for x in w] == ([] if 'plain' in __import__('sys').argv else "
+             "['shop.inventory is deprecated; import shop.stock instead'])\n")
+    assert subprocess.run([sys.executable, "-c", probe, keep_alias], cwd=shop).returncode == 0
+    (shop / "shop" / "inventory.py").write_text("from shop.stock import *\n")  # a copy, not the module itself
+    assert op.postcondition(shop, None) == ["importing shop.inventory does not give shop.stock"]
+
+
+def test_a_renamed_package_keeps_no_alias(shop: Path) -> None:
+    with pytest.raises(CodemodError, match="shop is a package; turnout keeps an alias for a renamed module, not a package"):
+        Rename(old="shop", new="store", keep_alias="plain").checked(read_tree(shop))
+
+
 def test_renames_onto_a_taken_name_or_of_a_missing_one_are_refused_before_any_edit(shop: Path) -> None:
     tree = read_tree(shop)
     with pytest.raises(CodemodError, match="'total' is already defined beside shop.inventory.load_inventory"):

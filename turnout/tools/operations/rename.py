@@ -8,11 +8,13 @@ listed it. A plain alias joins the new name in `__all__`; a deprecated one does 
 warn on every `from … import *`, which a `filterwarnings = error` suite turns into a failure),
 and `from pkg import old` still works through `__getattr__`. A namespace that re-binds the
 renamed object under its old name (`old = curry(pkg.old)`, which rope leaves alone) is renamed
-too.
+too. A renamed module (not a package) keeps its old path as a shim file that puts the renamed
+module itself in `sys.modules` under the old name, so `import pkg.old` and `from pkg.old
+import x` give the very objects of `pkg.new` (warning once on import when deprecated).
 
 Postcondition: the new name is defined; no code uses the old name except the aliases; each
-alias, imported in the repository's interpreter, is the renamed object, and warns exactly
-when it is deprecated.
+alias, imported in the repository's interpreter, is the renamed object (for a module: the
+renamed module), and warns exactly when it is deprecated.
 """
 
 from __future__ import annotations
@@ -77,6 +79,18 @@ for module, old, new in given:
         found[module] = {"error": type(exc).__name__ + ": " + str(exc)[:200]}
 print(json.dumps(found))
 """
+_MODULE_PROBE = """
+import importlib, json, sys, warnings
+old, new = json.loads(sys.argv[1])
+try:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        aliased = importlib.import_module(old)
+    print(json.dumps({"same": aliased is importlib.import_module(new),
+                      "warned": any(issubclass(w.category, DeprecationWarning) for w in caught)}))
+except Exception as exc:
+    print(json.dumps({"error": type(exc).__name__ + ": " + str(exc)[:200]}))
+"""
 
 
 class Rename(Operation):
@@ -108,9 +122,9 @@ class Rename(Operation):
 
     def checked(self, tree: SourceTree) -> Rename:
         definition = self._definition(tree)
-        if self.keep_alias != "none" and definition.kind == "module":
-            raise CodemodError("keeping an alias for a renamed module is not an operation turnout has; rename it "
-                               "without keep_alias, or leave a shim module by hand")
+        if self.keep_alias != "none" and definition.kind == "module" and is_package_init(definition.path):
+            raise CodemodError(f"{definition.full_name} is a package; turnout keeps an alias for a renamed module, not "
+                               "a package (its submodules would be imported twice); rename it without keep_alias")
         if definition.kind != "module" and self.new in _names_beside(tree, definition):
             raise CodemodError(f"{self.new!r} is already defined beside {definition.full_name}; choose another name")
         if definition.kind == "module":
@@ -120,8 +134,13 @@ class Rename(Operation):
     def apply(self, root: Path, env: TestEnvironment | None = None) -> CodemodResult:
         tree = read_tree(root)
         definition = self._definition(tree)
-        sites = _alias_sites(tree, definition, self.old_name) if self.keep_alias != "none" else []
+        sites = _alias_sites(tree, definition, self.old_name) if self.keep_alias != "none" and definition.kind != "module" else []
         result = rename_symbol(root, self.old, self.new, path=definition.path, kind=definition.kind)
+        if definition.kind == "module" and self.keep_alias != "none":
+            renamed = definition.module.rsplit(".", 1)[0] + "." + self.new if "." in definition.module else self.new
+            (root / definition.path).write_text(_module_shim(definition.module, renamed, self.keep_alias), encoding="utf-8")
+            result = result.model_copy(update={"changed_files": sorted({*result.changed_files, definition.path}), "notes": [
+                *result.notes, f"kept {definition.path} as a {self.keep_alias} alias of {renamed}"]})
         rebound = rebind_sweep(root, read_tree(root), self.old_name, self.new) if definition.kind != "module" else []
         for rel in sites:
             if definition.kind == "method":
@@ -141,6 +160,8 @@ class Rename(Operation):
         if not found:
             return [f"{renamed!r} is not defined after the rename"]
         definition = found[0]
+        if definition.kind == "module":
+            return self._module_problems(root, env, tree, definition)
         sites = _alias_sites(tree, definition, self.new) if self.keep_alias != "none" else []
         skip = {(rel, line) for rel in sites for line in _alias_lines(tree.trees[rel], self.old_name, self.new)}
         missing: list[str] = []
@@ -153,6 +174,25 @@ class Rename(Operation):
                            + (f" and {len(left) - 8} more" if len(left) > 8 else ""))
         if self.keep_alias != "none":
             missing.extend(self._alias_problems(root, env, tree, definition, sites))
+        return missing
+
+    def _module_problems(self, root: Path, env: TestEnvironment | None, tree: SourceTree, renamed: Definition) -> list[str]:
+        old_module = renamed.module.rsplit(".", 1)[0] + "." + self.old_name if "." in renamed.module else self.old_name
+        shim = tree.path_of(old_module)
+        users = [f"{rel}:{n.lineno}" for rel, parsed in sorted(tree.trees.items()) if rel != shim for n in ast.walk(parsed)
+                 if isinstance(n, ast.Import | ast.ImportFrom) and _imports_module(n, tree.modules[rel], rel, old_module)
+                 or isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load) and ast.unparse(n) == old_module]
+        missing = [f"code still imports {old_module} at {', '.join(users[:8])}"] if users else []
+        if self.keep_alias == "none":
+            return missing + ([f"{shim} still defines the old module {old_module}"] if shim else [])
+        found = run_probe(root, env, _MODULE_PROBE, [old_module, renamed.module])
+        if "error" in found:
+            return [*missing, f"the old module {old_module} cannot be imported: {found['error']}"]
+        if not found["same"]:
+            missing.append(f"importing {old_module} does not give {renamed.module}")
+        elif found["warned"] != (self.keep_alias == "deprecated"):
+            missing.append(f"importing {old_module} " + ("does not warn (DeprecationWarning)"
+                                                          if self.keep_alias == "deprecated" else "warns"))
         return missing
 
     def _alias_problems(self, root: Path, env: TestEnvironment | None, tree: SourceTree, definition: Definition,
@@ -275,6 +315,23 @@ def _add_to_all(text: str, parsed: ast.Module, old: str, new: str) -> str:
                 lines[node.lineno - 1] = line.replace(f"{quote}{new}{quote}", f"{quote}{new}{quote}, {quote}{old}{quote}", 1)
                 return "".join(lines)
     return text
+
+
+def _imports_module(node: ast.Import | ast.ImportFrom, module: str, rel: str, target: str) -> bool:
+    if isinstance(node, ast.Import):
+        return any(a.name == target or a.name.startswith(target + ".") for a in node.names)
+    source = resolve_relative(module, is_package_init(rel), node.module, node.level)
+    return source == target or source.startswith(target + ".") or any(f"{source}.{a.name}" == target for a in node.names)
+
+
+def _module_shim(old: str, new: str, keep_alias: AliasKind) -> str:
+    """The file left at a renamed module's old path: importing it gives the renamed module itself."""
+    warning = (f'\nwarnings.warn("{old} is deprecated; import {new} instead", DeprecationWarning, stacklevel=2)'
+               if keep_alias == "deprecated" else "")
+    return (f'"""`{old}` was renamed `{new}`; this module keeps the old import path working'
+            f'{" (deprecated)" if keep_alias == "deprecated" else ""}."""\n\n'
+            f"import importlib\nimport sys\n{'import warnings' + chr(10) if warning else ''}{warning}\n"
+            f'sys.modules[__name__] = importlib.import_module("{new}")\n')
 
 
 def _add_module_alias(path: Path, old: str, new: str, keep_alias: AliasKind) -> None:
