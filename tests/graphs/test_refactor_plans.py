@@ -10,7 +10,7 @@ from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from tests.refactor_repo import rename, repo  # noqa: F401
+from tests.refactor_repo import code, rename, repo  # noqa: F401
 from tests.scripted_team import Team, team  # noqa: F401
 from turnout.graphs.refactor import build_refactor_graph
 from turnout.tools.operations import Move, Plan, Rename, parse_plan
@@ -145,3 +145,14 @@ async def test_a_rename_then_type_hints_on_it_runs_from_plain_words(team: Team, 
     # the tests pass pytest's untyped `tmp_path`, so mypy saw no type for `path`
     assert "+def read_inventory(path: Any) -> dict[str, str]:" in patch and "+from typing import Any" in patch
     assert "+def total(path):" not in patch  # not a target
+
+
+async def test_a_plan_files_edit_instruction_is_what_the_coder_is_asked(team: Team, repo: Path, tmp_path: Path) -> None:
+    coder = team.use("coder", [code('def total(path):\n    """Sum of all stock counts."""\n'
+                                    "    return sum(int(v) for v in load_inventory(path).values())\n")])
+    team.use("verifier", [PASSED])
+    plan = parse_plan({"operations": [{"op": "edit", "symbol": "total", "instruction": "give total a docstring"}]})
+    state = await _refactor(repo, "the plan file", tmp_path, plan=plan, plan_source="plan file")
+    assert state["status"] == "succeeded", state.get("reason")
+    asked = coder.calls[0][-1]["content"]
+    assert "In total: give total a docstring" in asked and "the plan file" not in asked

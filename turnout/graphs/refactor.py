@@ -29,6 +29,7 @@ from turnout.errors import ConfigError, ModelBehaviorError, TurnoutError
 from turnout.graphs import _refactor_steps as steps
 from turnout.graphs._refactor_state import Attempt, RefactorState
 from turnout.tools.operations import Plan, PlanError, parse_plan
+from turnout.tools.operations.edit import coder_task
 from turnout.tools.operations.phrasing import read_request, uncovered
 from turnout.tools.operations.running import apply_plan, check_plan, plan_postconditions
 from turnout.tools.test_env import WorkspaceNotTested, resolve_test_environment
@@ -162,7 +163,7 @@ def build_refactor_graph(
                     remaining = [f"{m.path}:{m.line}: {m.text.strip()[:100]}" for m in applied.remaining]
                 if not use_codemod or made.needs_model:
                     written = await steps.run_model_edit(
-                        workspace(state), state["request"], state["evidence"], coder, previous,
+                        workspace(state), coder_task(state["request"], made.operations), state["evidence"], coder, previous,
                         remote if tier == "remote" else None,
                     )
                     changed = sorted({*changed, *written})

@@ -5,6 +5,7 @@ repository's tests (and a review that can only lower the verdict) are what check
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -30,3 +31,11 @@ class Edit(Operation):
         if self.symbol and not find(tree, self.symbol, "auto", None):
             raise NotFound(f"no definition of {self.symbol!r} in this repository")
         return self
+
+
+def coder_task(request: str, operations: Sequence[Operation]) -> str:
+    """What the coder is asked to write: the plan's edit instructions (a plan file's request is
+    only its name), else the request itself."""
+    said = [f"In {op.symbol}: {op.instruction}" if op.symbol else op.instruction
+            for op in operations if isinstance(op, Edit) and op.instruction]
+    return "\n".join(said) or request
