@@ -35,6 +35,7 @@ with the same interpreter: the project's own tests pass, and the task's checks h
   calls FILE FUNC HELPER FUNC's body calls HELPER
   params FILE FUNC A,B   FUNC's parameters are exactly A, B
   no-format FILE         no '...' % x and no '...'.format(...) on a string literal
+  docstring FILE F       F has a docstring
   typed FILE F1,F2       each function has a type on every parameter (but self/cls) and its return
   mypy-clean FILE F1,F2  mypy --disallow-untyped-defs --disallow-incomplete-defs reports no error
                          inside those functions (mypy from this environment, pointed at the
@@ -81,7 +82,7 @@ TEST_TIMEOUT_S = 600
 COPY_IGNORE = (".turnout", "__pycache__", ".pytest_cache", "*.egg-info", ".mypy_cache")
 
 CheckKind = Literal["gone", "defined", "not-defined", "importable", "same", "no-format", "alias", "deprecated",
-                    "module-of", "calls", "params", "typed", "mypy-clean"]
+                    "module-of", "calls", "params", "typed", "mypy-clean", "docstring"]
 Mode = Literal["words", "plan"]
 
 
@@ -205,6 +206,9 @@ TASKS: list[Task] = [
          "Rename load_inventory to read_inventory and add type hints to it",
          (rename("load_inventory", "read_inventory"), {"op": "add_type_hints", "targets": ["read_inventory"]}),
          (gone("load_inventory"), check("typed", f"{SR}/inventory.py", "read_inventory"))),
+    Task("sr-edit-docstring", "stockroom", "edit", "Add a docstring to _check_positive",
+         ({"op": "edit", "symbol": "_check_positive", "instruction": "add a one-line docstring saying what it checks"},),
+         (check("docstring", f"{SR}/inventory.py", "_check_positive"),)),
     Task("sr-faster", "stockroom", "rename+unsupported",
          "Rename load_inventory to read_inventory and make it faster",
          (rename("load_inventory", "read_inventory"),), (gone("load_inventory"),), honest_partial=True),
@@ -239,6 +243,10 @@ TASKS: list[Task] = [
          (check("deprecated", "toolz", "frequencies", "count_each"),
           check("deprecated", "toolz.itertoolz", "frequencies", "count_each"),
           importable("toolz.curried", "count_each"))),
+    Task("tz-rename-module-alias", "toolz", "rename module+alias",
+         "Rename the module toolz.recipes to cookbook, keeping the old name as a deprecated alias",
+         (rename("toolz.recipes", "cookbook", keep_alias="deprecated"),),
+         (defined("toolz/cookbook.py", "countby"), check("same", "toolz.cookbook", "toolz.recipes", "countby"))),
     Task("tz-type-hints-module", "toolz", "add_type_hints", "Add type hints to toolz/dicttoolz.py",
          ({"op": "add_type_hints", "targets": ["toolz/dicttoolz.py"]},),
          (check("typed", "toolz/dicttoolz.py", "merge,valmap,assoc,get_in"),), cannot_finish=True),
@@ -481,7 +489,7 @@ def run_check(item: Check, root: Path, project: Project, python: str) -> str | N
         return f"still used at {', '.join(hits[:5])}" + (f" (+{len(hits) - 5})" if len(hits) > 5 else "") if hits else None
     if item.kind == "mypy-clean":
         return mypy_errors_in(root, item.args[0], item.args[1].split(","), python)
-    if item.kind in ("defined", "not-defined", "no-format", "calls", "params", "typed"):
+    if item.kind in ("defined", "not-defined", "no-format", "calls", "params", "typed", "docstring"):
         path = root / item.args[0]
         if not path.is_file():
             return f"{item.args[0]} does not exist"
@@ -489,6 +497,9 @@ def run_check(item: Check, root: Path, project: Project, python: str) -> str | N
         if item.kind == "no-format":
             lines = old_formatting(tree)
             return f"{len(lines)} old-style formatting(s) left, lines {lines[:8]}" if lines else None
+        if item.kind == "docstring":
+            found = definition(tree, item.args[1])
+            return None if found is not None and ast.get_docstring(found) else f"{item.args[1]} has no docstring"
         if item.kind == "typed":
             untyped = [name for name in item.args[1].split(",") if not fully_typed(definition(tree, name))]
             return f"not fully typed: {', '.join(untyped)}" if untyped else None

@@ -141,7 +141,7 @@ async def test_an_edit_that_breaks_syntax_is_repaired_on_the_next_attempt(team: 
         code('def total(path):\n    """Sum of all stock counts."""\n    return sum(int(v) for v in load_inventory(path).values())\n'),
     ])
     team.use("verifier", [{"passed": True, "reasons": []}])
-    state = await _refactor(team, repo, "Tidy total", tmp_path)
+    state = await _refactor(team, repo, "Give total a docstring", tmp_path)
     assert state["status"] == "succeeded", state.get("reason")
     first, second = state["attempts"]
     assert "the edit breaks the syntax" in (first.problem or "") and second.problem is None
@@ -168,9 +168,23 @@ async def test_exhausted_local_attempts_escalate_to_the_remote_tier(
     team.use("coder", [code("def total(path):\n    return -1\n")])
     team.use("cloud", [code('def total(path):\n    """Sum of all stock counts."""\n    return sum(int(v) for v in load_inventory(path).values())\n')])
     team.use("verifier", [{"passed": True, "reasons": []}])
-    state = await _refactor(team, repo, "Tidy total", tmp_path, max_attempts=1)
+    state = await _refactor(team, repo, "Give total a docstring", tmp_path, max_attempts=1)
     assert state["status"] == "succeeded"
     assert [(a.tier, a.problem is None) for a in state["attempts"]] == [("local", False), ("remote", True)]
+
+
+@pytest.mark.parametrize("request_text, reason", [
+    ("Tidy total", "not proven: operation 1 (edit): nothing but the tests checks that the model's edit does what was asked"),
+    ("Give total a docstring", "not proven: operation 1 (edit): total has no docstring"),
+])
+async def test_a_model_edit_that_passes_the_tests_but_is_not_proven_is_partial(
+    team: Team, repo: Path, tmp_path: Path, request_text: str, reason: str
+) -> None:
+    team.use("planner", [edit_plan()])
+    team.use("coder", [code("def total(path):\n    return sum(int(count) for count in load_inventory(path).values())\n")])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    state = await _refactor(team, repo, request_text, tmp_path, max_attempts=1)
+    assert state["status"] == "partial" and reason in state["reason"]
 
 
 async def test_a_hanging_test_command_is_killed_at_the_timeout(team: Team, repo: Path, tmp_path: Path) -> None:

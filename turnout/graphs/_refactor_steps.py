@@ -118,7 +118,7 @@ def plan_problem(plan: RefactorPlan, index: CodeIndex) -> str | None:
     return None
 
 
-def plan_from_answer(answer: RefactorPlan) -> Plan:
+def plan_from_answer(answer: RefactorPlan, request: str) -> Plan:
     """The planner model's one operation as a plan (its answer was checked by `plan_problem`)."""
     if answer.operation == "rename":
         operation: dict[str, object] = {"op": "rename", "old": answer.symbol, "new": answer.new_name}
@@ -129,7 +129,7 @@ def plan_from_answer(answer: RefactorPlan) -> Plan:
     elif answer.operation == "type_hints":
         operation = {"op": "add_type_hints", "targets": [answer.symbol]}
     else:
-        operation = {"op": "edit", "symbol": answer.symbol}
+        operation = {"op": "edit", "symbol": answer.symbol, "instruction": request[:400]}
     return parse_plan({"operations": [operation]}, "the planner's answer")
 
 

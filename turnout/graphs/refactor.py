@@ -121,7 +121,7 @@ def build_refactor_graph(
                     return {**update, "status": "nothing_to_change", "reason": problem}
                 if mismatch := steps.request_mismatch(answer, state["request"]):
                     return {**update, "status": "failed", "reason": f"the planner misread the request: {mismatch}"}
-                made, source = steps.plan_from_answer(answer), "model"
+                made, source = steps.plan_from_answer(answer, state["request"]), "model"
         checked, problems = await asyncio.to_thread(check_plan, made, workspace(state))
         if source in ("phrasing", "model"):  # the plan as checked names where things are (a move's old module)
             not_covered = uncovered(state["request"], checked, steps.known_names(index))
