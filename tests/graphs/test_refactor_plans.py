@@ -156,3 +156,12 @@ async def test_a_plan_files_edit_instruction_is_what_the_coder_is_asked(team: Te
     assert state["status"] == "succeeded", state.get("reason")
     asked = coder.calls[0][-1]["content"]
     assert "In total: give total a docstring" in asked and "the plan file" not in asked
+
+
+async def test_a_model_plan_that_renames_when_no_new_name_was_asked_for_is_refused(
+    team: Team, repo: Path, tmp_path: Path
+) -> None:
+    team.use("planner", [rename("total", "tidy")])
+    state = await _refactor(repo, "Clean up total so that it is tidy", tmp_path)
+    assert state["status"] == "failed"
+    assert state["reason"] == "the planner misread the request: the plan renames, but the request does not ask for a new name"

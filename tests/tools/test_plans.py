@@ -37,6 +37,7 @@ from turnout.tools.operations.phrasing import read_request, uncovered
     ("remove the parameter scale from total", ["change the signature of total: remove scale"]),
     ("Add type hints to shop/inventory.py", ["add type hints to shop/inventory.py (mypy typed-defs)"]),
     ("add type annotations to total and label, checked with mypy --strict", ["add type hints to total, label (mypy strict)"]),
+    ("Add a docstring to total", ["model-written edit of total: add a docstring to total"]),
     ("Rename load_inventory to read_inventory and add type hints to it",
      ["rename load_inventory → read_inventory", "add type hints to read_inventory (mypy typed-defs)"]),
 ])
@@ -67,6 +68,8 @@ def test_unequal_name_lists_are_a_problem_not_a_guess() -> None:
       "keep the old name as an alias: asked for, but no operation does it"]),
     ("Rename total to grand_total and add type hints", [Rename(old="total", new="grand_total")],
      ["add type hints: asked for, but no operation does it"]),
+    ("Add a docstring to total", [Rename(old="total", new="docstring")],  # what the embedded planner answered once
+     ["add a docstring: asked for, but no operation does it"]),
     ("Add type hints to total so that mypy --strict passes", [AddTypeHints(targets=["total"])],
      ["type hints that pass mypy --strict: asked for, but no operation does it"]),
     ("Extract the loop in total into a helper", [Rename(old="total", new="helper")],

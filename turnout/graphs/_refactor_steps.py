@@ -60,6 +60,8 @@ _PROSE = frozenset(
     "renamed should so the to use with working".split()
 )
 FORMATTING_WORDS = ("f-string", "fstring", "format", "%-format", "string formatting")
+RENAME_WORDS = re.compile(r"\brenam\w*|\bcall(?:ed)?\b|\bnamed?\b|\bknown\s+as\b|\bcalled\b", re.IGNORECASE)
+MOVE_WORDS = re.compile(r"\bmov\w*|\bbelongs?\b|\brelocat\w*|\bput\b|\binto\b", re.IGNORECASE)
 TYPE_HINT_WORDS = re.compile(r"\btype[ -]?(?:hints?|annotations?)|\bannotat|\btyped\b|\btypes\b", re.IGNORECASE)
 
 
@@ -94,6 +96,10 @@ def request_mismatch(plan: RefactorPlan, request: str) -> str | None:
     lowered = request.lower()
     if plan.operation == "fstrings" and not any(w in lowered for w in FORMATTING_WORDS):
         return "the plan converts string formatting, but the request does not ask for that"
+    if plan.operation == "rename" and not RENAME_WORDS.search(request):
+        return "the plan renames, but the request does not ask for a new name"
+    if plan.operation == "move" and not MOVE_WORDS.search(request):
+        return "the plan moves code, but the request does not ask for that"
     if plan.operation == "type_hints" and not TYPE_HINT_WORDS.search(request):
         return "the plan adds type hints, but the request does not ask for that"
     if plan.operation in ("rename", "move", "type_hints", "edit") and plan.symbol:

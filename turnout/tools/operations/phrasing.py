@@ -9,7 +9,8 @@ The patterns cover the phrasings people write most ("rename A to B", "rename A, 
 Y and Z", "A should be called B", "move A and B from m into new module n", "keeping the old
 name as a (deprecated) alias", "convert all string formatting to f-strings", "inline A",
 "extract lines 10-14 of f.py into helper", "add parameter p=None to f", "remove parameter p
-from f", "add type hints to pkg/calc.py and scale, checked with mypy --strict"; "it" after a
+from f", "add type hints to pkg/calc.py and scale, checked with mypy --strict", "add a
+docstring to f" (a model-written edit whose postcondition checks the docstring); "it" after a
 rename or a move means what it made). What they do not cover goes to the planner model. Either way, `uncovered` lists
 each clause of the request that no operation covers (a name nobody acts on, an alias, a new
 module, "all", "typed"), and a run with any such clause is never `succeeded`.
@@ -26,6 +27,7 @@ from turnout.tools.operations import (
     AddTypeHints,
     ChangeSignature,
     ConvertFormatting,
+    Edit,
     Extract,
     Inline,
     Move,
@@ -65,6 +67,8 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
                                 rf"(?:of\s+)?(?P<default2>[^\s,;]+))?\s+to\s+{_KIND}(?P<function>{_NAME})", re.IGNORECASE),
     "remove_parameter": re.compile(rf"\b(?:remove|drop)\s+(?:the\s+)?(?:parameter|argument)\s+(?P<name>{_NAME})\s+"
                                    rf"from\s+{_KIND}(?P<function>{_NAME})", re.IGNORECASE),
+    "docstring": re.compile(rf"\b(?:add|write)\s+(?:an?\s+)?(?:(?:short|one-line|proper)\s+)?docstrings?\s+(?:to|for)\s+"
+                            rf"{_KIND}(?P<names>{_NAMES})", re.IGNORECASE),
     "type_hints": re.compile(rf"\b(?:add|write|put)\s+(?:(?:python|static|full|missing)\s+)?(?:type[ -]?(?:hints?|annotations?)|"
                              rf"annotations?|types)\s+(?:to|in|for|on)\s+(?:the\s+)?(?:(?:functions?|module|file|class)\s+)?"
                              rf"(?P<targets>{_TARGETS})(?P<strict>[^.;]*?\b(?:mypy\s+)?(?:--)?strict\b)?", re.IGNORECASE),
@@ -157,6 +161,10 @@ def read_request(request: str) -> Reading:
         found_at.append((found.start(), {"op": "add_type_hints", "targets": _split_names(found["targets"]),
                                          "strictness": "strict" if found["strict"] else "typed-defs"}))
         spans.append(found.span())
+    for found in _PATTERNS["docstring"].finditer(request):
+        for name in _split_names(found["names"]):
+            found_at.append((found.start(), {"op": "edit", "symbol": name, "instruction": f"add a docstring to {name}"}))
+        spans.append(found.span())
     reading.operations = _pronouns_resolved([op for _start, op in sorted(found_at, key=lambda item: item[0])])
     reading.left_over = _left_over(request, spans)
     return reading
@@ -205,6 +213,8 @@ _CLAUSE_CHECKS: tuple[tuple[re.Pattern[str], str, Any], ...] = (
     (re.compile(r"\binline\b", re.IGNORECASE), "inline", lambda ops: any(isinstance(o, Inline) for o in ops)),
     (re.compile(r"\b(?:parameter|argument|signature)s?\b", re.IGNORECASE), "change a signature",
      lambda ops: any(isinstance(o, ChangeSignature) for o in ops)),
+    (re.compile(r"\bdocstrings?\b", re.IGNORECASE), "add a docstring",
+     lambda ops: any(isinstance(o, Edit) and "docstring" in o.instruction.lower() for o in ops)),
     (re.compile(r"\btype[ -]?hints?|\btyped\b|\bannotat", re.IGNORECASE), "add type hints",
      lambda ops: any(isinstance(o, AddTypeHints) for o in ops)),
     (re.compile(r"(?:type[ -]?hints?|\btyped\b|\bannotat|\bmypy\b)[^.;]*\bstrict\b", re.IGNORECASE),
