@@ -15,7 +15,7 @@ from turnout.tools.codemods import CodemodError
 from turnout.tools.operations import AddTypeHints, Plan
 from turnout.tools.operations._base import NotFound, read_tree
 from turnout.tools.operations.running import apply_plan, check_plan
-from turnout.tools.operations.type_hints import type_source
+from turnout.tools.operations._inferred_types import type_source
 
 FILES = {
     "calc/__init__.py": "",

@@ -2,10 +2,11 @@
 infers for them, and prove the result with mypy at the strictness the plan states.
 
 The types come from mypy's own signature inference (`dmypy suggest`), which reads how each
-function is called across the repository, tests included, and what it returns. libcst
-writes them into the source and adds the imports they need. A suggestion mypy cannot make
-without `Any` is still written (with `Any`) and counted in the notes; one it cannot make at
-all leaves the function as it was, and the postcondition names it.
+function is called across the repository, tests included, and what it returns; libcst
+writes them into the source with the imports they need (`_inferred_types`). Where mypy can
+only say `Any`, infers nothing writable, or its types make it report an error inside the
+function, the function is typed with `Any` where it had no hint, and the notes count and
+name each such function.
 
 Postcondition, in the repository's environment: every targeted function has a type for each
 parameter and its return, and mypy reports no error in the targets at the plan's strictness
@@ -18,30 +19,30 @@ environment's packages.
 from __future__ import annotations
 
 import ast
-import builtins
-import json
 import re
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import (
-    AddImportsVisitor,
-    ApplyTypeAnnotationsVisitor,
-    RemoveImportsVisitor,
-)
 from pydantic import Field
 
 from turnout.tools._codemod_run import relative, transaction
-from turnout.tools._codemod_targets import SourceTree, bound_names, module_level
+from turnout.tools._codemod_targets import SourceTree, module_level
 from turnout.tools.codemods import CodemodError, CodemodResult
 from turnout.tools.operations._base import NotFound, Operation, read_tree
+from turnout.tools.operations._inferred_types import (
+    MYPY_TIMEOUT_S,
+    TargetFunction,
+    all_any,
+    anys,
+    drop_unused_new_imports,
+    interpreter_facts,
+    suggest,
+    write,
+)
 from turnout.tools.test_env import TestEnvironment
 
 Strictness = Literal["basic", "typed-defs", "strict"]
@@ -50,7 +51,6 @@ STRICTNESS_FLAGS: dict[str, list[str]] = {
     "typed-defs": ["--disallow-untyped-defs", "--disallow-incomplete-defs"],
     "strict": ["--strict"],
 }
-MYPY_TIMEOUT_S = 600
 MAX_FUNCTIONS = 300
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -110,14 +110,15 @@ def _annotate(root: Path, targets: list[str], strictness: str, env: TestEnvironm
         return ["every targeted function already has type hints"]
     originals = {rel: (root / rel).read_text(encoding="utf-8") for rel in {f.path for f in todo}}
     bare = {f.label for f in todo if f.bare}
-    flags, python = _interpreter_facts(env)
-    suggestions = _suggest(root, tree, todo, flags)
-    inferred, with_any = _write(root, tree, suggestions, python)
+    flags, python = interpreter_facts(env)
+    suggestions = suggest(root, tree, todo, flags)
+    inferred, with_any = write(root, tree, todo, suggestions, python)
     if retry := {f.label for f in todo if f.is_method} & bare & set(with_any):
         tree = read_tree(root)
-        again = _suggest(root, tree, [f for f in _functions(tree, targets) if f.label in retry], flags)
-        better = {label: s for label, s in again.items() if _anys(s) < _anys(suggestions[label])}
-        _write(root, tree, better, python, overwrite=True)
+        asked = [f for f in _functions(tree, targets) if f.label in retry]
+        again = suggest(root, tree, asked, flags)
+        better = {label: s for label, s in again.items() if anys(s) < anys(suggestions[label])}
+        write(root, tree, asked, better, python, overwrite=True)
         with_any = [label for label in with_any if label not in better]
     tree = read_tree(root)
     current = [f for f in _functions(tree, targets) if f.label in {t.label for t in todo}]
@@ -126,15 +127,15 @@ def _annotate(root: Path, targets: list[str], strictness: str, env: TestEnvironm
     erring = [f for f in current if f.label in inferred
               and any((f.path, line) in flagged for line in range(f.first_line, f.last_line + 1))]
     unsuggested = [f for f in current if f.label not in inferred]
-    loosen = {f.label: _all_any(f) for f in [*erring, *unsuggested]}
-    _write(root, tree, {k: v for k, v in loosen.items() if k in bare}, python, overwrite=True)
-    _write(root, tree, {k: v for k, v in loosen.items() if k not in bare}, python)
+    loosen = {f.label: all_any(f) for f in [*erring, *unsuggested]}
+    write(root, tree, current, {k: v for k, v in loosen.items() if k in bare}, python, overwrite=True)
+    write(root, tree, current, {k: v for k, v in loosen.items() if k not in bare}, python)
     for rel, text in originals.items():
-        _drop_unused_new_imports(root / rel, text)
+        drop_unused_new_imports(root / rel, text)
     notes = [f"annotated {len(todo)} function(s): {len(inferred) - len(erring)} with the types mypy infers from "
              "their callers and bodies"]
-    if anys := sorted({*with_any} - {*loosen}):
-        notes.append(f"{len(anys)} of those use Any somewhere (mypy saw no typed caller): {_listed(anys)}")
+    if partly_any := sorted({*with_any} - {*loosen}):
+        notes.append(f"{len(partly_any)} of those use Any somewhere (mypy saw no typed caller): {_listed(partly_any)}")
     if erring:
         notes.append(f"{len(erring)} typed with Any, because mypy's inferred types made it report errors in them: "
                      + _listed([f.label for f in erring]))
@@ -146,65 +147,6 @@ def _annotate(root: Path, targets: list[str], strictness: str, env: TestEnvironm
 
 def _listed(labels: list[str], most: int = 8) -> str:
     return ", ".join(labels[:most]) + (" …" if len(labels) > most else "")
-
-
-def _drop_unused_new_imports(path: Path, original: str) -> None:
-    """Remove the `from m import n` lines annotation added that nothing uses any more."""
-    def imported(text: str) -> set[tuple[str, str]]:
-        return {(node.module or "", alias.name) for node in ast.walk(ast.parse(text))
-                if isinstance(node, ast.ImportFrom) for alias in node.names}
-
-    text = path.read_text(encoding="utf-8")
-    added = imported(text) - imported(original)
-    if not added:
-        return
-    context = CodemodContext()
-    for module, name in added:
-        RemoveImportsVisitor.remove_unused_import(context, module, name)
-    path.write_text(RemoveImportsVisitor(context).transform_module(cst.parse_module(text)).code, encoding="utf-8")
-
-
-@dataclass(frozen=True)
-class _Function:
-    target: str  # the resolved target it belongs to: "path" or "path:Qualname"
-    path: str
-    module: str
-    qualname: str
-    node: FunctionNode
-    is_method: bool
-
-    @property
-    def label(self) -> str:
-        return f"{self.path}:{self.qualname}"
-
-    @property
-    def first_line(self) -> int:
-        return min([self.node.lineno, *(d.lineno for d in self.node.decorator_list)])
-
-    @property
-    def last_line(self) -> int:
-        return self.node.end_lineno or self.node.lineno
-
-    @property
-    def typed_parameters(self) -> list[ast.arg]:
-        return _parameters(self.node)[1 if self.is_method and not _is_static(self.node) else 0:]
-
-    @property
-    def fully_typed(self) -> bool:
-        return self.node.returns is not None and all(p.annotation is not None for p in self.typed_parameters)
-
-    @property
-    def bare(self) -> bool:
-        return self.node.returns is None and all(p.annotation is None for p in self.typed_parameters)
-
-
-def _parameters(node: FunctionNode) -> list[ast.arg]:
-    a = node.args
-    return [*a.posonlyargs, *a.args, *([a.vararg] if a.vararg else []), *a.kwonlyargs, *([a.kwarg] if a.kwarg else [])]
-
-
-def _is_static(node: FunctionNode) -> bool:
-    return any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list)
 
 
 def _resolve(tree: SourceTree, target: str) -> str:
@@ -252,8 +194,8 @@ def _files(tree: SourceTree, path: str) -> list[str]:
     return [path] if path.endswith(".py") else sorted(r for r in tree.trees if r.startswith(path))
 
 
-def _functions(tree: SourceTree, targets: list[str]) -> list[_Function]:
-    found: dict[str, _Function] = {}
+def _functions(tree: SourceTree, targets: list[str]) -> list[TargetFunction]:
+    found: dict[str, TargetFunction] = {}
     for target in targets:
         path, _, qualname = target.partition(":")
         for rel in _files(tree, path):
@@ -261,7 +203,7 @@ def _functions(tree: SourceTree, targets: list[str]) -> list[_Function]:
             repeated = {q for q, _n, _m in defined if [d[0] for d in defined].count(q) > 1}  # overloads, property setters
             for q, node, is_method in defined:
                 if isinstance(node, FunctionNode) and q not in repeated and (not qualname or q == qualname or q.startswith(qualname + ".")):
-                    found.setdefault(f"{rel}:{q}", _Function(target, rel, tree.modules[rel], q, node, is_method))
+                    found.setdefault(f"{rel}:{q}", TargetFunction(target, rel, tree.modules[rel], q, node, is_method))
     return list(found.values())
 
 
@@ -273,254 +215,6 @@ def _in_targets(error: str, whole: set[str], spans: set[tuple[str, int]]) -> boo
     return any(path == t or t.endswith("/") and path.startswith(t) for t in whole) or (path, line) in spans
 
 
-# -- inference ---------------------------------------------------------------------------------
-
-
-def _interpreter_facts(env: TestEnvironment | None) -> tuple[list[str], tuple[int, int]]:
-    """mypy flags that point it at the repository's environment, and that environment's Python version."""
-    if env is None:
-        return [], sys.version_info[:2]
-    done = subprocess.run([env.python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                          capture_output=True, text=True, timeout=60, check=False)
-    if done.returncode != 0:
-        raise CodemodError(f"the repository's interpreter {env.python} does not start: {done.stderr.strip()[-200:]}")
-    major, minor = (int(p) for p in done.stdout.strip().split("."))
-    return ["--python-executable", env.python, "--python-version", f"{major}.{minor}"], (major, minor)
-
-
-def _mypy_sources(tree: SourceTree) -> list[str]:
-    """Every parsed file, one per module name (mypy refuses two files that claim one module)."""
-    seen: dict[str, str] = {}
-    for rel in sorted(tree.trees):
-        seen.setdefault(tree.modules[rel], rel)
-    return sorted(seen.values())
-
-
-def _suggest(root: Path, tree: SourceTree, functions: list[_Function], flags: list[str]) -> dict[str, dict[str, object]]:
-    """label -> mypy's suggested signature ({"arg_types": [...], "return_type": ...}) for each
-    function it could infer one for, from a mypy daemon that has read the whole tree with the
-    bodies of untyped functions (tests included) checked, so their calls count as evidence."""
-    suggestions: dict[str, dict[str, object]] = {}
-    with tempfile.TemporaryDirectory(prefix="turnout-mypy-") as scratch:
-        config = Path(scratch, "mypy.ini")
-        config.write_text("[mypy]\n", encoding="utf-8")  # the repository's plugins need not exist in turnout's environment
-        daemon = [sys.executable, "-m", "mypy.dmypy", "--status-file", str(Path(scratch, "status.json"))]
-        started = subprocess.run(
-            [*daemon, "run", "--timeout", str(MYPY_TIMEOUT_S), "--", "--config-file", str(config),
-             "--cache-dir", str(Path(scratch, "cache")), "--check-untyped-defs", "--ignore-missing-imports",
-             "--follow-imports", "skip", *flags, *_mypy_sources(tree)],
-            cwd=root, capture_output=True, text=True, timeout=MYPY_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
-        try:
-            if started.returncode not in (0, 1):
-                raise CodemodError("mypy could not read the repository: "
-                                   + (started.stderr.strip() or started.stdout.strip())[-300:])
-            for function in functions:
-                for strict in (["--no-errors"], []):  # a signature that keeps every caller and the body error-free, else its best
-                    asked = subprocess.run([*daemon, "suggest", "--json", "--max-guesses", "24", *strict, f"{function.module}.{function.qualname}"],
-                                           cwd=root, capture_output=True, text=True, timeout=120, check=False)
-                    try:
-                        answer = json.loads(asked.stdout)
-                    except json.JSONDecodeError:
-                        continue  # "No guesses", "Function does not typecheck", or a function mypy cannot address
-                    if isinstance(answer, list) and answer and isinstance(answer[0].get("signature"), dict):
-                        suggestions[function.label] = answer[0]["signature"]
-                        break
-        finally:
-            subprocess.run([*daemon, "kill"], capture_output=True, timeout=60, check=False)
-    return suggestions
-
-
-_TYPING_ALIASES = {"Tuple": "tuple", "List": "list", "Dict": "dict", "Set": "set", "FrozenSet": "frozenset", "Type": "type"}
-_TYPING_NAMES = frozenset({"Any", "Callable", "Optional", "Union", "Literal", "Iterator", "Iterable", "Generator",
-                           "Sequence", "Mapping", "Awaitable", "Coroutine", "TypeGuard", "NoReturn", "Never"})
-
-
-def type_source(suggested: str, module: str, local_names: set[str], python: tuple[int, int]) -> str | None:
-    """mypy's spelling of a type as source for this module, or None when it is not writable here.
-
-    `pkg.calc.Decimal` in module pkg.calc becomes `Decimal`; `Any` and `Callable` become
-    `typing.Any` and `typing.Callable` (libcst imports them); `Tuple[...]` becomes `tuple[...]`; `A | B` becomes `typing.Union[A, B]` before
-    Python 3.10. A bare name that is not a builtin cannot be imported by anyone: None."""
-    try:
-        parsed = ast.parse(suggested, mode="eval")
-    except SyntaxError:
-        return None
-
-    class Spell(ast.NodeTransformer):
-        unknown = False
-
-        def visit_Name(self, node: ast.Name) -> ast.AST:
-            if node.id in _TYPING_NAMES:  # mypy spells these bare
-                return ast.parse(f"typing.{node.id}", mode="eval").body
-            if node.id in _TYPING_ALIASES:
-                return ast.Name(_TYPING_ALIASES[node.id])
-            if not hasattr(builtins, node.id):
-                self.unknown = True
-            return node
-
-        def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-            dotted = ast.unparse(node)
-            owner, _, name = dotted.rpartition(".")
-            if owner == module and name in local_names:
-                return ast.Name(name)
-            if owner == "builtins":
-                return ast.Name(name)
-            if any(part.startswith("_") for part in dotted.split(".")):
-                self.unknown = True  # a private name of another module (`os._Environ`): not for importing
-            return node
-
-        def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
-            self.generic_visit(node)
-            if python >= (3, 10) or not isinstance(node.op, ast.BitOr):
-                return node
-            members = [node.left, node.right]
-            return ast.Subscript(ast.parse("typing.Union", mode="eval").body, ast.Tuple(members))
-
-    spell = Spell()
-    written = spell.visit(parsed)
-    return None if spell.unknown else ast.unparse(written)
-
-
-def _stub_for(function: _Function, signature: dict[str, object], local_names: set[str],
-              python: tuple[int, int]) -> tuple[str, dict[str, str]] | None:
-    """A stub `def` carrying the suggested types, in the function's own parameter layout, and
-    the types of its `*args` and `**kwargs` ({"*": …, "**": …}), which libcst's visitor leaves."""
-    arg_types = signature.get("arg_types")
-    return_type = signature.get("return_type")
-    if not isinstance(arg_types, list) or not isinstance(return_type, str):
-        return None
-    a = function.node.args
-    skip_first = function.is_method and not _is_static(function.node)
-    positional = [*a.posonlyargs, *a.args]
-    typed_params = [*positional[1 if skip_first else 0:], *([a.vararg] if a.vararg else []), *a.kwonlyargs,
-                    *([a.kwarg] if a.kwarg else [])]
-    if len(arg_types) != len(typed_params):
-        return None
-    spelled = {}
-    for param, suggested in zip(typed_params, arg_types, strict=True):
-        source = type_source(str(suggested).lstrip("*"), function.module, local_names, python)
-        if source is None:
-            return None
-        spelled[param.arg] = source
-    returns = type_source(return_type, function.module, local_names, python)
-    if returns is None:
-        return None
-
-    stars = {kind: spelled[arg.arg] for kind, arg in (("*", a.vararg), ("**", a.kwarg)) if arg is not None}
-
-    def param(arg: ast.arg, default: bool) -> str:
-        annotation = f": {spelled[arg.arg]}" if arg.arg in spelled else ""
-        return f"{arg.arg}{annotation}{' = ...' if default else ''}"
-
-    defaults_from = len(positional) - len(a.defaults)
-    parts = [param(p, i >= defaults_from) for i, p in enumerate(positional)]
-    if a.posonlyargs:
-        parts.insert(len(a.posonlyargs), "/")
-    if a.vararg:
-        parts.append("*" + param(a.vararg, False))
-    elif a.kwonlyargs:
-        parts.append("*")
-    parts += [param(p, d is not None) for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=True)]
-    if a.kwarg:
-        parts.append("**" + param(a.kwarg, False))
-    prefix = "async def" if isinstance(function.node, ast.AsyncFunctionDef) else "def"
-    decorators = "".join(f"@{d.id}\n" for d in function.node.decorator_list
-                         if isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod"))
-    return f"{decorators}{prefix} {function.node.name}({', '.join(parts)}) -> {returns}: ...", stars
-
-
-def _all_any(function: _Function) -> dict[str, object]:
-    return {"arg_types": ["Any"] * len(function.typed_parameters), "return_type": "Any"}
-
-
-def _anys(signature: dict[str, object]) -> int:
-    return len(re.findall(r"\bAny\b", json.dumps(signature)))
-
-
-def _write(root: Path, tree: SourceTree, suggestions: dict[str, dict[str, object]], python: tuple[int, int], *,
-           overwrite: bool = False) -> tuple[list[str], list[str]]:
-    """Write the suggestions into their files (replacing hints already there only when
-    `overwrite`); (labels annotated, labels whose types use Any)."""
-    written: list[str] = []
-    with_any: list[str] = []
-    by_file: dict[str, list[_Function]] = {}
-    for function in _functions(tree, sorted({label.rpartition(":")[0] for label in suggestions})):
-        if function.label in suggestions:
-            by_file.setdefault(function.path, []).append(function)
-    for rel, functions in sorted(by_file.items()):
-        local_names = bound_names(list(module_level(tree.trees[rel].body)))
-        module_stub: list[str] = ["import typing"]
-        classes: dict[str, list[str]] = {}
-        stars: dict[str, dict[str, str]] = {}
-        for function in functions:
-            made = _stub_for(function, suggestions[function.label], local_names, python)
-            if made is None:
-                continue
-            stub, stars[function.qualname] = made
-            owner = function.qualname.rpartition(".")[0]
-            (classes.setdefault(owner, []) if owner else module_stub).append(stub)
-            written.append(function.label)
-            if "typing.Any" in stub:
-                with_any.append(function.label)
-        for owner, methods in classes.items():
-            module_stub.append(f"class {owner}:\n" + "\n".join("    " + line for stub in methods for line in stub.splitlines()))
-        imports = sorted({m.group(1) for m in re.finditer(r"\b([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*)\.[A-Za-z_]\w*\b",
-                                                           "\n".join(module_stub[1:]))} - {"typing"})
-        stub_text = "\n".join([*(f"import {name}" for name in imports), *module_stub]) + "\n"
-        path = root / rel
-        context = CodemodContext(filename=rel, full_module_name=tree.modules[rel])
-        ApplyTypeAnnotationsVisitor.store_stub_in_context(context, cst.parse_module(stub_text))
-        source = cst.parse_module(path.read_text(encoding="utf-8"))
-        annotated = ApplyTypeAnnotationsVisitor(context, overwrite_existing_annotations=overwrite).transform_module(source)
-        finished = annotated.visit(_StarsAndSpacing(stars, context, overwrite))
-        path.write_text(AddImportsVisitor(context).transform_module(finished).code, encoding="utf-8")
-    return written, with_any
-
-
-class _StarsAndSpacing(cst.CSTTransformer):
-    """Types on `*args`/`**kwargs` (their dotted names imported), and `x: int=0` -> `x: int = 0`
-    (PEP 8 for an annotated parameter with a default)."""
-
-    def __init__(self, stars: dict[str, dict[str, str]], context: CodemodContext, overwrite: bool) -> None:
-        super().__init__()
-        self.stars, self.context, self.overwrite = stars, context, overwrite
-        self.scope: list[str] = []
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.scope.append(node.name.value)
-
-    def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
-        self.scope.pop()
-        return updated
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.scope.append(node.name.value)
-
-    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
-        stars = self.stars.get(".".join(self.scope), {})
-        self.scope.pop()
-        params = updated.params
-        for field, kind in (("star_arg", "*"), ("star_kwarg", "**")):
-            param = getattr(params, field)
-            if kind in stars and isinstance(param, cst.Param) and (self.overwrite or param.annotation is None):
-                params = params.with_changes(**{field: param.with_changes(annotation=cst.Annotation(self._imported(stars[kind])))})
-        return updated.with_changes(params=params)
-
-    def _imported(self, type_text: str) -> cst.BaseExpression:
-        """The type with each dotted name `a.b.C` written `C` and `from a.b import C` added."""
-        def short(match: re.Match[str]) -> str:
-            AddImportsVisitor.add_needed_import(self.context, match[1], match[2])
-            return match[2]
-
-        return cst.parse_expression(re.sub(r"\b([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.([A-Za-z_]\w*)\b", short, type_text))
-
-    def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
-        if updated.annotation is not None and updated.default is not None and isinstance(updated.equal, cst.AssignEqual):
-            return updated.with_changes(equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(" "),
-                                                              whitespace_after=cst.SimpleWhitespace(" ")))
-        return updated
-
-
 # -- the check -----------------------------------------------------------------------------------
 
 
@@ -529,7 +223,7 @@ def run_mypy(root: Path, env: TestEnvironment | None, files: list[str], strictne
     (and its own mypy when its environment has one), or (…, why it could not run)."""
     python = env.python if env else sys.executable
     has_own = subprocess.run([python, "-m", "mypy", "--version"], capture_output=True, timeout=60, check=False).returncode == 0
-    command = [python, "-m", "mypy"] if has_own else [sys.executable, "-m", "mypy", *_interpreter_facts(env)[0]]
+    command = [python, "-m", "mypy"] if has_own else [sys.executable, "-m", "mypy", *interpreter_facts(env)[0]]
     with tempfile.TemporaryDirectory(prefix="turnout-mypy-") as scratch:
         try:
             done = subprocess.run(
