@@ -70,6 +70,13 @@ def test_declarations_are_read_from_every_place_a_project_puts_them(tmp_path: Pa
                              "requirements-test.txt"]
 
 
+def test_tox_deps_are_declarations_too(tmp_path: Path) -> None:
+    (tmp_path / "tox.ini").write_text("[testenv]\ndeps =\n    pytest\n    cjkwrap  # wide characters\n    -rrequirements.txt\n"
+                                      "    {env:EXTRA:}\ncommands = pytest\n")
+    found = declared(tmp_path)
+    assert found.requirements == ["pytest", "cjkwrap"] and found.sources == ["tox.ini [testenv] deps"]
+
+
 def test_a_project_without_static_dependencies_is_installed_itself(tmp_path: Path) -> None:
     (tmp_path / "setup.py").write_text("from setuptools import setup\nsetup(name='old')\n")
     (tmp_path / "requirements.txt").write_text("six\n")

@@ -49,6 +49,13 @@ def test_tox_is_detected_when_tox_ini_has_no_pytest_section(tmp_path: Path) -> N
     assert detect_test_command(write(tmp_path / "repo", {"tox.ini": "[tox]\nenvlist = py311\n"})) == ["tox"]
 
 
+def test_a_tox_command_that_runs_pytest_is_run_as_pytest_on_its_paths(tmp_path: Path) -> None:
+    # texttable 1.7.0: its only test file is tests.py, which pytest collects only when named
+    tox = "[testenv]\ndeps =\n    pytest\ncommands = pytest --cov=texttable tests.py {posargs}\n"
+    root = write(tmp_path / "repo", {"tox.ini": tox, "tests.py": "def test_x():\n    pass\n"})
+    assert detect_test_command(root) == [*PYTEST, "tests.py"]
+
+
 def test_make_test_is_detected_from_a_makefile_test_target(tmp_path: Path) -> None:
     root = write(tmp_path / "repo", {"Makefile": "TEST := 1\nbuild:\n\tcc x.c\ntest: build\n\t./run\n"})
     assert detect_test_command(root) == ["make", "test"]

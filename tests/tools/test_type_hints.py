@@ -15,7 +15,7 @@ from turnout.tools.codemods import CodemodError
 from turnout.tools.operations import AddTypeHints, Plan
 from turnout.tools.operations._base import NotFound, read_tree
 from turnout.tools.operations.running import apply_plan, check_plan
-from turnout.tools.operations._inferred_types import type_source
+from turnout.tools.operations._inferred_types import importable_names, type_source
 
 FILES = {
     "calc/__init__.py": "",
@@ -131,3 +131,12 @@ def test_targets_that_name_nothing_or_several_things_are_refused(calc: Path) -> 
 ])
 def test_how_mypys_spelling_of_a_type_becomes_source(suggested: str, python: tuple[int, int], written: str | None) -> None:
     assert type_source(suggested, "calc.cart", {"Decimal", "Cart"}, python) == written
+
+
+def test_a_type_only_typeshed_knows_is_not_written(calc: Path) -> None:
+    # texttable 1.7.0: mypy suggested `typing_extensions.Buffer`, which its environment could not import
+    suggestions = {"calc/cart.py:money": {"arg_types": ["typing_extensions.Nonexistent | decimal.Decimal"], "return_type": "str"}}
+    importable = importable_names(calc, None, suggestions)
+    assert importable == {"decimal.Decimal"}
+    assert type_source("typing_extensions.Nonexistent | decimal.Decimal", "calc.cart", set(), (3, 11), importable) is None
+    assert type_source("decimal.Decimal", "calc.cart", set(), (3, 11), importable) == "decimal.Decimal"

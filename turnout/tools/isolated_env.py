@@ -6,7 +6,7 @@ repository brings none of its own.
 
 What is installed: `[project] dependencies`, the test extras (`test`, `tests`, `testing`,
 `dev`) and dependency groups (PEP 735) of the same names, `requirements*.txt` files for tests
-or development, and pytest when the tests are pytest's. A project whose dependencies are not
+or development, tox.ini's `[testenv] deps`, and pytest when the tests are pytest's. A project whose dependencies are not
 static (`dynamic`, or only a `setup.py`) is installed itself from a scratch copy of the
 workspace (a build never writes into the workspace, whose diff is the patch). The workspace
 still goes first on the path when the tests run, and `resolve_test_environment` proves its
@@ -35,6 +35,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from turnout.errors import ConfigError
+from turnout.tools.tox_config import read_tox
 
 TEST_GROUPS = ("test", "tests", "testing", "dev")
 _REQUIREMENT_FILES = ("requirements-test.txt", "requirements-tests.txt", "test-requirements.txt",
@@ -127,6 +128,9 @@ def declared(root: Path) -> Declarations:
         if (root / rel).is_file() and (rel != "requirements.txt" or not static):
             decl.requirements += _requirement_lines(root / rel)
             decl.sources.append(rel)
+    if (tox := read_tox(root)) and tox.deps:
+        decl.requirements += tox.deps
+        decl.sources.append("tox.ini [testenv] deps")
     decl.requirements = list(dict.fromkeys(decl.requirements))
     return decl
 

@@ -32,6 +32,7 @@ from typing import ClassVar
 from pydantic import BaseModel
 
 from turnout.errors import ConfigError, UserError
+from turnout.tools.tox_config import read_tox
 
 _SECRET_PARTS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 _OWN_PREFIXES = ("TURNOUT_", "OTEL_", "LITELLM_")
@@ -128,11 +129,16 @@ def _has_test_files(root: Path) -> bool:
 
 def detect_test_command(root: Path, python: str | None = None) -> list[str] | None:
     """pytest (run by `python`, default this interpreter), tox or `make test`, whichever the
-    repository shows signs of using; None when none."""
+    repository shows signs of using; None when none. A tox.ini whose commands run pytest
+    means pytest, here, on the paths those commands name (`pytest tests.py`)."""
     root = Path(root)
+    pytest = [python or sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    tox = read_tox(root)
+    if tox is not None and tox.runs_pytest:
+        return [*pytest, *tox.pytest_paths]
     if (root / "tests").is_dir() or _has_pytest_config(root) or _has_test_files(root):
-        return [python or sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    if (root / "tox.ini").is_file():
+        return pytest
+    if tox is not None:
         return ["tox"]
     for name in ("GNUmakefile", "makefile", "Makefile"):
         path = root / name

@@ -2,7 +2,8 @@
 
     facts, python = interpreter_facts(env)             # point mypy at the repository's environment
     signatures = suggest(root, tree, functions, facts)  # label -> {"arg_types": [...], "return_type": ...}
-    written, with_any = write(root, tree, signatures, python)
+    written, with_any = write(root, tree, functions, signatures, python,
+                              importable=importable_names(root, env, signatures))
 
 `suggest` asks a mypy daemon (`dmypy suggest`) that has read the whole tree, with the bodies
 of untyped functions (tests included) checked so that their calls count as evidence. `write`
@@ -159,12 +160,15 @@ _TYPING_NAMES = frozenset({"Any", "Callable", "Optional", "Union", "Literal", "I
                            "Sequence", "Mapping", "Awaitable", "Coroutine", "TypeGuard", "NoReturn", "Never"})
 
 
-def type_source(suggested: str, module: str, local_names: set[str], python: tuple[int, int]) -> str | None:
+def type_source(suggested: str, module: str, local_names: set[str], python: tuple[int, int],
+                importable: set[str] | None = None) -> str | None:
     """mypy's spelling of a type as source for this module, or None when it is not writable here.
 
     `pkg.calc.Decimal` in module pkg.calc becomes `Decimal`; `Any` and `Callable` become
-    `typing.Any` and `typing.Callable` (libcst imports them); `Tuple[...]` becomes `tuple[...]`; `A | B` becomes `typing.Union[A, B]` before
-    Python 3.10. A bare name that is not a builtin cannot be imported by anyone: None."""
+    `typing.Any` and `typing.Callable` (libcst imports them); `Tuple[...]` becomes `tuple[...]`;
+    `A | B` becomes `typing.Union[A, B]` before Python 3.10. None for a bare name that is not a
+    builtin, another module's private name, or (with `importable`) a dotted name not in it:
+    typeshed knows names the running code cannot import (`typing_extensions.Buffer`)."""
     try:
         parsed = ast.parse(suggested, mode="eval")
     except SyntaxError:
@@ -189,8 +193,9 @@ def type_source(suggested: str, module: str, local_names: set[str], python: tupl
                 return ast.Name(name)
             if owner == "builtins":
                 return ast.Name(name)
-            if any(part.startswith("_") for part in dotted.split(".")):
-                self.unknown = True  # a private name of another module (`os._Environ`): not for importing
+            if any(part.startswith("_") for part in dotted.split(".")) or (
+                    importable is not None and dotted not in importable and owner != "typing"):
+                self.unknown = True
             return node
 
         def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
@@ -205,8 +210,35 @@ def type_source(suggested: str, module: str, local_names: set[str], python: tupl
     return None if spell.unknown else ast.unparse(written)
 
 
+def importable_names(root: Path, env: TestEnvironment | None, suggestions: dict[str, dict[str, object]]) -> set[str]:
+    """The dotted names the suggestions use (`decimal.Decimal`) that the repository's own
+    interpreter can import, from the workspace."""
+    from turnout.tools.operations._base import run_probe
+
+    dotted = sorted({m[0] for s in suggestions.values() for m in re.finditer(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+", json.dumps(s))})
+    if not dotted:
+        return set()
+    found = run_probe(root, env, _IMPORTABLE_PROBE, dotted)
+    names = found.get("importable", [])
+    return set(names) if isinstance(names, list) else set()
+
+
+_IMPORTABLE_PROBE = """
+import importlib, json, sys
+found = []
+for dotted in json.loads(sys.argv[1]):
+    owner, _, name = dotted.rpartition(".")
+    try:
+        if hasattr(importlib.import_module(owner), name):
+            found.append(dotted)
+    except Exception:
+        pass
+print(json.dumps({"importable": found}))
+"""
+
+
 def stub_for(function: TargetFunction, signature: dict[str, object], local_names: set[str],
-              python: tuple[int, int]) -> tuple[str, dict[str, str]] | None:
+             python: tuple[int, int], importable: set[str] | None = None) -> tuple[str, dict[str, str]] | None:
     """A stub `def` carrying the suggested types, in the function's own parameter layout, and
     the types of its `*args` and `**kwargs` ({"*": …, "**": …}), which libcst's visitor leaves."""
     arg_types = signature.get("arg_types")
@@ -222,11 +254,11 @@ def stub_for(function: TargetFunction, signature: dict[str, object], local_names
         return None
     spelled = {}
     for param, suggested in zip(typed_params, arg_types, strict=True):
-        source = type_source(str(suggested).lstrip("*"), function.module, local_names, python)
+        source = type_source(str(suggested).lstrip("*"), function.module, local_names, python, importable)
         if source is None:
             return None
         spelled[param.arg] = source
-    returns = type_source(return_type, function.module, local_names, python)
+    returns = type_source(return_type, function.module, local_names, python, importable)
     if returns is None:
         return None
 
@@ -262,9 +294,11 @@ def anys(signature: dict[str, object]) -> int:
 
 
 def write(root: Path, tree: SourceTree, functions: list[TargetFunction], suggestions: dict[str, dict[str, object]],
-          python: tuple[int, int], *, overwrite: bool = False) -> tuple[list[str], list[str]]:
+          python: tuple[int, int], *, importable: set[str] | None = None,
+          overwrite: bool = False) -> tuple[list[str], list[str]]:
     """Write the suggestions for `functions` (parsed from `tree`) into their files, replacing
-    hints already there only when `overwrite`; (labels annotated, labels whose types use Any)."""
+    hints already there only when `overwrite`, and only those whose dotted names are all in
+    `importable` when it is given; (labels annotated, labels whose types use Any)."""
     written: list[str] = []
     with_any: list[str] = []
     by_file: dict[str, list[TargetFunction]] = {}
@@ -277,7 +311,7 @@ def write(root: Path, tree: SourceTree, functions: list[TargetFunction], suggest
         classes: dict[str, list[str]] = {}
         stars: dict[str, dict[str, str]] = {}
         for function in functions:
-            made = stub_for(function, suggestions[function.label], local_names, python)
+            made = stub_for(function, suggestions[function.label], local_names, python, importable)
             if made is None:
                 continue
             stub, stars[function.qualname] = made

@@ -11,7 +11,9 @@ name each such function.
 Postcondition, in the repository's environment: every targeted function has a type for each
 parameter and its return, and mypy reports no error in the targets at the plan's strictness
 (`basic`: mypy's defaults; `typed-defs`: --disallow-untyped-defs --disallow-incomplete-defs;
-`strict`: --strict), with the repository's own mypy configuration. The repository's own mypy
+`strict`: --strict), with the repository's own mypy configuration; a third-party package
+without type information (`import-untyped`, `import-not-found`) is not counted against the
+hints. The repository's own mypy
 runs the check when its environment has one; otherwise turnout's, pointed at that
 environment's packages.
 """
@@ -39,6 +41,7 @@ from turnout.tools.operations._inferred_types import (
     all_any,
     anys,
     drop_unused_new_imports,
+    importable_names,
     interpreter_facts,
     suggest,
     write,
@@ -52,6 +55,8 @@ STRICTNESS_FLAGS: dict[str, list[str]] = {
     "strict": ["--strict"],
 }
 MAX_FUNCTIONS = 300
+# A third-party package without type information: about the environment, not the hints.
+NOT_ABOUT_THE_HINTS = ("[import-untyped]", "[import-not-found]")
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
 
@@ -112,13 +117,13 @@ def _annotate(root: Path, targets: list[str], strictness: str, env: TestEnvironm
     bare = {f.label for f in todo if f.bare}
     flags, python = interpreter_facts(env)
     suggestions = suggest(root, tree, todo, flags)
-    inferred, with_any = write(root, tree, todo, suggestions, python)
+    inferred, with_any = write(root, tree, todo, suggestions, python, importable=importable_names(root, env, suggestions))
     if retry := {f.label for f in todo if f.is_method} & bare & set(with_any):
         tree = read_tree(root)
         asked = [f for f in _functions(tree, targets) if f.label in retry]
         again = suggest(root, tree, asked, flags)
         better = {label: s for label, s in again.items() if anys(s) < anys(suggestions[label])}
-        write(root, tree, asked, better, python, overwrite=True)
+        write(root, tree, asked, better, python, importable=importable_names(root, env, better), overwrite=True)
         with_any = [label for label in with_any if label not in better]
     tree = read_tree(root)
     current = [f for f in _functions(tree, targets) if f.label in {t.label for t in todo}]
@@ -232,7 +237,8 @@ def run_mypy(root: Path, env: TestEnvironment | None, files: list[str], strictne
                 cwd=root, capture_output=True, text=True, timeout=MYPY_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             return [], f"mypy did not finish in {MYPY_TIMEOUT_S} s"
-    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line
+              and not line.rstrip().endswith(NOT_ABOUT_THE_HINTS)]
     if done.returncode not in (0, 1) or (done.returncode == 1 and not errors):
         return [], (done.stderr.strip() or done.stdout.strip() or f"exit code {done.returncode}")[-300:]
     return errors, None

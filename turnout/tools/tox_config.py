@@ -1,0 +1,57 @@
+"""What a repository's `tox.ini` says about its tests: the packages its test environment
+installs (`[testenv] deps`) and the paths its pytest command runs (`[testenv] commands`).
+
+    tox = read_tox(root)      # None without a readable tox.ini
+    tox.deps                  # ["pytest", "pytest-cov", "cjkwrap"]
+    tox.pytest_paths          # ["tests.py"], when a command runs pytest on them
+
+turnout runs the tests itself in the repository's environment rather than through tox, which
+would build its own environments (and needs the network for it); these are what that run
+needs to match tox's.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_PYTEST = re.compile(r"^(?:python[\d.]*\s+-m\s+)?(?:py\.test|pytest)\b")
+
+
+@dataclass
+class ToxConfig:
+    deps: list[str] = field(default_factory=list)
+    runs_pytest: bool = False
+    pytest_paths: list[str] = field(default_factory=list)
+
+
+def read_tox(root: Path) -> ToxConfig | None:
+    path = root / "tox.ini"
+    if not path.is_file():
+        return None
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return None
+    if not parser.has_section("testenv"):
+        return ToxConfig()
+    config = ToxConfig()
+    for line in parser.get("testenv", "deps", fallback="").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith(("-", ".", "{")) and "{" not in line:  # -r files, the project, substitutions
+            config.deps.append(line)
+    for line in parser.get("testenv", "commands", fallback="").splitlines():
+        line = line.strip()
+        if _PYTEST.match(line):
+            config.runs_pytest = True
+            try:
+                words = shlex.split(line)
+            except ValueError:
+                continue
+            config.pytest_paths += [w for w in words[1:] if not w.startswith("-") and "{" not in w
+                                    and (root / w.split("::", 1)[0]).exists()]
+    return config
