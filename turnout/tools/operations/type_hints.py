@@ -85,8 +85,7 @@ class AddTypeHints(Operation):
         functions = _functions(tree, self.targets)
         missing = []
         if untyped := [f.label for f in functions if not f.fully_typed]:
-            missing.append(f"{len(untyped)} function(s) still without full type hints: " + ", ".join(untyped[:8])
-                           + (" …" if len(untyped) > 8 else ""))
+            missing.append(f"{len(untyped)} function(s) still without full type hints: {_listed(untyped)}")
         files = sorted({rel for t in self.targets for rel in _files(tree, t.partition(":")[0])})
         errors, failure = run_mypy(root, env, files, self.strictness)
         if failure:
@@ -96,7 +95,7 @@ class AddTypeHints(Operation):
         errors = [e for e in errors if _in_targets(e, whole, spans)]
         if errors:
             missing.append(f"mypy ({self.strictness}) reports {len(errors)} error(s) in the targets: "
-                           + "; ".join(errors[:5]) + (" …" if len(errors) > 5 else ""))
+                           + _listed(errors, 5, "; "))
         return missing
 
 
@@ -150,8 +149,8 @@ def _annotate(root: Path, targets: list[str], strictness: str, env: TestEnvironm
     return notes
 
 
-def _listed(labels: list[str], most: int = 8) -> str:
-    return ", ".join(labels[:most]) + (" …" if len(labels) > most else "")
+def _listed(items: list[str], most: int = 8, between: str = ", ") -> str:
+    return between.join(items[:most]) + (" …" if len(items) > most else "")
 
 
 def _resolve(tree: SourceTree, target: str) -> str:
