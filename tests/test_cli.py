@@ -73,3 +73,13 @@ def test_a_missing_gguf_is_exit_code_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["ask", "--role", f"llamacpp/{tmp_path}/x.gguf", "hi"], env={"COLUMNS": "500"})
     assert result.exit_code == 2
     assert "does not exist" in result.stderr
+
+
+def test_policy_typed_on_the_command_line_beats_a_looser_role_in_config(tmp_path: Path) -> None:
+    config = tmp_path / "turnout.toml"
+    config.write_text('[roles]\nplanner = "anthropic/claude-sonnet-4-5"\n\n[policy.roles.planner]\nmode = "open"\n')
+    result = runner.invoke(app, ["ask", "hello", "--config", str(config), "--policy", "local-only"], env={"COLUMNS": "500"})
+    assert result.exit_code == 2
+    assert ("role planner: its model anthropic/claude-sonnet-4-5 is remote, but policy local-only allows no remote call; "
+            "set [roles] planner to a local model (e.g. llamacpp/smollm2), or run without --policy local-only / --offline"
+            ) in result.stderr

@@ -155,3 +155,30 @@ def test_the_readme_configuration_example_loads(tmp_path: Path) -> None:
     settings = load_settings(tmp_path / "turnout.toml")
     assert settings.policy.for_role("coder") == ("local-only", "outline")
     assert settings.roles.get("coder").fallbacks == ["llamacpp/smollm2"] and settings.timeout_s == 120
+
+
+@pytest.mark.parametrize("typed, planner, coder", [
+    ("local-only", "local-only", "local-only"),
+    ("no-code", "no-code", "local-only"),  # config may make a role stricter than what was typed, never looser
+    ("open", "open", "local-only"),
+])
+def test_a_policy_typed_for_the_run_is_a_floor_config_cannot_loosen(
+    tmp_path: Path, typed: str, planner: str, coder: str
+) -> None:
+    from turnout.cli._common import settings_from
+
+    config = tmp_path / "turnout.toml"
+    config.write_text('[policy]\nmode = "open"\n\n[policy.roles.planner]\nmode = "open"\n\n'
+                      '[policy.roles.coder]\nmode = "local-only"\n')
+    settings = settings_from(config, traced=False, policy=typed)
+    assert settings.policy.for_role("planner")[0] == planner and settings.policy.for_role("coder")[0] == coder
+    assert settings.policy.for_role(None)[0] == typed
+
+
+def test_a_policy_set_in_the_environment_is_a_floor_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "turnout.toml"
+    config.write_text('[policy.roles.planner]\nmode = "open"\n')
+    monkeypatch.setenv("TURNOUT_POLICY__MODE", "no-code")
+    assert load_settings(config).policy.for_role("planner")[0] == "no-code"
+    monkeypatch.delenv("TURNOUT_POLICY__MODE")
+    assert load_settings(config).policy.for_role("planner")[0] == "open"

@@ -12,6 +12,11 @@ from turnout._config_roles import DEFAULT_MODEL, RoleName
 PolicyMode = Literal["open", "no-code", "local-only"]
 OnForbidden = Literal["refuse", "redact", "outline", "summarize"]
 _MODE_ALIASES = {"all": "open", "none": "local-only", "offline": "local-only", "no_code": "no-code"}
+STRICTNESS: dict[str, int] = {"open": 0, "no-code": 1, "local-only": 2}
+
+
+def stricter(a: PolicyMode, b: PolicyMode | None) -> PolicyMode:
+    return b if b is not None and STRICTNESS[b] > STRICTNESS[a] else a
 
 
 def _mode(value: Any) -> Any:
@@ -53,8 +58,11 @@ class PolicySettings(BaseModel):
         description="Hosts (name, name:port, or CIDR such as 10.0.0.0/8) whose servers count as local.",
     )
     roles: dict[RoleName, RolePolicy] = Field(default_factory=dict)
+    floor: PolicyMode | None = Field(None, description=(
+        "The loosest mode any role may have, whatever [policy.roles] says: set by --policy, --offline and "
+        "TURNOUT_POLICY__MODE, which a person typed for this run."))
 
-    @field_validator("mode", mode="before")
+    @field_validator("mode", "floor", mode="before")
     @classmethod
     def _alias(cls, value: Any) -> Any:
         return _mode(value)
@@ -80,8 +88,9 @@ class PolicySettings(BaseModel):
         return hosts
 
     def for_role(self, role: str | None) -> tuple[PolicyMode, OnForbidden]:
-        """The mode and strategy that apply to calls made through `role` (None: a model string)."""
+        """The mode and strategy that apply to calls made through `role` (None: a model string):
+        the role's own mode, else `[policy] mode`, never looser than `floor`."""
         own = self.roles.get(role) if role else None  # type: ignore[call-overload]
-        mode = own.mode if own and own.mode else self.mode
+        mode = stricter(own.mode if own and own.mode else self.mode, self.floor)
         strategy = own.on_forbidden if own and own.on_forbidden else self.on_forbidden
         return mode, strategy

@@ -6,6 +6,7 @@ machine works with no key, no GPU and no download.
 
 from __future__ import annotations
 
+import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from turnout._config_policy import OnForbidden, PolicyMode, PolicySettings, RolePolicy
+from turnout._config_policy import OnForbidden, PolicyMode, PolicySettings, RolePolicy, stricter
 from turnout._config_roles import (
     DEFAULT_MODEL,
     ROLE_NAMES,
@@ -183,13 +184,17 @@ class Settings(BaseSettings):
         "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT.",
     )
 
-    def with_policy(self, mode: str, *, everywhere: bool = False) -> Settings:
+    def with_policy(self, mode: str, *, everywhere: bool = False, floor: bool = False) -> Settings:
         """These settings under policy `mode` (aliases accepted); `everywhere` also replaces
-        every role's own mode (how `--offline` makes a whole run local-only)."""
+        every role's own mode (how `--offline` makes a whole run local-only); `floor` makes it
+        the loosest mode any role may have (a policy a person typed for this run: config can
+        make a role stricter, never looser)."""
         try:
             policy = PolicySettings.model_validate({**self.policy.model_dump(), "mode": mode})
         except ValidationError:
             raise ConfigError(f"{mode!r} is not a privacy policy: use open, no-code or local-only") from None
+        if floor:
+            policy.floor = stricter(policy.mode, self.policy.floor)
         if everywhere:
             policy.roles = {role: own.model_copy(update={"mode": None}) for role, own in policy.roles.items()}
         return self.model_copy(update={"policy": policy})
@@ -245,7 +250,11 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
         path = find_config_file()
     token = _config_path.set(path)
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
+        # a policy set in the environment is a person's choice for this run: a floor, like --policy
+        if typed := next((v for k, v in os.environ.items() if k.upper() == "TURNOUT_POLICY__MODE"), None):
+            settings = settings.with_policy(typed, floor=True)
+        return settings
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
     except (OSError, ValueError) as exc:  # TOML syntax errors are ValueErrors

@@ -58,12 +58,13 @@ def settings_from(
     """Load and install settings; commands that run models also start tracing (trace files,
     and OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set).
 
-    `--offline` beats `--policy`, which beats config, which beats the command's default."""
+    `--offline` beats `--policy`, which beats config, which beats the command's default; the
+    policy typed here is a floor: config may make a role stricter, never looser."""
     settings = load_settings(config)
     if offline:
-        settings = settings.with_policy("local-only", everywhere=True)
+        settings = settings.with_policy("local-only", everywhere=True, floor=True)
     elif policy is not None:
-        settings = settings.with_policy(policy)
+        settings = settings.with_policy(policy, floor=True)
     elif default_policy is not None and not settings.policy_configured:
         settings = settings.with_policy(default_policy)
     use_settings(settings)

@@ -94,7 +94,9 @@ def policy_for(role: str | None, settings: Settings) -> tuple[PolicyMode, OnForb
     return settings.policy.for_role(role)
 
 
-def _role_hint(role: str) -> str:
+def _role_hint(role: str, settings: Settings) -> str:
+    if settings.policy.floor == "local-only":  # typed for this run: config cannot loosen it
+        return f"set [roles] {role} to a local model (e.g. llamacpp/smollm2), or run without --policy local-only / --offline"
     return (
         f"set [roles] {role} to a local model (e.g. llamacpp/smollm2) or give it "
         f"[policy.roles.{role}] mode = \"no-code\""
@@ -121,7 +123,7 @@ def check_policy(
                     fix = f"remove it from [roles.{role}] endpoints or add its host to [policy] local_hosts"
                     what = f"its endpoint {d.endpoint_index + 1}, {d.model} at {d.api_base},"
                 elif d.fallback_index is None:
-                    fix = _role_hint(role)
+                    fix = _role_hint(role, settings)
                     what = f"its model {d.model}"
                 else:
                     fix = f"remove it from [roles.{role}] fallbacks"
