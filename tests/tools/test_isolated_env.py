@@ -72,7 +72,8 @@ def test_declarations_are_read_from_every_place_a_project_puts_them(tmp_path: Pa
 
 def test_tox_deps_are_declarations_too(tmp_path: Path) -> None:
     (tmp_path / "tox.ini").write_text("[testenv]\ndeps =\n    pytest\n    cjkwrap  # wide characters\n    -rrequirements.txt\n"
-                                      "    {env:EXTRA:}\ncommands = pytest\n")
+                                      "    {env:EXTRA:}\n    pytestmain: git+https://github.com/pytest-dev/pytest.git@main\n"
+                                      "commands = pytest\n")  # pluggy 1.5.0: a dependency of its `pytestmain` environment only
     found = declared(tmp_path)
     assert found.requirements == ["pytest", "cjkwrap"] and found.sources == ["tox.ini [testenv] deps"]
 

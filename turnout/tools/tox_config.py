@@ -18,7 +18,8 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_PYTEST = re.compile(r"^(?:python[\d.]*\s+-m\s+)?(?:py\.test|pytest)\b")
+_FACTOR = re.compile(r"^[\w.!,-]+:\s")
+_PYTEST = re.compile(r"^(?:(?:\{envpython\}|python[\d.]*)\s+-m\s+)?(?:py\.test|pytest)\b")
 
 
 @dataclass
@@ -42,7 +43,8 @@ def read_tox(root: Path) -> ToxConfig | None:
     config = ToxConfig()
     for line in parser.get("testenv", "deps", fallback="").splitlines():
         line = line.split("#", 1)[0].strip()
-        if line and not line.startswith(("-", ".", "{")) and "{" not in line:  # -r files, the project, substitutions
+        # -r files, the project itself, substitutions, and `factor: dep` lines of other environments
+        if line and not line.startswith(("-", ".", "{")) and "{" not in line and not _FACTOR.match(line):
             config.deps.append(line)
     for line in parser.get("testenv", "commands", fallback="").splitlines():
         line = line.strip()
