@@ -54,6 +54,10 @@ def test_a_tox_command_that_runs_pytest_is_run_as_pytest_on_its_paths(tmp_path: 
     tox = "[testenv]\ndeps =\n    pytest\ncommands = pytest --cov=texttable tests.py {posargs}\n"
     root = write(tmp_path / "repo", {"tox.ini": tox, "tests.py": "def test_x():\n    pass\n"})
     assert detect_test_command(root) == [*PYTEST, "tests.py"]
+    # tabulate 0.9.0: `--ignore benchmark.py` names a file to skip, not one to run
+    root = write(tmp_path / "tabulate", {"tox.ini": "[testenv]\ncommands = pytest -v --doctest-modules --ignore benchmark.py\n",
+                                         "benchmark.py": "", "test/test_x.py": ""})
+    assert detect_test_command(root) == PYTEST
 
 
 def test_make_test_is_detected_from_a_makefile_test_target(tmp_path: Path) -> None:

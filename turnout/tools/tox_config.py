@@ -18,6 +18,10 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# pytest options (and common plugins') whose value is the next word: `--ignore benchmark.py` names no test path
+_TAKES_A_VALUE = frozenset("--ignore --ignore-glob --deselect -k -m -p -c --rootdir --confcutdir --basetemp -o "
+                           "--override-ini --junitxml --junit-xml --cov --cov-report --cov-config --durations --maxfail -n "
+                           "--dist --tb -W --log-level --timeout -r --import-mode --doctest-glob".split())
 _FACTOR = re.compile(r"^[\w.!,-]+:\s")
 _PYTEST = re.compile(r"^(?:(?:\{envpython\}|python[\d.]*)\s+-m\s+)?(?:py\.test|pytest)\b")
 
@@ -54,6 +58,7 @@ def read_tox(root: Path) -> ToxConfig | None:
                 words = shlex.split(line)
             except ValueError:
                 continue
-            config.pytest_paths += [w for w in words[1:] if not w.startswith("-") and "{" not in w
+            config.pytest_paths += [w for before, w in zip(words, words[1:]) if not w.startswith("-")
+                                    and before not in _TAKES_A_VALUE and "{" not in w
                                     and (root / w.split("::", 1)[0]).exists()]
     return config
