@@ -49,7 +49,7 @@ hints on a module whose function bodies mypy rejects once they are typed): for t
 outcome is anything but `succeeded`.
 
     python bench/refactor_suite.py [--mode words|plan|both] [--tasks ID[,ID...]] [--project NAME]
-                                   [--max-attempts 2] [--keep] [--list] [--out PATH]
+                                   [--max-attempts 2] [--keep] [--list] [--out PATH] [--update]
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ import ast
 import asyncio
 import hashlib
 import io
+import json
 import re
 import shutil
 import statistics
@@ -782,6 +783,9 @@ async def main(args: argparse.Namespace) -> None:
               f"{'' if record['correct'] else ': ' + str(record['failure_reason'])}", flush=True)
         records.append(record)
     print()
+    if args.update:
+        records, projects, replaced = merged_into(args.out, records, projects)
+        print(f"replaced {replaced} of the runs in {args.out} and kept the others")
     summary = summarise(records, skipped)
     print_table(records, summary)
     report = {
@@ -794,7 +798,20 @@ async def main(args: argparse.Namespace) -> None:
         "records": records,
         "summary": summary,
     }
+    if args.update:
+        earlier = json.loads(args.out.read_text(encoding="utf-8"))["settings"]
+        report["settings"]["tasks"] = earlier["tasks"]
+        report["settings"]["updated"] = [*earlier.get("updated", []), {"tasks": [t.id for t in tasks], "modes": modes,
+                                                                      "turnout": report["settings"].get("turnout")}]
     write_results(args.out, report)
+
+
+def merged_into(path: Path, records: list[dict[str, Any]], projects: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+    """The records of the report at `path`, with each (task, mode) run again here replaced."""
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    fresh = {(r["task"], r["mode"]): r for r in records}
+    merged = [fresh.pop((r["task"], r["mode"]), r) for r in earlier["records"]]
+    return merged + list(fresh.values()), {**earlier["projects"], **projects}, len(records) - len(fresh)
 
 
 if __name__ == "__main__":
@@ -807,4 +824,6 @@ if __name__ == "__main__":
     parser.add_argument("--keep", action="store_true", help="keep each run's temporary folder (printed)")
     parser.add_argument("--list", action="store_true", help="list the tasks and exit")
     parser.add_argument("--out", type=Path, default=Path("bench/results/refactor_suite.json"))
+    parser.add_argument("--update", action="store_true",
+                        help="run the selected tasks again and replace their runs in --out, keeping the others")
     asyncio.run(main(parser.parse_args()))
