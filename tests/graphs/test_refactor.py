@@ -233,3 +233,12 @@ def test_new_names_come_from_the_request_not_from_the_repository(tmp_path: Path)
 
     index = index_for(make_repo(tmp_path))
     assert candidate_new_names(index, "Please rename load_inventory to read_inventory") == ["read_inventory"]
+
+
+async def test_a_review_that_does_not_fit_its_schema_is_no_review_not_a_crash(team: Team, repo: Path, tmp_path: Path) -> None:
+    # the embedded verifier once answered with JSON cut off at its token budget, twice: the run crashed
+    team.use("planner", [rename()])
+    team.use("verifier", [{"verdict": "fine"}, {"verdict": "fine"}])
+    state = await _refactor(team, repo, "Rename load_inventory to read_inventory", tmp_path)
+    assert state["status"] == "succeeded" and state.get("review") is None and state["review_usable"] is False
+    assert "does not match Verdict" in state["review_problem"]

@@ -85,6 +85,8 @@ def _report(values: dict[str, Any], policy: str) -> None:
         verdict = ("passed" if review.passed else "doubts") if values.get("review_usable") else "no usable review"
         row("review", f"{verdict}: {said}" if values.get("review_usable") else
                       f"{verdict} (its reasons name nothing in the diff: {said})")
+    elif values.get("review_problem"):
+        row("review", f"none: the verifier's answer was not usable ({values['review_problem']})")
     if values.get("patch"):
         row("patch", values["patch"])
     if attempts and values.get("run_folder"):

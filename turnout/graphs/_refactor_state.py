@@ -68,6 +68,7 @@ class RefactorState(TypedDict, total=False):
     attempts: Annotated[list[Attempt], merge_attempts]
     review: Verdict
     review_usable: bool  # whether any of its reasons says something about the diff
+    review_problem: str  # why there is no review (the verifier's answer did not fit its schema)
     status: RefactorStatus
     reason: str
     patch: str

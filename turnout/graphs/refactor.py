@@ -23,6 +23,7 @@ from langgraph.graph import END, START, StateGraph
 
 from turnout.agents import Coder, Verifier
 from turnout.agents.refactor_planner import RefactorPlanner
+from turnout.agents.schemas import Verdict
 from turnout.config import Settings, get_settings
 from turnout.engines import check_policy, tag, usage_meter
 from turnout.errors import ConfigError, ModelBehaviorError, TurnoutError
@@ -198,19 +199,25 @@ def build_refactor_graph(
         missing = await asyncio.to_thread(plan_postconditions, attempt.plan or state["plan"], ws.path, env)
         accepted = attempt.model_copy(update={"missing": missing})
         await keep(state, accepted, diff, after)
+        review: Verdict | None = None
         with usage_meter() as meter:
-            review = await verifier.run(
-                tag.compose("Request: {request}", request=tag.request(state["request"])),
-                evidence=tag.compose(
-                    "Tests: {tests}\nDiff:\n{diff}",
-                    tests=tag.test_output(after.summary(), origin="tests"),
-                    diff=tag.diff(diff[:3000], origin="workspace diff"),
-                ),
-            )
-        usable = steps.usable_reasons(review, diff)
-        update = {"review": review, "review_usable": bool(usable), "usage": meter.totals, **_accept(accepted, after)}
+            try:
+                review = await verifier.run(
+                    tag.compose("Request: {request}", request=tag.request(state["request"])),
+                    evidence=tag.compose(
+                        "Tests: {tests}\nDiff:\n{diff}",
+                        tests=tag.test_output(after.summary(), origin="tests"),
+                        diff=tag.diff(diff[:3000], origin="workspace diff"),
+                    ),
+                )
+            except ModelBehaviorError as exc:  # a review can only lower the verdict: without one, nothing is lowered
+                update = {"review_problem": str(exc)[:300]}
+            else:
+                update = {"review": review}
+        usable = steps.usable_reasons(review, diff) if review is not None else []
+        update.update({"review_usable": bool(usable), "usage": meter.totals, **_accept(accepted, after)})
         shortfalls = [*(f"not proven: {m}" for m in missing), *(f"not done: {u}" for u in state.get("uncovered", []))]
-        if usable and not review.passed:  # a review can lower the verdict, never raise it
+        if usable and review is not None and not review.passed:  # a review can lower the verdict, never raise it
             shortfalls.append("the review doubts the change: " + "; ".join(usable[:3]))
         if shortfalls:
             update.update(status="partial", reason="the tests pass, but " + "; ".join(shortfalls))
