@@ -161,7 +161,7 @@ async def test_a_plan_files_edit_instruction_is_what_the_coder_is_asked(team: Te
 async def test_a_model_plan_that_renames_when_no_new_name_was_asked_for_is_refused(
     team: Team, repo: Path, tmp_path: Path
 ) -> None:
-    team.use("planner", [rename("total", "tidy")])
+    team.use("planner", [rename("total", "tidy")])  # a plain word, not a name written like code
     state = await _refactor(repo, "Clean up total so that it is tidy", tmp_path)
     assert state["status"] == "failed"
     assert state["reason"] == "the planner misread the request: the plan renames, but the request does not ask for a new name"

@@ -96,9 +96,11 @@ def request_mismatch(plan: RefactorPlan, request: str) -> str | None:
     lowered = request.lower()
     if plan.operation == "fstrings" and not any(w in lowered for w in FORMATTING_WORDS):
         return "the plan converts string formatting, but the request does not ask for that"
-    if plan.operation == "rename" and not RENAME_WORDS.search(request):
+    # A new name written like code ("read_inventory") asks for a rename by itself ("make f go by
+    # read_inventory"); a plain word ("docstring") does only beside a word that says rename.
+    if plan.operation == "rename" and not RENAME_WORDS.search(request) and not _code_like(plan.new_name or ""):
         return "the plan renames, but the request does not ask for a new name"
-    if plan.operation == "move" and not MOVE_WORDS.search(request):
+    if plan.operation == "move" and not MOVE_WORDS.search(request) and (plan.target_module or "") not in words:
         return "the plan moves code, but the request does not ask for that"
     if plan.operation == "type_hints" and not TYPE_HINT_WORDS.search(request):
         return "the plan adds type hints, but the request does not ask for that"
@@ -109,6 +111,10 @@ def request_mismatch(plan: RefactorPlan, request: str) -> str | None:
     if plan.operation == "rename" and plan.new_name and plan.new_name not in words:
         return f"the plan's new name {plan.new_name!r} is not in the request"
     return None
+
+
+def _code_like(name: str) -> bool:
+    return "_" in name.strip("_") or any(c.isupper() for c in name[1:]) or any(c.isdigit() for c in name)
 
 
 def plan_problem(plan: RefactorPlan, index: CodeIndex) -> str | None:
