@@ -102,3 +102,12 @@ def test_rope_inlining_a_conditional_expression_without_parentheses_is_caught_an
                                            r"-?\d+ before and returned 0 after; every file was restored"):
         Inline(name="bonus_points").checked(read_tree(root)).apply(root)
     assert (root / "marks.py").read_text() == text
+
+
+def test_an_impure_caller_is_named_and_the_pure_ones_still_compared(tmp_path: Path) -> None:
+    before = BEFORE + "\n\ndef shout(score: int) -> None:\n    print(score)\n"
+    outcome = compare(tmp_path, before.replace("points >= 90", "points > 90"), before, ("shout", "grade"))
+    assert outcome.changed is not None and outcome.changed.startswith("grade(")
+    same = compare(tmp_path, before, before, ("shout", "grade"))
+    assert same.changed is None and same.note.endswith(
+        "same results (not compared: shout calls print (line 9), which may have side effects)")

@@ -90,40 +90,48 @@ class Comparison:
 def compare_before_after(root: Path, env: TestEnvironment | None, rel: str, module: str, functions: list[str],
                          old_text: str, *, also_old: tuple[str, ...] = ()) -> Comparison:
     """Call each of `functions` (module-level, in `rel` as imported from `module`) as
-    `old_text` defined them and as the tree defines them now, on the same generated inputs.
+    `old_text` defined them and as the tree defines them now, on the same generated inputs;
+    those that are not pure or have no inputs are named and left out, the others compared.
     `also_old`: more definitions of `old_text` the old functions need (an inlined helper)."""
     old_tree = ast.parse(old_text)
     defined = {s.name: s for s in old_tree.body if isinstance(s, FunctionNode)}
-    sources: list[str] = []
-    inputs: dict[str, list[str]] = {}
-    for name in functions:
-        node = defined.get(name)
-        if node is None:
-            return Comparison(f"not compared: {name} is not a module-level function of {rel}")
-        if problem := impurity(node, defined):
-            return Comparison(f"not compared: {name} {problem}")
-        made = generated_inputs(node, old_text, defined)
-        if isinstance(made, str):
-            return Comparison(f"not compared: {name} {made}")
-        inputs[name] = made
-        sources.append(ast.get_source_segment(old_text, node) or "")
+    helpers: list[str] = []
     for name in also_old:
         statement = next((s for s in old_tree.body if name in _binds(s)), None)
         if statement is None:
             return Comparison(f"not compared: {name} is not defined at module level in {rel} before the change")
         if isinstance(statement, FunctionNode) and (problem := impurity(statement, defined)):
             return Comparison(f"not compared: {name} {problem}")
-        sources.insert(0, ast.get_source_segment(old_text, statement) or "")
-    answer = run_probe(root, env, _PROBE, {"module": module, "functions": functions, "inputs": inputs,
-                                           "old_source": "\n\n".join(sources)})
+        helpers.append(ast.get_source_segment(old_text, statement) or "")
+    sources: list[str] = []
+    inputs: dict[str, list[str]] = {}
+    skipped: list[str] = []
+    for name in functions:
+        node = defined.get(name)
+        if node is None:
+            skipped.append(f"{name} is not a module-level function of {rel}")
+        elif problem := impurity(node, defined):
+            skipped.append(f"{name} {problem}")
+        elif isinstance(made := generated_inputs(node, old_text, defined), str):
+            skipped.append(f"{name} {made}")
+        else:
+            inputs[name] = made
+            sources.append(ast.get_source_segment(old_text, node) or "")
+    not_compared = f"not compared: {'; '.join(skipped)}" if skipped else ""
+    if not inputs:
+        return Comparison(not_compared)
+    compared = list(inputs)
+    answer = run_probe(root, env, _PROBE, {"module": module, "functions": compared, "inputs": inputs,
+                                           "old_source": "\n\n".join([*helpers, *sources])})
     if "error" in answer:
         return Comparison(f"not compared: the comparison did not run ({answer['error']})")
     changed = answer.get("changed") or []
     assert isinstance(changed, list)
-    named = ", ".join(functions)
+    named = ", ".join(compared)
     if changed:
         return Comparison(f"compared {named} before and after: the behaviour changed", changed=str(changed[0]))
-    return Comparison(f"compared {named} before and after on {answer.get('compared')} generated inputs: same results")
+    return Comparison(f"compared {named} before and after on {answer.get('compared')} generated inputs: same results"
+                      + (f" ({not_compared})" if skipped else ""))
 
 
 def _binds(statement: ast.stmt) -> set[str]:
