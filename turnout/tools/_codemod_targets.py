@@ -90,6 +90,12 @@ def module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
                 yield from module_level(block)
 
 
+def parameters(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.arg]:
+    """Every parameter of a function, in the order its signature lists them."""
+    a = node.args
+    return [*a.posonlyargs, *a.args, *([a.vararg] if a.vararg else []), *a.kwonlyargs, *([a.kwarg] if a.kwarg else [])]
+
+
 def bound_names(statements: Iterator[ast.stmt] | list[ast.stmt]) -> set[str]:
     """Names these statements bind in their own scope (definitions, assignments, imports)."""
     names: set[str] = set()

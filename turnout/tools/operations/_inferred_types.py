@@ -32,7 +32,7 @@ from libcst.codemod.visitors import (
     RemoveImportsVisitor,
 )
 
-from turnout.tools._codemod_targets import SourceTree, bound_names, module_level
+from turnout.tools._codemod_targets import SourceTree, bound_names, module_level, parameters
 from turnout.tools.codemods import CodemodError
 from turnout.tools.test_env import TestEnvironment
 
@@ -74,11 +74,6 @@ class TargetFunction:
     @property
     def bare(self) -> bool:
         return self.node.returns is None and all(p.annotation is None for p in self.typed_parameters)
-
-
-def parameters(node: FunctionNode) -> list[ast.arg]:
-    a = node.args
-    return [*a.posonlyargs, *a.args, *([a.vararg] if a.vararg else []), *a.kwonlyargs, *([a.kwarg] if a.kwarg else [])]
 
 
 def is_static(node: FunctionNode) -> bool:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from turnout.tools._codemod_targets import parameters
 from turnout.tools.operations._base import run_probe
 from turnout.tools.test_env import TestEnvironment
 
@@ -147,10 +148,8 @@ def impurity(function: FunctionNode, module_functions: dict[str, FunctionNode], 
     """Why `function` may have a side effect or depend on one (None: it is pure by these rules)."""
     if isinstance(function, ast.AsyncFunctionDef) or function.decorator_list:
         return "is async or decorated"
-    parameters = {a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs,
-                                  *([function.args.vararg] if function.args.vararg else []),
-                                  *([function.args.kwarg] if function.args.kwarg else []))}
-    local = {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} - parameters
+    arguments = {a.arg for a in parameters(function)}
+    local = {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} - arguments
     for node in ast.walk(function):
         if isinstance(node, ast.Global | ast.Nonlocal | ast.Yield | ast.YieldFrom | ast.Await):
             return f"uses {type(node).__name__.lower()}"

@@ -20,7 +20,7 @@ from pydantic import Field
 from turnout.tools import _rope_ops
 from turnout.tools._codemod_files import Snapshot
 from turnout.tools._codemod_run import relative, transaction
-from turnout.tools._codemod_targets import SourceTree, bound_names, module_level
+from turnout.tools._codemod_targets import SourceTree, bound_names, module_level, parameters
 from turnout.tools.codemods import CodemodError, CodemodResult, Mention
 from turnout.tools.operations._base import Identifier, Operation, read_tree
 from turnout.tools.operations.differential import compare_before_after
@@ -147,10 +147,10 @@ def _copy_annotations(path: Path, original_name: str, helper_name: str) -> list[
     helper = next((n for n in ast.walk(parsed) if isinstance(n, FunctionNode) and n.name == helper_name), None)
     if original is None or helper is None:
         return []
-    known = {a.arg: ast.get_source_segment(text, a.annotation) for a in _arguments(original) if a.annotation}
+    known = {a.arg: ast.get_source_segment(text, a.annotation) for a in parameters(original) if a.annotation}
     lines = text.splitlines(keepends=True)
     typed = []
-    for arg in sorted(_arguments(helper), key=lambda a: (a.lineno, a.col_offset), reverse=True):
+    for arg in sorted(parameters(helper), key=lambda a: (a.lineno, a.col_offset), reverse=True):
         annotation = known.get(arg.arg)
         if arg.annotation is None and annotation and arg.end_col_offset is not None:
             line = lines[arg.lineno - 1].encode("utf-8")
@@ -161,7 +161,3 @@ def _copy_annotations(path: Path, original_name: str, helper_name: str) -> list[
         path.write_text("".join(lines), encoding="utf-8")
     return sorted(typed)
 
-
-def _arguments(node: FunctionNode) -> list[ast.arg]:
-    a = node.args
-    return [*a.posonlyargs, *a.args, *a.kwonlyargs, *([a.vararg] if a.vararg else []), *([a.kwarg] if a.kwarg else [])]

@@ -190,10 +190,15 @@ class Rename(Operation):
             return [*missing, f"the old module {old_module} cannot be imported: {found['error']}"]
         if not found["same"]:
             missing.append(f"importing {old_module} does not give {renamed.module}")
-        elif found["warned"] != (self.keep_alias == "deprecated"):
-            missing.append(f"importing {old_module} " + ("does not warn (DeprecationWarning)"
-                                                          if self.keep_alias == "deprecated" else "warns"))
+        elif problem := self._warning_problem(f"importing {old_module}", found["warned"]):
+            missing.append(problem)
         return missing
+
+    def _warning_problem(self, what: str, warned: bool) -> str | None:
+        """What is wrong when `what` warned though the alias is plain, or did not though it is deprecated."""
+        if warned == (self.keep_alias == "deprecated"):
+            return None
+        return f"{what} " + ("does not warn (DeprecationWarning)" if self.keep_alias == "deprecated" else "warns")
 
     def _alias_problems(self, root: Path, env: TestEnvironment | None, tree: SourceTree, definition: Definition,
                         sites: list[str]) -> list[str]:
@@ -214,9 +219,8 @@ class Rename(Operation):
                 problems.append(f"{module}.{self.old_name} cannot be read: {(result or {}).get('error')}")
             elif not result["same"]:
                 problems.append(f"{module}.{self.old_name} is not {module}.{self.new}")
-            elif result["warned"] != (self.keep_alias == "deprecated"):
-                problems.append(f"{module}.{self.old_name} " + ("does not warn (DeprecationWarning)"
-                                                                if self.keep_alias == "deprecated" else "warns"))
+            elif problem := self._warning_problem(f"{module}.{self.old_name}", result["warned"]):
+                problems.append(problem)
         return problems
 
 
