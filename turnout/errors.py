@@ -39,6 +39,11 @@ class SchemaImportError(UserError):
     """An output schema given as `module:Class` that cannot be imported or is no pydantic model."""
 
 
+class SchemaRefused(UserError):
+    """An output schema past the limits turnout keeps before building a grammar from it
+    (`turnout.engines.schema_bounds`); the message names the limit."""
+
+
 class EngineUnavailable(TurnoutError):
     """The engine cannot run on this machine (package missing, no CUDA, ...)."""
 

@@ -7,7 +7,7 @@ import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pytest
 from pydantic import BaseModel, Field
@@ -30,7 +30,8 @@ class Answer(BaseModel):
 class Endless(BaseModel):
     """A grammar that forbids stopping early: a constrained call on it runs for seconds."""
 
-    numbers: list[int] = Field(min_length=2000)
+    # Within schema_bounds' limits (at most 600 unrolled), still thousands of tokens.
+    lines: list[Annotated[str, Field(min_length=500)]] = Field(min_length=100)
 
 
 @dataclass

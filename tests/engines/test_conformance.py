@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import litellm
 import pytest
@@ -74,3 +75,17 @@ async def test_a_cancelled_call_frees_the_engine(engine: EngineUnderTest) -> Non
         await task
     after = await asyncio.wait_for(complete(engine.model, PROMPT, temperature=0, max_tokens=8), 30)
     assert after.text
+
+
+async def test_a_cancelled_call_stops_the_engine_within_a_second(engine: EngineUnderTest) -> None:
+    """The next call waits for the engine only while it notices the cancellation: under a
+    second (a long schema-constrained generation is under way when it is cancelled)."""
+    task = asyncio.create_task(complete(engine.slow_model or engine.model, PROMPT, **engine.slow))
+    await asyncio.sleep(0.5)
+    cancelled_at = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    after = await complete(engine.model, PROMPT, temperature=0, max_tokens=1)
+    waited_s = time.monotonic() - cancelled_at - after.timings.total_s
+    assert waited_s < 1.0

@@ -93,13 +93,14 @@ async def test_long_string_bounds_do_not_switch_the_grammar_off() -> None:
     and generation runs unconstrained. Stripped, the output is JSON from the first token."""
     from pydantic import BaseModel, Field
 
+    from turnout.engines.schema_bounds import grammar_schema
     from turnout.errors import SchemaError
 
     class Essay(BaseModel):
         title: str = Field(max_length=40)
         body: str = Field(max_length=4000)
 
-    assert llamacpp.grammar_schema(Essay.model_json_schema())["properties"]["body"] == {
+    assert grammar_schema(Essay.model_json_schema())["properties"]["body"] == {
         "title": "Body", "type": "string"
     }
     with pytest.raises(SchemaError) as cut_short:

@@ -85,6 +85,8 @@ def test_an_unknown_model_is_404_model_not_found(url: str) -> None:
         (b"[1, 2]", "invalid_json", "must be a JSON object"),
         (b"\xff\xfe", "invalid_json", "not valid JSON"),
         (b'{"messages": [{"role": "user", "content": "x"}]}', "missing_required_parameter", "Missing required parameter: 'model'."),
+        (b'{"model": "scripted/echo", "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}", "invalid_json", "nests JSON too deeply"),
+        (b'{"model": "scripted/echo", "messages": [{"role": "user", "content": "\\ud800"}]}', "invalid_json", "lone UTF-16 surrogate"),
     ],
 )
 def test_a_malformed_body_is_a_400_in_openai_shape(url: str, body: bytes, code: str, message: str) -> None:
@@ -93,6 +95,40 @@ def test_a_malformed_body_is_a_400_in_openai_shape(url: str, body: bytes, code: 
     error = response.json()["error"]
     assert error["code"] == code and message in error["message"]
     assert set(error) == {"message", "type", "param", "code"}
+
+
+def _deep(levels: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("schema", "param", "message"),
+    [
+        ({"type": "array", "items": {"type": "integer"}, "minItems": 3000}, None, "minItems 3,000"),
+        ({"type": "string", "pattern": "^(?=a)a+$"}, None, "(?…) groups"),
+        ({"not": {"type": "string"}}, None, "uses 'not'"),
+        ({"$ref": "#/$defs/n", "$defs": {"n": {"type": "object", "properties": {"n": {"$ref": "#/$defs/n"}}}}}, None, "recursive"),
+        ({"$ref": "https://example.com/schema.json"}, "response_format.json_schema.schema", "nothing is fetched"),
+        ({"enum": list(range(60_000))}, "response_format.json_schema.schema", "enum of 60,000 values"),
+        ({"type": "object", "properties": {f"p{i}": {} for i in range(20_000)}}, "response_format.json_schema.schema",
+         "20,000 properties"),
+        (_deep(150), "response_format.json_schema.schema", "nests deeper than 32 levels"),
+    ],
+)
+def test_a_schema_past_turnouts_limits_is_a_400_naming_the_limit(
+    url: str, schema: dict[str, Any], param: str | None, message: str
+) -> None:
+    """Each of these once answered 500 with a traceback, or (maxItems, long patterns) killed
+    the server; now each is the caller's mistake, said plainly."""
+    response_format: Any = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    with pytest.raises(openai.BadRequestError) as error:
+        client(url).chat.completions.create(model="scripted/echo", messages=user("hi"), response_format=response_format)
+    assert message in error.value.message
+    assert error.value.body["param"] == param  # type: ignore[index]
+    assert client(url).chat.completions.create(model="scripted/echo", messages=user("hi")).choices[0].message.content == "ok"
 
 
 def test_unknown_urls_and_methods_answer_in_openai_shape(url: str) -> None:

@@ -44,6 +44,27 @@ def test_the_embedded_model_answers_whole_and_streamed(url: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "array", "items": {"type": "integer"}, "maxItems": 3000},
+        {"type": "string", "pattern": "^a{0,5000}$"},
+    ],
+)
+def test_a_schema_that_once_killed_the_server_is_answered(url: str, schema: dict[str, object]) -> None:
+    """~300 bytes that made llama.cpp's grammar parser fail and llama-cpp-python crash the
+    whole server (exit 139): now the length bound stays out of the grammar, and in validation."""
+    response = client(url).chat.completions.create(
+        model=MODEL, messages=user("Reply with the JSON array [1, 2, 3]."), max_tokens=200, temperature=0,
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},  # type: ignore[typeddict-item]
+    )
+    content = response.choices[0].message.content
+    assert content is not None
+    jsonschema.validate(json.loads(content), schema)
+    assert client(url).models.list().data  # still serving
+
+
+@pytest.mark.slow
 async def test_the_embedded_model_answers_json_that_follows_the_schema(url: str) -> None:
     openai_client = async_client(url)
     response = await openai_client.chat.completions.create(

@@ -24,6 +24,7 @@ from turnout.engines._replay import ReplaySession, current_replay
 from turnout.engines._request import Messages, Target, _Request
 from turnout.engines._result import Completion, Locality, Timings, Usage
 from turnout.engines._routing import endpoint_retries, router_for
+from turnout.engines.schema_bounds import answer_problems
 from turnout.engines.tag import instructions, plain_messages, summary
 from turnout.errors import SchemaError, TurnoutError
 from turnout.telemetry._calls import CallRecord
@@ -93,6 +94,39 @@ def _validate(schema: type[OutputT], text: str) -> OutputT:
     return schema.model_validate_json(_strip_fences(text))
 
 
+def raw_schema_of(call: dict[str, Any]) -> dict[str, Any] | None:
+    """The raw JSON schema a call was given (`json_schema=`), if any."""
+    response_format = call.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        schema = response_format.get("json_schema", {}).get("schema")
+        return schema if isinstance(schema, dict) else None
+    return None
+
+
+def _checked(
+    schema: type[OutputT] | None, raw_schema: dict[str, Any] | None, text: str
+) -> tuple[OutputT | None, str | None]:
+    """The validated output (pydantic `schema`), and why the text fails its schema (None
+    when it passes). A raw schema is validated too: local engines decode under a grammar
+    whose long length bounds `schema_bounds` dropped, and remote models may answer anything."""
+    if schema is not None:
+        try:
+            return _validate(schema, text), None
+        except ValidationError as exc:
+            return None, _validation_summary(exc)
+    if raw_schema is not None:
+        return None, answer_problems(raw_schema, _strip_fences(text))
+    return None, None
+
+
+def _schema_title(schema: type[BaseModel] | None) -> str:
+    return schema.__name__ if schema is not None else "the JSON schema"
+
+
+def _schema_json(schema: type[BaseModel] | None, raw_schema: dict[str, Any] | None) -> dict[str, Any]:
+    return json_schema_of(schema) if schema is not None else raw_schema or {}
+
+
 def _strip_fences(text: str) -> str:
     stripped = text.strip()
     if stripped.startswith("```") and stripped.endswith("```"):
@@ -108,7 +142,7 @@ def _validation_summary(exc: ValidationError) -> str:
 
 
 def _reask(
-    messages: list[dict[str, Any]], raw: str, served: str, exc: ValidationError, schema: type[BaseModel]
+    messages: list[dict[str, Any]], raw: str, served: str, problems: str, schema: dict[str, Any]
 ) -> list[dict[str, Any]]:
     return [
         *messages,
@@ -117,8 +151,8 @@ def _reask(
             "role": "user",
             "content": instructions(
                 f"That answer does not validate against the required JSON schema: "
-                f"{_validation_summary(exc)}. Reply with only a JSON object matching this "
-                f"schema: {json.dumps(json_schema_of(schema))}"
+                f"{problems}. Reply with only a JSON object matching this "
+                f"schema: {json.dumps(schema)}"
             ),
         },
     ]
@@ -143,7 +177,8 @@ async def complete(
     validate is re-asked `settings.schema_retries` times with the error, then raised as
     SchemaError carrying the raw text. With `json_schema` (a raw JSON schema, for callers
     that have no pydantic model, such as `turnout serve`'s clients) local engines decode under
-    it too, and the answer is returned as `Completion.text`, unvalidated and never re-asked.
+    it too, and the answer is returned as `Completion.text`, validated and re-asked the same
+    way. A schema past `schema_bounds`' limits raises SchemaRefused before any model call.
     Extra keyword arguments go to litellm unchanged.
     """
     session, live, request = _start(
@@ -234,6 +269,7 @@ async def _complete(
     call: dict[str, Any],
 ) -> Completion[OutputT]:
     started = time.perf_counter()
+    raw_schema = raw_schema_of(call)
     usage = Usage()
     cost = 0.0
     attempt = 0
@@ -246,20 +282,17 @@ async def _complete(
         hidden = getattr(response, "_hidden_params", {}) or {}
         cost += 0.0 if locality == "local" else (hidden.get("response_cost") or 0.0)
         text = response.choices[0].message.content or ""
-        output = None
-        if schema is not None:
-            try:
-                output = _validate(schema, text)
-            except ValidationError as exc:
-                if attempt > settings.schema_retries:
-                    raise SchemaError(
-                        f"{served} answered {attempt} time(s) with output that does not match "
-                        f"{schema.__name__}: {_validation_summary(exc)}",
-                        raw_text=text,
-                        model=served,
-                    ) from None
-                conversation = _reask(conversation, text, served, exc, schema)
-                continue
+        output, problems = _checked(schema, raw_schema, text)
+        if problems is not None:
+            if attempt > settings.schema_retries:
+                raise SchemaError(
+                    f"{served} answered {attempt} time(s) with output that does not match "
+                    f"{_schema_title(schema)}: {problems}",
+                    raw_text=text,
+                    model=served,
+                )
+            conversation = _reask(conversation, text, served, problems, _schema_json(schema, raw_schema))
+            continue
         total = time.perf_counter() - started
         return Completion(  # unparametrized: Completion[X] is rebuilt per call once pydantic's cache drops it
             text=text,

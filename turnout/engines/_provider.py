@@ -16,6 +16,7 @@ from typing import Any
 from turnout._sync import iterate_sync, run_sync
 from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine
 from turnout.engines._registry import LOCAL_ENGINES, get_engine
+from turnout.engines.schema_bounds import grammar_schema
 
 DEFAULT_TIMEOUT_S = 600.0
 TTFT_FIELD = "turnout_ttft_s"
@@ -67,6 +68,8 @@ def _seconds(timeout: Any) -> float:
 
 
 def _request(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> EngineRequest:
+    """The engine's request; its schema is the one every local engine may safely decode under
+    (SchemaRefused before any grammar is built for one past the limits)."""
     response_format = params.get("response_format") or {}
     schema = None
     if response_format.get("type") == "json_schema":
@@ -82,7 +85,7 @@ def _request(model: str, messages: list[dict[str, Any]], params: dict[str, Any])
         top_p=params.get("top_p"),
         stop=[stop] if isinstance(stop, str) else list(stop),
         seed=params.get("seed"),
-        json_schema=schema,
+        json_schema=grammar_schema(schema) if schema is not None else None,
     )
 
 

@@ -19,6 +19,7 @@ from turnout.engines._meter import record_refusal
 from turnout.engines._policy import span_capture
 from turnout.engines._recording import graph_position, json_schema_of, record_call, schema_name
 from turnout.engines._replay import ReplaySession
+from turnout.engines.schema_bounds import check_schema
 from turnout.engines.tag import Part, Tagged, plain_messages
 from turnout.errors import EgressRefused, UnknownRole, UserError
 from turnout.telemetry import chat_span
@@ -118,6 +119,8 @@ class _Request:
             check_role(target.role, settings.roles.get(target.role))
         elif check:
             check_model(target.model, target.api_base)
+        if json_schema is not None:
+            check_schema(json_schema)
         call = _call_params(schema, json_schema, {"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params})
         return cls(target, settings, _messages(messages), call, temperature, max_tokens)
 

@@ -6,19 +6,20 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from turnout.config import Settings
 from turnout.engines._door import (
+    _checked,
     _finish,
-    _start,
     _replayed,
+    _schema_title,
     _send,
     _served,
+    _start,
     _unwrap,
     _usage,
-    _validate,
-    _validation_summary,
+    raw_schema_of,
 )
 from turnout.engines._guard import Cleared
 from turnout.engines._locality import split_model
@@ -60,9 +61,8 @@ def stream(
     settings: Settings | None = None,
     **params: Any,
 ) -> CompletionStream[OutputT]:
-    """Like `complete()`, streamed. A schema is validated at the end (no re-ask: the text
-    was already shown), raising SchemaError if it fails; a raw `json_schema` constrains
-    local engines and is not validated."""
+    """Like `complete()`, streamed. A schema (pydantic or a raw `json_schema`) is validated
+    at the end (no re-ask: the text was already shown), raising SchemaError if it fails."""
     session, live, request = _start(
         role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params, json_schema=json_schema
     )
@@ -113,17 +113,13 @@ def stream(
             raise unwrapped from None
         served, locality = _served(response, target, settings, cleared, cleared.messages)
         text = "".join(parts)
-        output = None
-        if schema is not None:
-            try:
-                output = _validate(schema, text)
-            except ValidationError as exc:
-                raise SchemaError(
-                    f"{served} streamed output that does not match {schema.__name__}: "
-                    f"{_validation_summary(exc)}",
-                    raw_text=text,
-                    model=served,
-                ) from None
+        output, problems = _checked(schema, raw_schema_of(call), text)
+        if problems is not None:
+            raise SchemaError(
+                f"{served} streamed output that does not match {_schema_title(schema)}: {problems}",
+                raw_text=text,
+                model=served,
+            )
         holder.result = Completion(  # unparametrized: Completion[X] is rebuilt per call once pydantic's cache drops it
             text=text,
             output=output,

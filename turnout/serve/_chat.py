@@ -62,6 +62,17 @@ async def parse(request: Request) -> ChatCompletionRequest:
         payload = json.loads(raw)
     except ValueError as exc:
         raise ApiError(400, f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+    except RecursionError:
+        raise ApiError(400, "The request body nests JSON too deeply to read.", code="invalid_json") from None
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(
+            400, "The request body holds a lone UTF-16 surrogate (\\ud800–\\udfff), which is no character.",
+            code="invalid_json",
+        ) from None
+    except RecursionError:
+        raise ApiError(400, "The request body nests JSON too deeply to read.", code="invalid_json") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "The request body must be a JSON object.", code="invalid_json")
     try:

@@ -19,6 +19,9 @@ from pydantic import (
     model_validator,
 )
 
+from turnout.engines.schema_bounds import check_schema
+from turnout.errors import SchemaRefused
+
 # Arguments OpenAI accepts that change nothing here: bookkeeping, caching, routing hints.
 IGNORED_ARGUMENTS = (
     "user", "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key",
@@ -93,6 +96,10 @@ class JsonSchemaSpec(_Strict):
             validators,
         )
 
+        try:  # the limits first: a schema nested thousands deep would overflow the meta-check
+            check_schema(schema)
+        except SchemaRefused as exc:
+            raise ValueError(str(exc)) from None
         try:
             validators.validator_for(schema).check_schema(schema)
         except SchemaError as exc:
