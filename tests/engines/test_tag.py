@@ -46,9 +46,27 @@ def test_outline_keeps_signatures_and_drops_bodies() -> None:
     )
     assert outline(code) == [
         "class Invoice(Base, metaclass=Meta)",
-        "    def total(self, tax: float=0.2) -> float",
+        "    def total(self, tax: float=...) -> float",
         "    async def send(self, *, to: str) -> None",
     ]
+
+
+def test_outline_drops_every_literal_value_but_keeps_names() -> None:
+    code = (
+        'class Store(Base, dsn="postgresql://app:s3cret-pw@db/prod", retries=3):\n'
+        '    def connect(self, password: str = "hunter2", port: int = 5432, *, token=f"tok-{N}",\n'
+        '                model: "pkg.Model" = None, mode: Literal["fast", "safe"] = "fast", on=True) -> "Store":\n'
+        "        return self\n"
+    )
+    lines = outline(code)
+    assert lines == [
+        "class Store(Base, dsn=..., retries=...)",
+        "    def connect(self, password: str=..., port: int=..., *, token=..., model: 'pkg.Model'=None, "
+        "mode: Literal['fast', 'safe']=..., on=True) -> 'Store'",
+    ]
+    assert not any(secret in "".join(lines) for secret in ("s3cret", "hunter2", "5432", "tok-"))
+    broken = outline('def g(a, password="s3cret", n=42) -> int:\n    return (a +\n')
+    assert broken == ["def g(a, password=..., n=...) -> int"]
 
 
 def test_outline_reads_an_indented_method_and_a_fragment_that_does_not_parse() -> None:

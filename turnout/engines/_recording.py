@@ -12,6 +12,7 @@ from turnout.config import Settings
 from turnout.engines._result import Completion
 from turnout.engines.tag import plain_messages
 from turnout.telemetry._calls import CallRecord, append_call, request_key
+from turnout.telemetry._redact import redact
 from turnout.telemetry._spans import ChatSpan
 
 
@@ -54,7 +55,8 @@ def record_call(
     locality: str = "local",
 ) -> None:
     """Append the call (its answer, or how it failed) to its run's recording, when recording is
-    on and the call is traced."""
+    on and the call is traced. Secrets are redacted as in traces; the replay key is taken
+    before, so a replayed run still matches its calls."""
     traces = settings.traces_path
     context = span.span.get_span_context()
     if not settings.record_calls or traces is None or not context.is_valid:
@@ -70,8 +72,9 @@ def record_call(
     else:
         assert failure is not None
         outcome = {
-            "text": getattr(failure, "raw_text", ""), "error_type": type(failure).__name__, "error": str(failure),
+            "text": getattr(failure, "raw_text", ""), "error_type": type(failure).__name__, "error": redact(str(failure)),
         }
+    outcome["text"] = redact(outcome["text"] or "")
     append_call(
         traces,
         CallRecord(
@@ -84,7 +87,7 @@ def record_call(
             role=role,
             model=model,
             locality=locality,
-            messages=plain,
+            messages=[{**message, "content": redact(message["content"])} for message in plain],
             schema_name=schema_name(schema),
             json_schema=json_schema_of(schema) if schema is not None else None,
             params={k: v for k, v in params.items() if k in ("temperature", "max_tokens") and v is not None},

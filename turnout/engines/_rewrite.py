@@ -26,27 +26,75 @@ _MAX_CACHED = 2048
 
 
 def outline(code: str) -> list[str]:
-    """The signatures of the definitions in `code` (methods indented under their class)."""
+    """The signatures of the definitions in `code` (methods indented under their class), with
+    every literal value (defaults, class keywords) shown as `...`: a default can hold a
+    password or a DSN, and an outline promises names and shapes only."""
     try:
         tree = ast.parse(textwrap.dedent(code))
     except SyntaxError:
-        return [m.group(1).strip() for m in _DEFINITION_LINE.finditer(code)]
+        return [_without_literals(m.group(1).strip()) for m in _DEFINITION_LINE.finditer(code)]
     lines: list[str] = []
 
     def visit(node: ast.AST, depth: int) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 prefix = "async def" if isinstance(child, ast.AsyncFunctionDef) else "def"
-                returns = f" -> {ast.unparse(child.returns)}" if child.returns else ""
-                lines.append(f"{'    ' * depth}{prefix} {child.name}({ast.unparse(child.args)}){returns}")
+                returns = f" -> {ast.unparse(_elided(child.returns, annotation=True))}" if child.returns else ""
+                arguments = ast.unparse(_arguments_elided(child.args))
+                lines.append(f"{'    ' * depth}{prefix} {child.name}({arguments}){returns}")
                 visit(child, depth + 1)
             elif isinstance(child, ast.ClassDef):
-                bases = ", ".join(ast.unparse(b) for b in [*child.bases, *child.keywords])
+                keywords = [ast.keyword(k.arg, _elided(k.value)) for k in child.keywords]
+                bases = ", ".join(ast.unparse(b) for b in [*map(_elided, child.bases), *keywords])
                 lines.append(f"{'    ' * depth}class {child.name}" + (f"({bases})" if bases else ""))
                 visit(child, depth + 1)
 
     visit(tree, 0)
     return lines
+
+
+def _arguments_elided(arguments: ast.arguments) -> ast.arguments:
+    for argument in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]:
+        if argument is not None and argument.annotation is not None:
+            argument.annotation = _elided(argument.annotation, annotation=True)
+    arguments.defaults = [_elided(default) for default in arguments.defaults]
+    arguments.kw_defaults = [None if default is None else _elided(default) for default in arguments.kw_defaults]
+    return arguments
+
+
+def _elided(node: ast.expr, *, annotation: bool = False) -> ast.expr:
+    """`node` (freshly parsed, so rewritten in place) with each literal value as `...`."""
+    elided: ast.expr = _LiteralsElided(annotation).visit(node)
+    return elided
+
+
+class _LiteralsElided(ast.NodeTransformer):
+    """None, True, False and `...` say nothing and stay; so does a string in an annotation
+    that is a dotted name (a forward reference such as `"pkg.Model"`)."""
+
+    def __init__(self, annotation: bool) -> None:
+        self.annotation = annotation
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        value = node.value
+        if value is None or isinstance(value, bool) or value is Ellipsis:
+            return node
+        if self.annotation and isinstance(value, str) and _DOTTED_NAME.fullmatch(value):
+            return node
+        return ast.copy_location(ast.Constant(value=...), node)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
+        return ast.copy_location(ast.Constant(value=...), node)
+
+
+_DOTTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_STRING_LITERAL = re.compile(r"""[rbuf]*("""  + '"""' + r"""[\s\S]*?""" + '"""' + r"""|'[^'\\]*(?:\\.[^'\\]*)*'|"[^"\\]*(?:\\.[^"\\]*)*")""", re.I)
+_NUMBER_LITERAL = re.compile(r"(?<![\w.])-?\d[\w.]*")
+
+
+def _without_literals(signature: str) -> str:
+    """The regex fallback's signature (for code that does not parse) with literals elided."""
+    return _NUMBER_LITERAL.sub("...", _STRING_LITERAL.sub("...", signature))
 
 
 def _withheld(part: Part, policy: str) -> Part:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -68,13 +69,19 @@ _warned: set[Path] = set()
 
 
 def append_call(traces_dir: Path, record: CallRecord) -> None:
-    """Append one call to its run's recording (never raises: recording must not break a run)."""
+    """Append one call to its run's recording (never raises: recording must not break a run).
+    Recordings hold prompts and answers: the folder is the owner's only (0700), each file too
+    (0600), whatever the umask."""
     path = calls_path(traces_dir, record.trace_id)
     try:
         with _lock:
             if not path.parent.is_dir():  # mkdir even of an existing folder counts as blocking I/O on an event loop
-                path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as f:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.chmod(path.parent, 0o700)
+            descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with open(descriptor, "a", encoding="utf-8") as f:
+                if os.fstat(descriptor).st_mode & 0o077:  # written by an older turnout, or copied in
+                    os.fchmod(descriptor, 0o600)
                 f.write(record.model_dump_json(exclude_defaults=True) + "\n")
     except OSError as exc:
         if path.parent not in _warned:
