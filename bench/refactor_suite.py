@@ -362,10 +362,10 @@ def interpreter(project: Project, source: Path) -> str:
 
 
 def check_env(root: Path, project: Project, python: str) -> dict[str, str]:
-    """The test runner's clean environment, with the project's import roots first on sys.path."""
-    from turnout.tools.test_runner import clean_env
+    """The test runner's allowlisted environment, with the project's import roots first on sys.path."""
+    from turnout.tools.sandbox import Sandbox
 
-    return clean_env([str(root / p) for p in project.pythonpath], python)
+    return Sandbox(kind="none").environment([str(root / p) for p in project.pythonpath], python)
 
 
 def run_pytest(root: Path, project: Project, python: str) -> dict[str, Any]:

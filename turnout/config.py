@@ -122,6 +122,14 @@ class RefactorSettings(BaseModel):
         "isolated", description="When the repository brings no environment: `isolated` makes one from its declared "
                                 "test dependencies (cached by their hash); `turnout` uses turnout's own Python.",
     )
+    sandbox: Literal["auto", "bubblewrap", "off"] = Field(
+        "auto", description="What the repository's tests and checks run under: `bubblewrap` (required), `auto` "
+                            "(bubblewrap where it runs, else unsandboxed with a warning) or `off`.",
+    )
+    pass_env: list[str] = Field(
+        default_factory=list, description="Environment variables the repository's tests get besides the allowlist "
+                                          "(none of your credentials reach them otherwise).",
+    )
 
 
 class ServeSettings(BaseModel):
@@ -142,6 +150,10 @@ class ServeSettings(BaseModel):
     max_queue: int = Field(32, ge=0, description="Requests waiting for a slot; beyond this, 429.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body; beyond this, 413.")
     max_tokens: int = Field(2048, ge=1, description="Cap on max_tokens a client may ask for.")
+    request_timeout_s: float = Field(
+        15.0, gt=0, le=3600, description="A client must send a request's headers, and each part of its body, within "
+                                         "this; otherwise the connection is closed (headers) or answered 408 (body).",
+    )
 
 
 class Settings(BaseSettings):
@@ -259,6 +271,8 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
         raise ConfigError(_describe(exc, path)) from None
     except (OSError, ValueError) as exc:  # TOML syntax errors are ValueErrors
         raise ConfigError(f"cannot read config {path}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"cannot read config {path}: it nests arrays or tables too deeply to be a configuration") from None
     finally:
         _config_path.reset(token)
 

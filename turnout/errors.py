@@ -44,6 +44,10 @@ class SchemaRefused(UserError):
     (`turnout.engines.schema_bounds`); the message names the limit."""
 
 
+class PromptTooLong(UserError):
+    """A prompt (with its max_tokens) longer than the model's context window; nothing was generated."""
+
+
 class EngineUnavailable(TurnoutError):
     """The engine cannot run on this machine (package missing, no CUDA, ...)."""
 

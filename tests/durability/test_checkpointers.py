@@ -96,3 +96,33 @@ def test_every_model_in_turnouts_states_comes_back_from_a_checkpoint_as_itself()
     assert isinstance(revived["plan"], RefactorPlan) and revived["plan"].new_name == "read_inventory"
     assert isinstance(revived["attempts"][0], Attempt) and isinstance(revived["attempts"][0].tests, TestReport)
     assert revived["baseline"] == report
+
+
+async def test_an_unknown_scheme_is_refused_and_never_becomes_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as caught:
+        async with open_checkpointer("mysql://app:PASS@db/runs"):
+            pass
+    assert str(caught.value).startswith("unknown checkpointer scheme 'mysql' in mysql://app:***@db/runs")
+    assert "sqlite:///path" in str(caught.value) and "postgres://" in str(caught.value)
+    assert not any("PASS" in path.name for path in tmp_path.rglob("*"))
+
+
+async def test_one_thread_is_run_by_one_process_at_a_time_in_postgres(postgres_url: str) -> None:
+    from turnout.graphs.checkpointers import ThreadBusy, thread_lock
+
+    async with thread_lock(postgres_url, "pg-busy"):
+        with pytest.raises(ThreadBusy, match="thread 'pg-busy' is being run by another process"):
+            async with thread_lock(postgres_url, "pg-busy"):
+                pass
+        async with thread_lock(postgres_url, "pg-other"):  # other threads are free
+            pass
+    async with thread_lock(postgres_url, "pg-busy"):  # released
+        pass
+
+
+async def test_an_unreachable_postgres_lock_says_where_without_the_password() -> None:
+    from turnout.graphs.checkpointers import thread_lock
+
+    with pytest.raises(UserError, match=r"cannot open checkpoints at postgresql://turnout:\*\*\*@127.0.0.1:1/runs"):
+        async with thread_lock("postgresql://turnout:s3cret@127.0.0.1:1/runs", "t"):
+            pass

@@ -225,3 +225,13 @@ def test_fuzzed_schemas_are_refused_clearly_or_load_in_llama_cpp(vocabulary: Any
         assert str(refused).startswith(("the schema", "llama.cpp cannot build", "a JSON schema")), str(refused)
         return
     assert loaded, f"turnout accepted a schema whose grammar llama.cpp refused: {json.dumps(safe)[:500]}"
+
+
+def test_under_python_O_a_remote_ref_is_still_refused_never_fetched() -> None:
+    """llama-cpp-python's converter guards remote refs with `assert`, which `-O` removes."""
+    done = subprocess.run(
+        [sys.executable, "-O", "-c", "from turnout.engines.schema_bounds import grammar_schema\n"
+         "grammar_schema({'$ref': 'https://127.0.0.1:9/schema.json'})"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode != 0 and "SchemaRefused" in done.stderr and "nothing is fetched" in done.stderr

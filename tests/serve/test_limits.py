@@ -175,3 +175,61 @@ async def test_a_client_that_leaves_the_queue_frees_its_place(gate: Gate) -> Non
         assert (await generating).choices[0].message.content == "answer to a"
         await impatient.close()
         await openai_client.close()
+
+
+def _address(url: str) -> tuple[str, int]:
+    parsed = httpx.URL(url)
+    return parsed.host, parsed.port or 80
+
+
+def _closed_within(sock: Any, seconds: float) -> bool:
+    """Whether the server closed `sock` (recv returns b"" or fails) within `seconds`."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1024) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+def test_connections_that_send_nothing_or_headers_too_slowly_are_closed() -> None:
+    """Once 1,500 such connections were held open for good; now each gets request_timeout_s."""
+    import socket
+    import time
+
+    with scripted.scripted("echo", lambda messages: "ok"), served(["scripted/echo"], request_timeout_s=1) as url:
+        silent = socket.create_connection(_address(url))
+        dribbling = socket.create_connection(_address(url))
+        dribbling.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")  # the headers never finish
+        started = time.monotonic()
+        assert _closed_within(silent, 5) and _closed_within(dribbling, 5)
+        assert time.monotonic() - started < 4
+        # A connection that asks in time is answered, and kept alive for its next request.
+        with httpx.Client() as http:
+            for _ in range(2):
+                assert http.post(f"{url}/chat/completions", json={"model": "scripted/echo", "messages": user("hi")}).status_code == 200
+
+
+def test_a_body_that_stops_arriving_is_a_408() -> None:
+    import socket
+
+    with scripted.scripted("echo", lambda messages: "ok"), served(["scripted/echo"], request_timeout_s=1) as url:
+        slow = socket.create_connection(_address(url))
+        slow.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 400\r\n\r\n{\"model\": ")  # 390 bytes still to come, and they never do
+        slow.settimeout(5)
+        answer = slow.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 408") and "request_timeout_s" in answer
+
+
+async def test_a_long_generation_is_not_cut_by_the_request_deadline() -> None:
+    """The deadline is for a request's arrival; an answer may take as long as it takes."""
+
+    async def slow(messages: list[dict[str, Any]]) -> str:
+        await asyncio.sleep(2.5)
+        return "done"
+
+    with scripted.scripted("slow", slow), served(["scripted/slow"], request_timeout_s=1) as url:
+        response = await async_client(url).chat.completions.create(model="scripted/slow", messages=user("hi"))
+    assert response.choices[0].message.content == "done"

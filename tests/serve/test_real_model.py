@@ -83,4 +83,4 @@ def test_a_prompt_longer_than_the_context_window_is_a_400(url: str) -> None:
     with pytest.raises(openai.BadRequestError) as error:
         client(url).chat.completions.create(model=MODEL, messages=user("word " * 6000), max_tokens=4)
     assert error.value.code == "context_length_exceeded"
-    assert "exceed context window of 4096" in error.value.message
+    assert "exceeds the context window of llamacpp/smollm2 (4,096 tokens" in error.value.message

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from turnout.errors import ConfigError
+from turnout.tools.sandbox import Sandbox, bubblewrap_problem
 from turnout.tools.test_env import WorkspaceNotTested, find_interpreter, resolve_test_environment, top_level_packages
 from turnout.tools.test_runner import run_tests
 
@@ -73,8 +74,12 @@ async def test_an_editable_install_of_the_users_tree_is_not_what_the_tests_impor
     # The venv sees turnout's pytest the way a project's own venv would see its own.
     (site / "_pytest_from_base.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
-    unguarded = await run_tests(workspace, python=str(repo / ".venv" / "bin" / "python"))
+    unguarded = await run_tests(workspace, python=str(repo / ".venv" / "bin" / "python"), sandbox=Sandbox(kind="none"))
     assert unguarded.failed == 1  # the copy's tests ran against the user's original file
+    if bubblewrap_problem() is None:  # sandboxed, the user's tree is not there to import at all
+        hidden = await run_tests(workspace, python=str(repo / ".venv" / "bin" / "python"),
+                                 sandbox=Sandbox(kind="bubblewrap", hidden=[str(repo)]))
+        assert hidden.errors == 1 and "No module named 'pkg'" in hidden.output_tail
 
     env = await resolve_test_environment(repo, workspace)
     assert env.chosen_by == "the repository's own .venv/"

@@ -61,10 +61,10 @@ def settings_from(
     `--offline` beats `--policy`, which beats config, which beats the command's default; the
     policy typed here is a floor: config may make a role stricter, never looser."""
     settings = load_settings(config)
+    if policy is not None:  # checked even where --offline overrides it: a typo is never silently ignored
+        settings = settings.with_policy(policy, floor=True)
     if offline:
         settings = settings.with_policy("local-only", everywhere=True, floor=True)
-    elif policy is not None:
-        settings = settings.with_policy(policy, floor=True)
     elif default_policy is not None and not settings.policy_configured:
         settings = settings.with_policy(default_policy)
     use_settings(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -64,6 +65,7 @@ def _report(values: dict[str, Any], policy: str) -> None:
         row("files changed", ", ".join(values["changed_files"]))
     if values.get("test_env") is not None:
         row("tests run with", values["test_env"].describe())
+        row("sandbox", values["test_env"].runner().describe())
     if values.get("baseline"):
         row("tests before", values["baseline"].summary())
     attempts = values.get("attempts") or []
@@ -110,7 +112,7 @@ def work_folder(repo: Path) -> Path:
 
 async def _refactor(repo: Path, request: str, plan: Any, plan_source: str | None, test_cmd: str | None, apply: bool,
                     max_attempts: int, allow_failing_baseline: bool, settings: Any, checkpoints: str,
-                    python: str | None) -> dict[str, Any]:
+                    python: str | None, sandbox: dict[str, Any]) -> dict[str, Any]:
     from turnout import telemetry
     from turnout.graphs._running import new_thread_id, thread_config
     from turnout.graphs.checkpointers import open_checkpointer
@@ -119,7 +121,7 @@ async def _refactor(repo: Path, request: str, plan: Any, plan_source: str | None
 
     run_id = new_thread_id()
     payload = {"request": request, "repo": str(repo.resolve()), "run_id": run_id, "max_attempts": max_attempts,
-               "allow_failing_baseline": allow_failing_baseline, "test_command": test_cmd, "python": python}
+               "allow_failing_baseline": allow_failing_baseline, "test_command": test_cmd, "python": python, **sandbox}
     if plan is not None:
         payload.update(plan=plan, plan_source=plan_source)
     async with open_checkpointer(checkpoints) as saver:
@@ -157,7 +159,7 @@ def _request_and_plan(words: list[str], plan_file: Path | None, keep_alias: str 
             raise UserError("--keep-alias goes with the command-line form (rename OLD NEW --keep-alias …); "
                             "in a plan file, write keep_alias in the rename")
         return f"the plan in {plan_file}", load_plan(plan_file), "plan file"
-    if not words:
+    if not " ".join(words).strip():
         raise UserError('give a request ("Rename load_inventory to read_inventory"), an operation '
                         "(rename OLD NEW) or --plan FILE")
     if len(words) > 1 and words[0].replace("-", "_") in COMMAND_LINE_FORMS:
@@ -166,6 +168,32 @@ def _request_and_plan(words: list[str], plan_file: Path | None, keep_alias: str 
         raise UserError("--keep-alias goes with the command-line form (rename OLD NEW --keep-alias deprecated); "
                         'in a sentence, write "keeping the old name as a deprecated alias"')
     return " ".join(words), None, None
+
+
+def _one_line(path: str) -> str:
+    """A path as one line of text: control characters (a newline in a file name) escaped."""
+    return path if path.isprintable() else path.encode("unicode_escape").decode("ascii")
+
+
+class SandboxChoice(str, enum.Enum):
+    auto = "auto"
+    bubblewrap = "bubblewrap"
+    off = "off"
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _sandbox_first(repo: Path, mode: str, pass_env: list[str]) -> dict[str, Any]:
+    """Check the sandbox before anything runs, and say on the first line when there is none."""
+    from turnout.tools.sandbox import Sandbox
+
+    if bad := [name for name in pass_env if not _ENV_NAME.fullmatch(name)]:
+        raise UserError(f"--pass-env takes an environment variable's name, not {bad[0]!r}")
+    sandbox = Sandbox.resolve(mode, hide=[repo], pass_env=pass_env)  # type: ignore[arg-type]
+    if sandbox.kind == "none":
+        errors.print(f"[yellow]warning:[/] {sandbox.describe()}", soft_wrap=True)
+    return {"sandbox": mode, "pass_env": pass_env}
 
 
 class KeepAlias(str, enum.Enum):
@@ -187,6 +215,8 @@ def refactor(
     max_attempts: Annotated[int, typer.Option(min=1, help="Local attempts before escalating or giving up.")] = 3,
     allow_failing_baseline: Annotated[bool, typer.Option(help="Continue when tests already fail; only new failures count.")] = False,
     python: Annotated[Optional[str], typer.Option(help="Interpreter for the repository's tests (default: its .venv, venv or env, the active VIRTUAL_ENV, else turnout's own).")] = None,
+    sandbox: Annotated[Optional[SandboxChoice], typer.Option(help="What the repository's tests run under: bubblewrap (required), auto (bubblewrap where it runs, else a warning) or off. Default: [refactor] sandbox, auto.")] = None,
+    pass_env: Annotated[Optional[list[str]], typer.Option("--pass-env", metavar="NAME", help="An environment variable the repository's tests may see (repeatable); none of your credentials reach them otherwise.")] = None,
     checkpointer: CheckpointerOption = None,
     config: ConfigOption = None,
     policy: PolicyOption = None,
@@ -199,19 +229,23 @@ def refactor(
     try:
         if not repo.is_dir():
             raise UserError(f"{repo} is not a directory; give the repository to refactor")
+        if test_cmd is not None and not test_cmd.strip():
+            raise UserError("--test-cmd is empty; give the command that runs the tests, or leave it out to detect one")
         text, given_plan, plan_source = _request_and_plan(list(request or []), plan,
                                                           keep_alias.value if keep_alias else None)
         if apply and (dirty := uncommitted_changes(repo)):
-            shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+            shown = ", ".join(map(_one_line, dirty[:5])) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
             raise UserError(f"{repo} has uncommitted changes ({shown}); commit or stash them, or run without --apply")
         settings = settings_from(config, policy=policy, offline=offline, default_policy="no-code")
         interpreter = python or settings.refactor.python
         if interpreter and not Path(interpreter).expanduser().exists():
             raise UserError(f"the interpreter {interpreter!r} does not exist; pass --python with the Python that "
                             "runs this repository's tests (its virtual environment's bin/python)")
+        chosen = _sandbox_first(repo, sandbox.value if sandbox else settings.refactor.sandbox,
+                                [*settings.refactor.pass_env, *(pass_env or [])])
         values = asyncio.run(_refactor(
             repo, text, given_plan, plan_source, test_cmd, apply, max_attempts, allow_failing_baseline, settings,
-            checkpointer or settings.checkpoints, interpreter,
+            checkpointer or settings.checkpoints, interpreter, chosen,
         ))
     except TurnoutError as exc:
         raise fail(exc) from None

@@ -103,12 +103,12 @@ async def _run(
     from turnout import telemetry
     from turnout.graphs import build_hybrid_graph
     from turnout.graphs._running import load_graph, new_thread_id, require_checkpoint
-    from turnout.graphs.checkpointers import open_checkpointer, redacted
+    from turnout.graphs.checkpointers import open_checkpointer, redacted, thread_lock
 
     settings = settings_from(config, policy=policy, offline=offline)
     checkpoints = checkpointer or settings.checkpoints
     thread_id = thread or new_thread_id()
-    async with open_checkpointer(checkpoints) as saver:
+    async with thread_lock(checkpoints, thread_id), open_checkpointer(checkpoints) as saver:
         if target == "hybrid":
             if not repo.is_dir():
                 raise UserError(f"--repo {repo} is not a directory; give the repository to work on")
@@ -150,6 +150,8 @@ def run(
     """Run a graph with live progress, then print the answer, a one-screen summary, and what
     was sent off this machine."""
     try:
+        if task is not None and not task.strip():
+            raise UserError('the task is empty; say what to do, e.g. turnout run hybrid "where is X computed?"')
         asyncio.run(_run(target, task, repo, thread, resume, config, policy, offline, checkpointer))
     except TurnoutError as exc:
         raise fail(exc) from None

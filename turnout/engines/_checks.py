@@ -5,6 +5,10 @@ They turn what would be a deep litellm or llama.cpp traceback into one line nami
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
+
 from turnout.config import Endpoint, RoleConfig
 from turnout.engines._locality import is_loopback_url, split_model
 from turnout.engines._registry import LOCAL_ENGINES, get_engine, is_local_provider
@@ -36,16 +40,27 @@ def check_model(model: str, api_base: str | None = None) -> None:
         return
     from turnout.engines._provider import litellm_module
 
-    missing = [
-        key
-        for key in litellm_module().validate_environment(model, api_base=api_base).get("missing_keys", [])
-        if is_secret_name(key)
-    ]
+    # litellm counts a key that is set but empty as present; the provider then fails mid-call.
+    empty = {name for name, value in os.environ.items() if is_secret_name(name) and not value.strip()}
+    with _hidden(empty):
+        needed = litellm_module().validate_environment(model, api_base=api_base).get("missing_keys", [])
+    missing = [key for key in needed if is_secret_name(key)]
     if missing:
+        said = [f"{key} (set, but empty)" if key in empty else key for key in missing]
         raise MissingCredentials(
-            f"{model} needs {' and '.join(missing)} in the environment: export it, "
+            f"{model} needs {' and '.join(said)} in the environment: export it, "
             "or point the role at a local model (e.g. llamacpp/smollm2)"
         )
+
+
+@contextlib.contextmanager
+def _hidden(names: set[str]) -> Iterator[None]:
+    """os.environ without `names` for the length of the block (litellm reads it directly)."""
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def _default_base(model: str, api_base: str | None) -> str | None:

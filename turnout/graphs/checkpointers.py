@@ -9,10 +9,15 @@ with turnout's serializer, so a run started against one process's saver resumes 
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import hashlib
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
@@ -20,7 +25,12 @@ from turnout.errors import UserError
 
 _POSTGRES = re.compile(r"^postgres(?:ql)?://", re.IGNORECASE)
 _SQLITE = re.compile(r"^sqlite:(?://)?", re.IGNORECASE)
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _PASSWORD = re.compile(r"(://[^:/@]+:)[^@]*@")
+
+
+class ThreadBusy(UserError):
+    """Another process is running this thread; two runs on one thread would interleave."""
 
 
 def is_postgres(spec: str) -> bool:
@@ -43,8 +53,73 @@ async def open_checkpointer(spec: str | Path) -> AsyncIterator[BaseCheckpointSav
         async with postgres_checkpointer(text) as saver:
             yield saver
     else:
-        async with sqlite_checkpointer(_SQLITE.sub("", text)) as saver:
+        async with sqlite_checkpointer(_sqlite_path(text)) as saver:
             yield saver
+
+
+def _sqlite_path(text: str) -> Path:
+    """The SQLite file a spec names; any other URL scheme is refused (it would become a folder
+    name on disk, a password in it included)."""
+    if (scheme := _URL_SCHEME.match(text)) and not _SQLITE.match(text):
+        raise UserError(
+            f"unknown checkpointer scheme {scheme[1]!r} in {redacted(text)}: checkpoints go to a SQLite file "
+            "(a path, or sqlite:///path) or to PostgreSQL (postgres:// or postgresql://)"
+        )
+    return Path(_SQLITE.sub("", text)).expanduser()
+
+
+@asynccontextmanager
+async def thread_lock(spec: str | Path, thread_id: str) -> AsyncIterator[None]:
+    """Hold `thread_id` for one process while it runs, or raise ThreadBusy at once: a file
+    lock beside a SQLite file, an advisory lock in PostgreSQL. Released when the block ends,
+    or when the process dies."""
+    text = str(spec).strip()
+    if is_postgres(text):
+        async with _postgres_thread_lock(text, thread_id):
+            yield
+        return
+    path = _sqlite_path(text)
+    folder = path.with_name(path.name + ".threads")
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    lock_file = folder / (hashlib.sha256(thread_id.encode()).hexdigest()[:32] + ".lock")
+    handle = await asyncio.to_thread(open, lock_file, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ThreadBusy(
+                f"thread {thread_id!r} is being run by {holder}; wait for it to finish, or start a new thread"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the lock
+
+
+@asynccontextmanager
+async def _postgres_thread_lock(url: str, thread_id: str) -> AsyncIterator[None]:
+    psycopg = _psycopg()
+    key = int.from_bytes(hashlib.sha256(f"turnout thread {thread_id}".encode()).digest()[:8], "big", signed=True)
+    try:
+        connection = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    except (psycopg.Error, ValueError) as exc:
+        raise _unreachable(url, exc) from None
+    async with connection:
+        row = await (await connection.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
+        if not row or not row[0]:
+            raise ThreadBusy(
+                f"thread {thread_id!r} is being run by another process (PostgreSQL advisory lock held); "
+                "wait for it to finish, or start a new thread"
+            )
+        try:
+            yield
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 @asynccontextmanager
@@ -66,13 +141,11 @@ async def sqlite_checkpointer(path: Path | str) -> AsyncIterator[BaseCheckpointS
 @asynccontextmanager
 async def postgres_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver]:
     """An `AsyncPostgresSaver` on `url`, its tables migrated (`setup()` is idempotent)."""
+    psycopg = _psycopg()
     try:
-        import psycopg
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     except ImportError:
-        raise UserError(
-            "Postgres checkpoints need langgraph-checkpoint-postgres: pip install 'turnout[postgres]'"
-        ) from None
+        raise UserError(_POSTGRES_EXTRA) from None
 
     from turnout.graphs._running import turnout_serializer
 
@@ -83,9 +156,24 @@ async def postgres_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver]:
             )
             await saver.setup()
         except (psycopg.Error, ValueError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(
-                f"cannot open checkpoints at {redacted(url)}: {reason}; check that PostgreSQL is "
-                "running there and that the user, password and database in the URL are right"
-            ) from None
+            raise _unreachable(url, exc) from None
         yield saver
+
+
+_POSTGRES_EXTRA = "Postgres checkpoints need langgraph-checkpoint-postgres: pip install 'turnout[postgres]'"
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise UserError(_POSTGRES_EXTRA) from None
+    return psycopg
+
+
+def _unreachable(url: str, exc: BaseException) -> UserError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return UserError(
+        f"cannot open checkpoints at {redacted(url)}: {reason}; check that PostgreSQL is "
+        "running there and that the user, password and database in the URL are right"
+    )

@@ -33,8 +33,9 @@ from turnout.tools.operations import Plan, PlanError, parse_plan
 from turnout.tools.operations.edit import coder_task
 from turnout.tools.operations.phrasing import read_request, uncovered
 from turnout.tools.operations.running import apply_plan, check_plan, plan_postconditions
-from turnout.tools.test_env import WorkspaceNotTested, resolve_test_environment
-from turnout.tools.test_runner import detect_test_command, run_tests
+from turnout.tools.sandbox import Sandbox
+from turnout.tools.test_env import TestEnvironment, WorkspaceNotTested, resolve_test_environment
+from turnout.tools.test_runner import TestReport, detect_test_command, run_tests
 from turnout.tools.workspace import Workspace
 
 DEFAULT_MAX_ATTEMPTS = 3
@@ -69,9 +70,12 @@ def build_refactor_graph(
                                   "run_folder": str((base / "runs" / run_id).resolve())}
         try:
             refactor_settings = (settings or get_settings()).refactor
+            sandbox = await asyncio.to_thread(
+                Sandbox.resolve, state.get("sandbox") or refactor_settings.sandbox, hide=[Path(state["repo"])],
+                pass_env=[*refactor_settings.pass_env, *state.get("pass_env", [])])
             env = await resolve_test_environment(
                 Path(state["repo"]), ws.path, state.get("python") or refactor_settings.python,
-                fallback=refactor_settings.environment, needs_pytest=not state.get("test_command"))
+                fallback=refactor_settings.environment, needs_pytest=not state.get("test_command"), sandbox=sandbox)
         except (WorkspaceNotTested, ConfigError) as exc:
             return {**update, "status": "no_test_environment", "reason": str(exc)}
         command = state.get("test_command") or detect_test_command(ws.path, env.python)
@@ -79,8 +83,7 @@ def build_refactor_graph(
         if command is None:
             return {**update, "status": "no_test_command",
                     "reason": "no test command found (pytest, tox or `make test`); pass --test-cmd"}
-        baseline = await run_tests(ws.path, command, timeout_s=test_timeout_s, python=env.python,
-                                   pythonpath=env.pythonpath)
+        baseline = await tests_leaving_no_trace(ws, command, timeout_s=test_timeout_s, env=env)
         update["baseline"] = baseline
         if baseline.no_tests_ran:  # proves nothing, whatever --allow-failing-baseline says
             return {**update, "status": "baseline_failing",
@@ -190,8 +193,7 @@ def build_refactor_graph(
             await keep(state, attempt.model_copy(update={"problem": "the edit changed nothing"}), diff)
             return _reject(attempt, "the edit changed nothing")
         env = state.get("test_env")  # absent in a run checkpointed before environments were chosen
-        after = await run_tests(ws.path, state["test_command"], timeout_s=test_timeout_s,
-                                python=env.python if env else None, pythonpath=env.pythonpath if env else None)
+        after = await tests_leaving_no_trace(ws, state["test_command"], timeout_s=test_timeout_s, env=env)
         problem = steps.tests_problem(state["baseline"], after, bool(state.get("allow_failing_baseline")))
         if problem:
             await keep(state, attempt.model_copy(update={"problem": problem}), diff, after)
@@ -258,6 +260,19 @@ def build_refactor_graph(
     builder.add_edge("finish", END)
     builder.add_edge("give_up", END)
     return builder.compile(checkpointer=checkpointer, name=name)
+
+
+async def tests_leaving_no_trace(ws: Workspace, command: list[str] | str | None, *, timeout_s: float,
+                                 env: TestEnvironment | None) -> TestReport:
+    """The repository's tests, run in the workspace; whatever they write there is put back
+    afterwards, so the patch holds turnout's edits only."""
+    before = await asyncio.to_thread(ws.snapshot)
+    sandbox = await asyncio.to_thread(env.runner) if env else None
+    try:
+        return await run_tests(ws.path, command, timeout_s=timeout_s, python=env.python if env else None,
+                               pythonpath=env.pythonpath if env else None, sandbox=sandbox)
+    finally:
+        await asyncio.to_thread(ws.restore, before)
 
 
 def _reject(attempt: Attempt, problem: str, tests: Any = None) -> dict[str, Any]:

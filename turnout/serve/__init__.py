@@ -66,7 +66,7 @@ def serving(settings: Settings | None = None, *, host: str = "127.0.0.1", port: 
 
     settings = settings or get_settings()
     settings = settings.model_copy(update={"serve": settings.serve.model_copy(update={"host": host, "port": port})})
-    with run_in_thread(create_app(settings), host, port) as running:
+    with run_in_thread(create_app(settings), host, port, settings.serve.request_timeout_s) as running:
         yield running
 
 

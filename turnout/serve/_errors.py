@@ -20,6 +20,7 @@ from turnout.engines._provider import litellm_module
 from turnout.errors import (
     EngineUnavailable,
     ModelBehaviorError,
+    PromptTooLong,
     TurnoutError,
     UserError,
 )
@@ -103,6 +104,9 @@ def _too_long(exc: BaseException) -> str | None:
 
 def engine_failure(exc: BaseException, model: str) -> ApiError:
     """What a failed model call becomes: the client's mistake, the machine's state, or ours."""
+    if isinstance(exc, PromptTooLong):
+        return ApiError(400, f"The messages are too long for {model}: {exc}.", param="messages",
+                        code="context_length_exceeded")
     if (too_long := _too_long(exc)) is not None:
         return ApiError(
             400, f"The messages are too long for {model}: {too_long}.", param="messages", code="context_length_exceeded"

@@ -39,10 +39,14 @@ def base_url(sock: socket.socket) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
 
 
-def _server(app: Any, **config: Any) -> Any:
+def _server(app: Any, request_timeout_s: float, **config: Any) -> Any:
     import uvicorn
 
-    return uvicorn.Server(uvicorn.Config(app, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, **config))
+    from turnout.serve._deadlines import protocol_with_deadline
+
+    return uvicorn.Server(uvicorn.Config(
+        app, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, http=protocol_with_deadline(request_timeout_s), **config,
+    ))
 
 
 def run_app(app: Any, settings: Settings, on_ready: Callable[[str], None] | None = None) -> None:
@@ -51,7 +55,7 @@ def run_app(app: Any, settings: Settings, on_ready: Callable[[str], None] | None
     with contextlib.closing(sock):
         if on_ready is not None:
             on_ready(base_url(sock))
-        _server(app, log_level="info").run(sockets=[sock])
+        _server(app, settings.serve.request_timeout_s, log_level="info").run(sockets=[sock])
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,9 @@ class Running:
 
 
 @contextlib.contextmanager
-def run_in_thread(app: Any, host: str, port: int) -> Iterator[Running]:
+def run_in_thread(app: Any, host: str, port: int, request_timeout_s: float) -> Iterator[Running]:
     sock = listening_socket(host, port)
-    server = _server(app, log_config=None, log_level="warning")
+    server = _server(app, request_timeout_s, log_config=None, log_level="warning")
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="turnout-serve", daemon=True)
     thread.start()
     try:

@@ -6,7 +6,6 @@ file cut short by a killed process still yields every complete span.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import defaultdict

@@ -255,7 +255,9 @@ def _restore_blank_context(diff_text: str) -> str:
 def _git_apply(root: Path, diff_text: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env["GIT_CEILING_DIRECTORIES"] = str(root.resolve().parent)  # a root without .git is not a repository
-    return subprocess.run(["git", "apply", "--recount", "--whitespace=nowarn", "-"], cwd=root, env=env,
+    from turnout.tools.workspace import GIT_SAFE
+
+    return subprocess.run(["git", *GIT_SAFE, "apply", "--recount", "--whitespace=nowarn", "-"], cwd=root, env=env,
                           input=diff_text, capture_output=True, text=True, check=False)
 
 

@@ -27,6 +27,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from turnout.errors import ConfigError, UserError
+from turnout.tools.sandbox import Sandbox
 
 _VENV_DIRS = (".venv", "venv", "env")
 _NOT_PACKAGES = frozenset({"tests", "test", "testing", "docs", "doc", "examples", "example", "benchmarks", "bench",
@@ -57,6 +58,11 @@ class TestEnvironment(BaseModel):
     pythonpath: list[str] = []
     first_on_path: str | None = None  # the same, as a person reads it: "the workspace's src/"
     checked: dict[str, str] = {}  # top-level package -> the file it was imported from
+    sandbox: Sandbox | None = None  # what the repository's code runs under (None: resolved when used)
+
+    def runner(self) -> Sandbox:
+        """The sandbox this environment's code runs under, resolved here when none was given."""
+        return self.sandbox if self.sandbox is not None else Sandbox.resolve()
 
     def describe(self) -> str:
         path = f"; {self.first_on_path} first on the path" if self.first_on_path else ""
@@ -106,11 +112,12 @@ def top_level_packages(root: Path) -> tuple[Path, list[str]]:
     return source, names
 
 
-async def _imported_from(python: str, workspace: Path, names: list[str], pythonpath: list[str]) -> dict[str, str]:
-    from turnout.tools.test_runner import clean_env
-
+async def _imported_from(python: str, workspace: Path, names: list[str], pythonpath: list[str],
+                         sandbox: Sandbox) -> dict[str, str]:
+    argv, env = await asyncio.to_thread(sandbox.process, [python, "-c", _PROBE, *names], root=workspace, python=python,
+                                        pythonpath=pythonpath)
     process = await asyncio.create_subprocess_exec(
-        python, "-c", _PROBE, *names, cwd=workspace, env=clean_env(pythonpath), stdin=asyncio.subprocess.DEVNULL,
+        *argv, cwd=workspace, env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         out, err = await asyncio.wait_for(process.communicate(), 120)
@@ -131,19 +138,22 @@ def _outside(found: dict[str, str], workspace: Path) -> dict[str, str]:
 
 async def resolve_test_environment(repo: Path, workspace: Path, named: str | None = None, *,
                                    fallback: Literal["isolated", "turnout"] = "isolated",
-                                   needs_pytest: bool = True) -> TestEnvironment:
-    """The interpreter for `repo`'s tests and the path that makes it import `workspace`'s code."""
+                                   needs_pytest: bool = True, sandbox: Sandbox | None = None) -> TestEnvironment:
+    """The interpreter for `repo`'s tests and the path that makes it import `workspace`'s code;
+    `sandbox` is what that code runs under, here and in every later test run or check."""
+    if sandbox is None:
+        sandbox = await asyncio.to_thread(Sandbox.resolve, "auto", hide=[repo])
     # File work off the event loop: an ASGI server (langgraph dev) refuses blocking calls on it.
     python, chosen_by = await asyncio.to_thread(find_interpreter, repo, named, workspace=workspace,
                                                 fallback=fallback, needs_pytest=needs_pytest)
     source, names = await asyncio.to_thread(top_level_packages, workspace)
     if not names:
-        return TestEnvironment(python=python, chosen_by=chosen_by)
-    found = await _imported_from(python, workspace, names, [])
+        return TestEnvironment(python=python, chosen_by=chosen_by, sandbox=sandbox)
+    found = await _imported_from(python, workspace, names, [], sandbox)
     if not await asyncio.to_thread(_outside, found, workspace):
-        return TestEnvironment(python=python, chosen_by=chosen_by, checked=found)
+        return TestEnvironment(python=python, chosen_by=chosen_by, checked=found, sandbox=sandbox)
     first = [str(source)]
-    found = await _imported_from(python, workspace, names, first)
+    found = await _imported_from(python, workspace, names, first, sandbox)
     if wrong := await asyncio.to_thread(_outside, found, workspace):
         listed = "; ".join(f"{name} from {where}" for name, where in wrong.items())
         raise WorkspaceNotTested(
@@ -151,4 +161,5 @@ async def resolve_test_environment(repo: Path, workspace: Path, named: str | Non
             f"on the path, using {python} ({chosen_by}); verifying would prove nothing about the edit. Pass "
             "--python with an interpreter that can import the project's dependencies")
     shown = "the workspace's " + (f"{source.relative_to(workspace)}/" if source != workspace else "root")
-    return TestEnvironment(python=python, chosen_by=chosen_by, pythonpath=first, first_on_path=shown, checked=found)
+    return TestEnvironment(python=python, chosen_by=chosen_by, pythonpath=first, first_on_path=shown, checked=found,
+                           sandbox=sandbox)

@@ -6,10 +6,10 @@
 A pytest run is read from pytest's own machine output (`--junit-xml`), so its counts are exact,
 and a run in which no test executed is "no tests ran": never a pass.
 
-The tests are the user's code, run on the machine turnout runs on, so they get a clean
-environment: no API keys, tokens, secrets or passwords, nothing of turnout's own, litellm's
-or OpenTelemetry's configuration. A run that hangs is killed with its whole process group
-when the time is up, so no stray child outlives it.
+The tests are the repository's code: they run under a `Sandbox` (bubblewrap where it can
+run: only the workspace writable, no network, no credentials; see `sandbox.py`), with an
+environment built from an allowlist either way. A run that hangs is killed with its whole
+process group when the time is up, so no stray child outlives it.
 """
 
 from __future__ import annotations
@@ -32,10 +32,9 @@ from typing import ClassVar
 from pydantic import BaseModel
 
 from turnout.errors import ConfigError, UserError
+from turnout.tools.sandbox import Sandbox
 from turnout.tools.tox_config import read_tox
 
-_SECRET_PARTS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
-_OWN_PREFIXES = ("TURNOUT_", "OTEL_", "LITELLM_")
 _SKIP_DIRS = frozenset({".git", ".hg", ".turnout", ".venv", "venv", "node_modules", "__pycache__", ".tox",
                         ".nox", ".mypy_cache", ".pytest_cache", "build", "dist"})
 _KEEP_BYTES = 1_000_000  # enough for pytest's closing summary; a chatty suite's middle is dropped
@@ -147,25 +146,6 @@ def detect_test_command(root: Path, python: str | None = None) -> list[str] | No
     return None
 
 
-def clean_env(pythonpath: list[str] | None = None, python: str | None = None) -> dict[str, str]:
-    """os.environ without secrets or turnout/litellm/OpenTelemetry settings, and no bytecode
-    writes; `pythonpath` goes ahead of PYTHONPATH and site-packages (the workspace's code, not
-    an editable install's). With `python`, its folder goes first on PATH (and a virtual
-    environment's is activated), so `python`, `pytest`, `tox` or `make test` find that one."""
-    env = {name: value for name, value in os.environ.items()
-           if not any(part in name.upper() for part in _SECRET_PARTS) and not name.startswith(_OWN_PREFIXES)}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    if python:
-        folder = Path(python).parent
-        env["PATH"] = os.pathsep.join([str(folder), *filter(None, [env.get("PATH")])])
-        if (folder.parent / "pyvenv.cfg").is_file():
-            env["VIRTUAL_ENV"] = str(folder.parent)
-            env.pop("PYTHONHOME", None)
-    if pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join([*pythonpath, *filter(None, [env.get("PYTHONPATH")])])
-    return env
-
-
 def _parse(output: str) -> dict[str, object]:
     counts: dict[str, int] = {}
     failures: list[str] = []
@@ -222,14 +202,16 @@ def read_junit(path: Path) -> dict[str, object] | None:
     return {**counts, "junit_failures": failures}
 
 
-async def _start(command: list[str] | str, root: Path, pythonpath: list[str],
-                 python: str | None) -> asyncio.subprocess.Process:
-    options = dict(cwd=root, env=clean_env(pythonpath, python), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                   stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+async def _start(command: list[str] | str, root: Path, pythonpath: list[str], python: str | None,
+                 sandbox: Sandbox, scratch: Path | None) -> asyncio.subprocess.Process:
+    argv = ["/bin/sh", "-c", command] if isinstance(command, str) else command
     try:
-        if isinstance(command, str):
-            return await asyncio.create_subprocess_shell(command, **options)  # type: ignore[arg-type]
-        return await asyncio.create_subprocess_exec(*command, **options)  # type: ignore[arg-type]
+        # File checks off the event loop: an ASGI server (langgraph dev) refuses blocking calls on it.
+        argv, env = await asyncio.to_thread(sandbox.process, argv, root=root, python=python, pythonpath=pythonpath,
+                                            writable=[scratch] if scratch else [])
+        return await asyncio.create_subprocess_exec(
+            *argv, cwd=root, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
     except (FileNotFoundError, PermissionError) as exc:
         raise TestCommandError(f"test command {command!r} cannot be started ({exc.strerror}); install it or "
                                "pass --test-cmd with the command that runs this repository's tests") from None
@@ -241,10 +223,14 @@ def _kill_group(pid: int) -> None:
 
 
 async def run_tests(root: Path, command: list[str] | str | None = None, *, timeout_s: float = 600,
-                    python: str | None = None, pythonpath: list[str] | None = None) -> TestReport:
+                    python: str | None = None, pythonpath: list[str] | None = None,
+                    sandbox: Sandbox | None = None) -> TestReport:
     """Run the tests in `root` (the given command, or the one detected for `python`) and report
-    what happened. `pythonpath` goes first on the tests' import path."""
+    what happened. `pythonpath` goes first on the tests' import path. `sandbox`: what they run
+    under (default: bubblewrap where it can run here, else none, as `Sandbox.resolve` says)."""
     root = Path(root)
+    if sandbox is None:
+        sandbox = await asyncio.to_thread(Sandbox.resolve)
     if not root.is_dir():
         raise ConfigError(f"test root {str(root)!r} is not a directory; pass the repository (or workspace) folder")
     if command is None:
@@ -256,12 +242,13 @@ async def run_tests(root: Path, command: list[str] | str | None = None, *, timeo
     pytest_argv = _pytest_argv(command)
     found = None
     if pytest_argv is None:
-        report = await _run(command, root, timeout_s, pythonpath or [], python)
+        report = await _run(command, root, timeout_s, pythonpath or [], python, sandbox, None)
     else:
         scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="turnout-tests-"))
         try:
             junit = scratch / "junit.xml"
-            report = await _run([*pytest_argv, f"--junit-xml={junit}"], root, timeout_s, pythonpath or [], python)
+            report = await _run([*pytest_argv, f"--junit-xml={junit}"], root, timeout_s, pythonpath or [], python,
+                                sandbox, scratch)
             found = await asyncio.to_thread(read_junit, junit)
         finally:
             await asyncio.to_thread(shutil.rmtree, scratch, True)
@@ -279,9 +266,9 @@ async def run_tests(root: Path, command: list[str] | str | None = None, *, timeo
 
 
 async def _run(command: list[str] | str, root: Path, timeout_s: float, pythonpath: list[str],
-               python: str | None) -> dict[str, object]:
+               python: str | None, sandbox: Sandbox, scratch: Path | None) -> dict[str, object]:
     started = time.perf_counter()
-    process = await _start(command, root, pythonpath, python)
+    process = await _start(command, root, pythonpath, python, sandbox, scratch)
     kept = bytearray()
 
     async def pump() -> None:

@@ -32,9 +32,12 @@ from turnout.errors import ConfigError, TurnoutError, UserError
 _SKIP_DIRS = frozenset({".git", ".hg", ".turnout", ".venv", "venv", "node_modules", "__pycache__",
                         ".tox", ".mypy_cache", ".pytest_cache"})
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# Never a command from a repository's config, in the user's repository or a workspace (whose
+# tests could have written its .git): no hooks, no fsmonitor daemon, no external diff.
+GIT_SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "diff.external=")
 # Own git config only: a user's autocrlf, hooks, filters or signing must not alter the baseline.
 _GIT_CONFIG = ("-c", "user.name=turnout", "-c", "user.email=turnout@localhost", "-c", "commit.gpgsign=false",
-               "-c", "core.hooksPath=/dev/null", "-c", "init.defaultBranch=turnout", "-c", "core.autocrlf=false")
+               "-c", "init.defaultBranch=turnout", "-c", "core.autocrlf=false")
 _EXCLUDE = "/.turnout/\n__pycache__/\n.pytest_cache/\n"
 _ATTRIBUTES = "* -text -eol -filter -ident -working-tree-encoding\n"
 _RECORD = ".git/turnout-workspace.json"  # inside .git: never part of a diff
@@ -67,7 +70,7 @@ def _git_env(isolated: bool) -> dict[str, str]:
 
 def _git(cwd: Path, *args: str, isolated: bool = True, check: bool = True) -> subprocess.CompletedProcess[bytes]:
     try:
-        done = subprocess.run(["git", *(_GIT_CONFIG if isolated else ()), *args], cwd=cwd, env=_git_env(isolated),
+        done = subprocess.run(["git", *GIT_SAFE, *(_GIT_CONFIG if isolated else ()), *args], cwd=cwd, env=_git_env(isolated),
                               capture_output=True, stdin=subprocess.DEVNULL, check=False)
     except FileNotFoundError:
         raise WorkspaceError("git is not on PATH; install git, which turnout needs for workspaces and "
@@ -301,6 +304,24 @@ class Workspace:
         self.fingerprint = tree_fingerprint(self.repo)
         self._save()
         return sorted(rel for _, rel in changes)
+
+    def snapshot(self) -> str:
+        """The workspace as it is now, as a git tree id, for `restore` after code that may write in it."""
+        _git(self.path, "add", "-A")
+        tree = _git(self.path, "write-tree").stdout.decode().strip()
+        _git(self.path, "reset", "-q")
+        return tree
+
+    def restore(self, tree: str) -> list[str]:
+        """Put the workspace back as it was at `snapshot`: files changed since are restored and
+        files added are removed (ignored ones, which no diff holds, stay); return their paths."""
+        _git(self.path, "add", "-A")
+        out = _git(self.path, "diff", "--cached", "--name-only", "--no-renames", "-z", tree).stdout
+        changed = sorted(os.fsdecode(p) for p in out.split(b"\0") if p)
+        if changed:
+            _git(self.path, "read-tree", "--reset", "-u", tree)
+        _git(self.path, "reset", "-q")
+        return changed
 
     def reset(self) -> None:
         """Undo every change since the baseline, so a new attempt starts from the untouched copy."""

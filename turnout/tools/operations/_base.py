@@ -122,14 +122,17 @@ def code_uses(tree: SourceTree, name: str, *, skip: set[tuple[str, int]] = froze
 
 def run_probe(root: Path, env: TestEnvironment | None, script: str, payload: object) -> dict[str, object]:
     """Run `script` (Python source that reads a JSON payload from argv[1] and prints one JSON
-    object last) in the repository's interpreter, from `root`, with the workspace first on the
-    path. A crash or a timeout comes back as {"error": …}."""
-    from turnout.tools.test_runner import clean_env
+    object last) in the repository's interpreter and sandbox, from `root`, with the workspace
+    first on the path. A crash or a timeout comes back as {"error": …}."""
+    from turnout.tools.sandbox import Sandbox
 
     python = env.python if env else sys.executable
     pythonpath = env.pythonpath if env else []
+    sandbox = env.runner() if env else Sandbox.resolve()
+    argv, environment = sandbox.process([python, "-c", script, json.dumps(payload)], root=root, python=python,
+                                        pythonpath=pythonpath)
     try:
-        done = subprocess.run([python, "-c", script, json.dumps(payload)], cwd=root, env=clean_env(pythonpath),
+        done = subprocess.run(argv, cwd=root, env=environment,
                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
                               check=False)
     except subprocess.TimeoutExpired:
