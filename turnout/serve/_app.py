@@ -13,8 +13,7 @@ from turnout.config import Settings
 from turnout.engines import UsageMeter
 from turnout.engines._provider import litellm_module
 from turnout.serve._admission import Admission
-from turnout.serve._body import BodyLimit
-from turnout.serve._deadlines import BodyDeadline
+from turnout.serve._body import RequestBody
 from turnout.serve._chat import Chat, answer, parse
 from turnout.serve._config import (
     api_key_of,
@@ -57,8 +56,7 @@ def build_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="turnout serve", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.chat = chat
     install(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.serve.max_body_bytes)
-    app.add_middleware(BodyDeadline, timeout_s=settings.serve.request_timeout_s)
+    app.add_middleware(RequestBody, max_bytes=settings.serve.max_body_bytes, timeout_s=settings.serve.request_timeout_s)
 
     @app.get("/health")
     @app.get("/healthz")
