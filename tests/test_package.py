@@ -8,7 +8,7 @@ def test_public_names_are_pinned() -> None:
     assert sorted(turnout.__all__) == sorted(
         [
             "Completion", "ConfigError", "EngineUnavailable", "MissingCredentials",
-            "ModelBehaviorError", "ModelNotFound", "SchemaError", "SchemaImportError",
+            "ModelBehaviorError", "ModelNotFound", "PromptTooLong", "SchemaError", "SchemaImportError", "SchemaRefused",
             "ScriptExhausted", "Settings", "TurnoutError", "UnknownProvider", "UnknownRole",
             "UnknownRun", "UserError", "__version__", "complete", "complete_sync", "get_settings",
             "load_settings", "stream",
