@@ -312,3 +312,30 @@ def test_turnouts_folder_and_untracked_virtual_environments_are_neither_copied_n
     (repo / "pkg" / "mod.py").write_text("X = 2\n")
     (repo / "notes.txt").write_text("new\n")
     assert sorted(uncommitted_changes(repo)) == ["notes.txt", "pkg/mod.py"]
+
+
+def test_a_repositorys_fsmonitor_and_hooks_never_run_from_turnouts_git(tmp_path: Path) -> None:
+    """A `core.fsmonitor` command in the repository's .git/config ran on every `git status`
+    turnout made, even with `--test-cmd true`; hooks are the same kind of trap."""
+    repo = tmp_path / "repo"
+    write(repo, {"a.py": "x = 1\n"})
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "init")
+    marker = tmp_path / "ran"
+    git(repo, "config", "core.fsmonitor", f"touch {marker}; echo")
+    hooks = repo / ".git" / "hooks"
+    for hook in ("pre-commit", "post-commit", "post-checkout", "reference-transaction"):
+        (hooks / hook).write_text(f"#!/bin/sh\ntouch {marker}\n")
+        (hooks / hook).chmod(0o755)
+    subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, check=False)
+    assert marker.exists()  # git itself runs it: the trap is real
+    marker.unlink()
+    assert workspace_module.uncommitted_changes(repo) == []
+    ws = Workspace.create(repo, "fsmonitor", base_dir=tmp_path / "work")
+    (ws.path / "a.py").write_text("x = 2\n")
+    before = ws.snapshot()
+    ws.restore(before)
+    ws.export_patch(tmp_path / "patches")
+    assert ws.apply_to_repo() == ["a.py"]
+    assert not marker.exists()
