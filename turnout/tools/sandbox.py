@@ -134,10 +134,11 @@ class Sandbox(BaseModel):
 
 
 def _interpreter_folders(python: str | None, hidden: Sequence[Path]) -> list[Path]:
-    """The folders (or, for a lone link, the file) an interpreter needs (its environment's prefix, and the base installation
-    a virtual environment points at), so they can be shown again under a hidden home. A
-    prefix that holds a hidden folder (a python in `~/bin`) is shown only in its parts that
-    an installation has (bin, lib, …), never the hidden folder with it."""
+    """What an interpreter needs shown again under a hidden home, read-only: its environment's
+    prefix, the base installation a virtual environment points at, and the folders their
+    `.pth` files add (never one inside the user's repository). A prefix that holds a hidden
+    folder (a python in `~/bin`) is shown only in an installation's parts (bin, lib, …); a
+    lone link to an interpreter beside hidden files, as the file itself."""
     executable = Path(python or sys.executable)
     candidates = [executable, executable.resolve()]
     config = executable.parent.parent / "pyvenv.cfg"
@@ -146,18 +147,35 @@ def _interpreter_folders(python: str | None, hidden: Sequence[Path]) -> list[Pat
             key, _, value = line.partition("=")
             if key.strip() == "home" and value.strip():
                 candidates.append(Path(value.strip()).resolve() / "python")
+    prefixes = [program.parent.parent if program.parent.name in ("bin", "Scripts") else program.parent
+                for program in candidates]
     folders: list[Path] = []
-    for program in candidates:
-        prefix = program.parent.parent if program.parent.name in ("bin", "Scripts") else program.parent
+    for prefix in prefixes:
         if any(Path(h).is_relative_to(prefix) for h in hidden):
             folders += [prefix / part for part in ("bin", "lib", "lib64", "include", "share")]
         else:
             folders.append(prefix)
+    folders += [entry for entry in _path_file_entries(prefixes) if not any(entry.resolve().is_relative_to(h) for h in hidden)]
     shown = [folder for folder in dict.fromkeys(f.resolve() for f in folders)
              if folder != Path("/") and folder.is_dir() and not any(Path(h).is_relative_to(folder) for h in hidden)]
     if not any(executable.absolute().is_relative_to(folder) for folder in shown):
         shown.append(executable.absolute())  # a lone link to an interpreter, beside hidden files: itself only
     return shown
+
+
+def _path_file_entries(prefixes: Sequence[Path]) -> list[Path]:
+    """Folders the environments' `.pth` files put on the import path (an editable install of
+    a sibling project, another environment's site-packages); those inside the user's
+    repository are dropped by the caller, which is the point of hiding it."""
+    entries: list[Path] = []
+    for prefix in prefixes:
+        for site in [*prefix.glob("lib/python*/site-packages"), *prefix.glob("lib64/python*/site-packages")]:
+            for pth in site.glob("*.pth"):
+                for line in pth.read_text(errors="replace").splitlines():
+                    line = line.strip()
+                    if line and not line.startswith(("#", "import ", "import\t")) and os.path.isabs(line):
+                        entries.append(Path(line))
+    return entries
 
 
 @functools.cache
