@@ -177,3 +177,25 @@ def test_asking_for_bubblewrap_where_it_cannot_run_is_a_clear_error(monkeypatch:
     assert fallback.kind == "none"
     assert fallback.describe().startswith("NOT sandboxed (bubblewrap (bwrap) is not installed)")
     assert Sandbox.resolve("off").describe().startswith("NOT sandboxed (turned off")
+
+
+async def test_a_repositorys_venv_that_links_elsewhere_still_works_sandboxed(tmp_path: Path) -> None:
+    """`.venv` inside the hidden repository, as a link to an environment kept elsewhere (how
+    the refactor suite lends each project its cached one): found at its own path in there."""
+    needs_bubblewrap()
+    import sysconfig
+
+    real = tmp_path / "envs" / "project"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(real)], check=True)
+    site = real / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    (site / "only_in_the_venv.py").write_text("VALUE = 42\n")
+    (site / "_pytest_from_base.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".venv").symlink_to(real)
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "test_venv.py").write_text("import only_in_the_venv\n\ndef test_it():\n    assert only_in_the_venv.VALUE == 42\n")
+    report = await run_tests(workspace, python=str(repo / ".venv" / "bin" / "python"),
+                             sandbox=Sandbox.resolve("bubblewrap", hide=[repo]))
+    assert report.ok and report.passed == 1, report.output_tail

@@ -156,7 +156,9 @@ def _interpreter_folders(python: str | None, hidden: Sequence[Path]) -> list[Pat
         else:
             folders.append(prefix)
     folders += [entry for entry in _path_file_entries(prefixes) if not any(entry.resolve().is_relative_to(h) for h in hidden)]
-    shown = [folder for folder in dict.fromkeys(f.resolve() for f in folders)
+    # Both spellings: a `.venv` that is a link elsewhere must still be there at its own path.
+    spelled = [spelling for f in folders for spelling in (f.absolute(), f.resolve())]
+    shown = [folder for folder in dict.fromkeys(spelled)
              if folder != Path("/") and folder.is_dir() and not any(Path(h).is_relative_to(folder) for h in hidden)]
     if not any(executable.absolute().is_relative_to(folder) for folder in shown):
         shown.append(executable.absolute())  # a lone link to an interpreter, beside hidden files: itself only
