@@ -53,7 +53,7 @@ def in_order(*answers: Any) -> Any:
     return answer
 
 
-def finish(answer: str = "done") -> dict[str, Any]:
+def finish(answer: str = "tax_for_region in shop/pricing.py") -> dict[str, Any]:
     return {"action": "finish", "answer": answer, "steps": []}
 
 

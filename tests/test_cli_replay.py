@@ -61,7 +61,7 @@ def test_replay_of_an_unknown_run_is_exit_code_2(team: Team) -> None:
 
 def test_from_step_answers_later_calls_live(team: Team) -> None:
     run_id = _recorded_run(team)
-    team.use("planner", [finish("answered live")])  # only the final decision is live
+    team.use("planner", [finish("tax_for_region, answered live")])  # only the final decision is live
     result = _invoke("replay", run_id, "--from", "4")
     assert result.exit_code == 0, result.output
     assert "answered live" in result.stdout

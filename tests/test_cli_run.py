@@ -35,7 +35,7 @@ def test_run_hybrid_prints_the_answer_and_a_summary(team: Team, tmp_path: Path) 
 
 
 def test_a_crashed_run_resumes_from_its_checkpoint(team: Team) -> None:
-    team.use("planner", in_order(plan(("retrieve", "find", [])), RuntimeError("planner crashed"), finish("resumed")))
+    team.use("planner", in_order(plan(("retrieve", "find", [])), RuntimeError("planner crashed"), finish("tax_for_region (resumed)")))
     crashed = _run("hybrid", "Where is tax computed?", "--repo", str(team.repo), "--thread", "t2")
     assert crashed.exit_code != 0
     resumed = _run("hybrid", "--repo", str(team.repo), "--thread", "t2", "--resume")
@@ -103,3 +103,13 @@ def test_a_thread_another_process_is_running_is_refused(team: Team, tmp_path: Pa
     team.use("planner", [plan(("retrieve", "find the tax code", [])), finish("tax_for_region")])
     again = _run("hybrid", "Where is tax computed?", "--repo", str(team.repo), "--thread", "busy")
     assert again.exit_code == 0, again.output  # released: the thread can run now
+
+
+def test_a_run_without_a_supported_answer_is_unanswered_and_exits_1(team: Team) -> None:
+    team.use("retriever", [RuntimeError("index unavailable"), {"keywords": ["tax"]}])
+    team.use("planner", [plan(("retrieve", "find the tax code", []), ("retrieve", "find it again", [])), finish("finish")])
+    result = _run("hybrid", "Where is tax computed?", "--repo", str(team.repo), "--thread", "u1")
+    assert result.exit_code == 1, result.output
+    status = result.stderr.splitlines()[0]
+    assert status.startswith("unanswered (the planner's answer 'finish' is a control word, not an answer)")
+    assert "1 of 2 steps not ok (1 error)" in status

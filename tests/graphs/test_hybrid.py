@@ -106,7 +106,8 @@ async def test_a_failing_sub_agent_fails_its_branch_only_and_the_planner_sees_it
         raise ValueError("index on fire")
 
     team.use("retriever", broken)
-    planner = team.use("planner", [plan(("retrieve", "find", []), ("answer", "answer anyway", [])), {"text": "guess"}, finish()])
+    planner = team.use("planner", [plan(("retrieve", "find", []), ("answer", "answer anyway", [])), {"text": "guess"},
+                                   finish("a guess")])
     state = await _run(team)
     assert state["status"] == "finished"
     failed = next(r for r in state["results"] if r.agent == "retriever")
@@ -164,7 +165,7 @@ async def test_without_a_remote_tier_a_failed_result_stays_failed(team: Team) ->
 async def test_a_run_resumes_after_an_exception_without_redoing_steps(team: Team) -> None:
     team.use(
         "planner",
-        in_order(plan(("retrieve", "find", []), ("retrieve", "find more", [])), RuntimeError("crash"), finish("after resume")),
+        in_order(plan(("retrieve", "find", []), ("retrieve", "find more", [])), RuntimeError("crash"), finish("tax_for_region, after resume")),
     )
     graph = build_hybrid_graph(repo=team.repo, checkpointer=InMemorySaver())
     with pytest.raises(Exception, match="crash"):
@@ -172,7 +173,7 @@ async def test_a_run_resumes_after_an_exception_without_redoing_steps(team: Team
     retrieved = len(team.scripts["retriever"].calls)
     assert retrieved == 2
     state = await graph.ainvoke(None, _config("resume"))
-    assert (state["status"], state["answer"]) == ("finished", "after resume")
+    assert (state["status"], state["answer"]) == ("finished", "tax_for_region, after resume")
     assert len(team.scripts["retriever"].calls) == retrieved  # no step was redone
     assert len(state["results"]) == 2
     assert len(team.scripts["planner"].calls) == 3
@@ -219,3 +220,28 @@ async def test_the_code_index_is_cached_outside_the_repository(team: Team) -> No
     assert tree_fingerprint(team.repo) == before
     assert not (team.repo / ".turnout").exists()
     assert list(Path(".turnout/index").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("finish", "is a control word, not an answer"),
+        ("  ", "empty answer"),
+        (TASK, "repeats the task"),
+        ("The weather module handles it.", "mentions nothing any step found"),
+    ],
+)
+async def test_a_finish_without_a_supported_answer_is_unanswered(team: Team, answer: str, reason: str) -> None:
+    """What the embedded planner did on the quick-start question: `{"action": "finish",
+    "answer": "finish"}` after steps that found the code, reported as `finished`."""
+    team.use("planner", [plan(("retrieve", "find the tax code", [])), finish(answer)])
+    state = await _run(team)
+    assert state["status"] == "unanswered"
+    assert reason in state["reason"]
+
+
+async def test_an_answer_needs_a_step_that_worked(team: Team) -> None:
+    team.use("retriever", [RuntimeError("index unavailable")])
+    team.use("planner", [plan(("retrieve", "find the tax code", [])), finish("tax_for_region in shop/pricing.py")])
+    state = await _run(team)
+    assert (state["status"], state["reason"]) == ("unanswered", "no step produced a result to answer from")

@@ -27,7 +27,7 @@ async def test_a_real_run_is_structurally_sound_and_stays_in_budget(tmp_path: Pa
             {"task": "Where is the tax for a region computed?", "budget": budget},
             {"configurable": {"thread_id": "real"}},
         )
-    assert state["status"] in ("finished", "stuck"), state.get("reason")
+    assert state["status"] in ("finished", "unanswered", "stuck"), state.get("reason")
     assert time.monotonic() - started < budget.max_wall_s
     assert 1 <= len(state["plan"]) <= 4
     for index, step in enumerate(state["plan"]):

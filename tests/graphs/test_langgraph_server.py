@@ -251,7 +251,7 @@ async def test_a_hybrid_run_on_the_embedded_model_finishes_and_its_thread_keeps_
         config={"configurable": {"repo": str(tiny_repo)}},
     )
     print(f"\nhybrid run on the embedded model: {time.perf_counter() - started:.1f}s (first run: loads the model)")
-    assert final["status"] in ("finished", "stuck", "budget_exceeded"), final
+    assert final["status"] in ("finished", "unanswered", "stuck", "budget_exceeded"), final
     assert final["budget"]["max_steps"] == 4  # JSON input became the state's Budget, and back
     assert final["results"], final.get("reason")
     for result in final["results"]:

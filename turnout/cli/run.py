@@ -53,7 +53,7 @@ class Progress:
 
 def _summary(values: dict[str, Any], thread_id: str, policy: str, sent: UsageTotals) -> None:
     status = values.get("status", "done")
-    color = {"finished": "green", "stuck": "yellow", "budget_exceeded": "yellow"}.get(status, "white")
+    color = {"finished": "green", "unanswered": "yellow", "stuck": "yellow", "budget_exceeded": "yellow"}.get(status, "white")
     if values.get("answer"):
         console.print(values["answer"])
     results = sorted(values.get("results") or [], key=lambda r: (r.round, r.index))
@@ -67,7 +67,10 @@ def _summary(values: dict[str, Any], thread_id: str, policy: str, sent: UsageTot
     usage = values.get("usage")
     tokens = f" · tokens local {usage.local_tokens} / remote {usage.remote_tokens}" if usage else ""
     reason = f" ({values['reason']})" if values.get("reason") else ""
-    errors.print(f"[{color}]{status}[/]{reason}{tokens} · thread {thread_id} · `turnout trace ls` for the trace")
+    broken = [r for r in results if r.status != "ok"]
+    kinds = ", ".join(f"{sum(r.status == s for r in broken)} {s}" for s in sorted({r.status for r in broken}))
+    failed = f" · {len(broken)} of {len(results)} steps not ok ({kinds})" if broken else ""
+    errors.print(f"[{color}]{status}[/]{reason}{failed}{tokens} · thread {thread_id} · `turnout trace ls` for the trace")
     errors.print(egress_line(sent, policy), soft_wrap=True)
 
 
@@ -134,6 +137,8 @@ async def _run(
             )
             raise typer.Exit(130) from None
     _summary(values, thread_id, settings.policy.mode, meter.totals)
+    if target == "hybrid" and values.get("status") != "finished":  # 0 only for an answer that passed its check
+        raise typer.Exit(1)
 
 
 def run(

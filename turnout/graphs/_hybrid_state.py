@@ -11,7 +11,9 @@ from typing_extensions import TypedDict  # pydantic reads it on 3.11 (LangGraph 
 from turnout.agents.schemas import CodeResult, Evidence, PlanStep, Route, StepKind, Tier, Verdict
 from turnout.engines import UsageTotals
 
-RunStatus = Literal["running", "finished", "stuck", "budget_exceeded"]
+# `finished`: an answer that says something a step found (`_answer_check`); `unanswered`: the
+# planner stopped without one; `stuck`: no progress; `budget_exceeded`: a limit was reached.
+RunStatus = Literal["running", "finished", "unanswered", "stuck", "budget_exceeded"]
 
 
 class Assignment(BaseModel):

@@ -6,7 +6,8 @@ planner finishes or replans.
     state["status"], state["answer"]
 
 It is an ordinary compiled LangGraph graph: add it to your own graph, stream it, resume it
-from its checkpoints. Runs stop with a status — `finished`, `stuck` (the same plan twice,
+from its checkpoints. Runs stop with a status — `finished` (an answer that says something a
+step found), `unanswered` (the planner stopped without one), `stuck` (the same plan twice,
 or too many rounds), or `budget_exceeded` — never by spinning.
 """
 
@@ -28,6 +29,7 @@ from turnout.agents.schemas import PlanStep
 from turnout.config import Settings, get_settings
 from turnout.engines import check_policy, tag, usage_meter
 from turnout.errors import ModelBehaviorError
+from turnout.graphs._answer_check import answer_problem
 from turnout.graphs._hybrid_state import Assignment, Budget, HybridState, StepResult, WorkOrder
 from turnout.graphs._hybrid_work import CANDIDATES, Team, run_step
 
@@ -205,6 +207,8 @@ def build_hybrid_graph(
             except ModelBehaviorError as exc:
                 return {"status": "stuck", "reason": f"the planner's answer was unusable: {exc}", "usage": meter.totals}
         if decision.action == "finish" or not decision.steps:
+            if problem := answer_problem(decision.answer, state["task"], list(state.get("results") or [])):
+                return {"status": "unanswered", "reason": problem, "answer": decision.answer, "usage": meter.totals}
             return {"status": "finished", "answer": decision.answer, "usage": meter.totals}
         return {**_adopt(state, decision.steps), "usage": meter.totals}
 
