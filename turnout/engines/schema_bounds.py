@@ -12,7 +12,7 @@ Every output schema passes here, in two steps:
   anchored (`^…$`) with no `(?…)` groups or back-references, and no repetition past
   `MAX_REPEAT`. Upper bounds past it (`maxLength`, `maxItems`, `{m,n}` in a pattern) only
   limit length, so the grammar drops them and validation of the answer still enforces them;
-  lower bounds past it, and patterns that would unroll past `MAX_PATTERN_COST`, are refused.
+  lower bounds past it, and patterns that would unroll past `_schema_patterns.MAX_PATTERN_COST`, are refused.
 
 llama.cpp's grammar parser recurses once per nested optional group: `maxItems: 3000` or
 `^a{0,5000}$` overflowed its C stack and killed the process (measured: 1,000 held, 2,000
@@ -26,6 +26,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from turnout.engines._schema_patterns import MAX_REPEAT, grammar_pattern
 from turnout.errors import SchemaRefused
 
 MAX_DEPTH = 32
@@ -34,10 +35,7 @@ MAX_SCHEMA_BYTES = 64 * 1024
 MAX_PROPERTIES = 128
 MAX_ENUM = 512
 MAX_BRANCHES = 64
-MAX_REPEAT = 600
-MAX_PATTERN_COST = 2_000
 
-_SIMPLE: dict[str, tuple[int, int | None]] = {"*": (0, None), "+": (1, None), "?": (0, 1)}
 
 # Keywords whose value is one subschema, a list of them, or a name → subschema mapping.
 _ONE = ("items", "additionalItems", "additionalProperties", "contains", "propertyNames", "not",
@@ -223,156 +221,11 @@ def _for_grammar(node: Any, path: tuple[str, ...]) -> Any:
     return out
 
 
-def grammar_pattern(pattern: str, where: str = "the schema") -> str:
-    """`pattern` as a grammar may hold it: anchored (JSON schema patterns match anywhere, so
-    `[a-z]+` becomes `^.*([a-z]+).*$`), `{m,n}` with n past MAX_REPEAT becoming `{m,}`;
-    anything a grammar cannot express, or that would unroll past MAX_PATTERN_COST, is refused."""
-    starts = pattern.startswith("^")
-    ends = pattern.endswith("$") and not pattern.endswith("\\$")
-    if not (starts and ends):
-        core = pattern[1 if starts else 0 : len(pattern) - 1 if ends else len(pattern)]
-        pattern = ("^" if starts else "^.*") + f"({core})" + ("$" if ends else ".*$")
-    return _PatternScanner(pattern, where).rewritten()
-
-
-class _PatternScanner:
-    """One pass over an ECMA-262 pattern: rewrites long upper bounds and prices the unrolling
-    (an atom costs 1, a group the costliest of its alternatives, a quantifier multiplies)."""
-
-    def __init__(self, pattern: str, where: str) -> None:
-        self.pattern = pattern
-        self.where = where
-
-    def refuse(self, why: str) -> SchemaRefused:
-        return SchemaRefused(f"{self.where} has pattern {_short(self.pattern)}: {why}")
-
-    def rewritten(self) -> str:
-        text = self.pattern
-        out: list[str] = []
-        # Per open group: the costs of its finished alternatives, and of the current one.
-        alternatives: list[list[int]] = [[]]
-        current = [0]
-        last_atom = 0  # the cost of the atom a quantifier would apply to
-        i = 0
-        while i < len(text):
-            char = text[i]
-            quantifier = self._quantifier(i)
-            if quantifier is not None:
-                low, high, end = quantifier
-                if low > MAX_REPEAT:
-                    raise self.refuse(f"it repeats at least {low:,} times; local decoding unrolls at most {MAX_REPEAT}")
-                if high is not None and high > MAX_REPEAT:
-                    high = None
-                    out.append(f"{{{low},}}")
-                else:
-                    out.append(text[i:end])
-                if text[end : end + 1] in ("?", "+"):  # lazy or possessive: the same strings
-                    out.append(text[end])
-                    end += 1
-                current[-1] += last_atom * (max(low, high or 1, 1) - 1)
-                last_atom = 0
-                i = end
-            elif char == "(":
-                if text[i + 1 : i + 2] == "?":
-                    raise self.refuse("(?…) groups (lookaround, named, non-capturing) cannot be decoded by a grammar")
-                alternatives.append([])
-                current.append(0)
-                out.append(char)
-                last_atom = 0
-                i += 1
-            elif char == ")":
-                if len(current) == 1:
-                    raise self.refuse(f"unbalanced ')' at {i}")
-                last_atom = max(*alternatives.pop(), current.pop(), 0)
-                current[-1] += last_atom
-                out.append(char)
-                i += 1
-            elif char in "^$" and 0 < i < len(text) - 1:
-                raise self.refuse("anchors (^, $) inside a pattern cannot be decoded by a grammar")
-            elif char == "|":
-                alternatives[-1].append(current[-1])
-                current[-1] = 0
-                out.append(char)
-                last_atom = 0
-                i += 1
-            else:
-                end = self._atom_end(i)
-                out.append(text[i:end])
-                last_atom = 1
-                current[-1] += 1
-                i = end
-            if max(*alternatives[-1], current[-1], 0) > MAX_PATTERN_COST:
-                raise self.refuse(f"it unrolls into more than {MAX_PATTERN_COST:,} grammar items")
-        if len(current) != 1:
-            raise self.refuse("a '(' is never closed")
-        return "".join(out)
-
-    def _atom_end(self, start: int) -> int:
-        """Where the atom at `start` ends: an escape, a character class or one character."""
-        text = self.pattern
-        if text[start] == "[":
-            return self._class_end(start)
-        if text[start] != "\\":
-            return start + 1
-        if start + 1 >= len(text):
-            raise self.refuse("it ends in a lone backslash")
-        if text[start + 1] in "123456789":
-            raise self.refuse("back-references cannot be decoded by a grammar")
-        end = start + 2
-        if text[start + 1] in "pPux" and text[end : end + 1] == "{":
-            close = text.find("}", end)
-            if close < 0:
-                raise self.refuse(f"the escape at {start} is never closed")
-            end = close + 1
-        return end
-
-    def _class_end(self, start: int) -> int:
-        text = self.pattern
-        i = start + 1
-        if text[i : i + 1] == "^":
-            i += 1
-        if text[i : i + 1] == "]":
-            i += 1
-        while i < len(text):
-            if text[i] == "\\":
-                i += 2
-                continue
-            if text[i] == "]":
-                return i + 1
-            i += 1
-        raise self.refuse(f"the character class opened at {start} is never closed")
-
-    def _quantifier(self, start: int) -> tuple[int, int | None, int] | None:
-        """`*`, `+`, `?`, `{m}`, `{m,}` or `{m,n}` at `start` as (m, n or None for no upper
-        bound, end); None where no quantifier starts (a `{` that is a literal)."""
-        text = self.pattern
-        if text[start] in _SIMPLE:
-            return (*_SIMPLE[text[start]], start + 1)
-        if text[start] != "{":
-            return None
-        close = text.find("}", start)
-        if close < 0:
-            return None
-        body = text[start + 1 : close]
-        low_text, comma, high_text = body.partition(",")
-        if not low_text.isdigit() or (high_text and not high_text.isdigit()):
-            return None
-        low = int(low_text)
-        high = int(high_text) if high_text else (None if comma else low)
-        if high is not None and high < low:
-            raise self.refuse(f"{{{body}}} has its bounds the wrong way round")
-        return low, high, close + 1
-
-
 def _where(path: tuple[str, ...]) -> str:
     if not path:
         return "the schema"
     shown = path if len(path) <= 8 else ("…", *path[-6:])
     return "the schema at #/" + "/".join(shown)
-
-
-def _short(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def answer_problems(schema: dict[str, Any], text: str) -> str | None:

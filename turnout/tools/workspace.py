@@ -22,12 +22,12 @@ import re
 import shutil
 import stat
 import subprocess
-import uuid
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from turnout.errors import ConfigError, TurnoutError, UserError
+from turnout.errors import ConfigError, UserError
+from turnout.tools._repo_writes import WorkspaceError, replace_all
 
 _SKIP_DIRS = frozenset({".git", ".hg", ".turnout", ".venv", "venv", "node_modules", "__pycache__",
                         ".tox", ".mypy_cache", ".pytest_cache"})
@@ -50,10 +50,6 @@ class _Record(BaseModel):
     run_id: str
     fingerprint: str
     patches_dir: str | None = None
-
-
-class WorkspaceError(TurnoutError):
-    """git failed, or files could not be copied or written, while managing a workspace."""
 
 
 class RepositoryChanged(UserError):
@@ -300,7 +296,7 @@ class Workspace:
             raise RepositoryChanged(f"the repository changed since the run began; apply the patch at {patch} "
                                     "by hand with git apply")
         changes = self._status()
-        _replace_all(self.repo, self.path, changes)
+        replace_all(self.repo, self.path, changes)
         self.fingerprint = tree_fingerprint(self.repo)
         self._save()
         return sorted(rel for _, rel in changes)
@@ -350,71 +346,3 @@ def _copy(root: Path, dest: Path) -> str:
     except OSError as exc:
         raise WorkspaceError(f"could not copy {exc.filename}: {exc.strerror}; check its permissions") from exc
     return _fingerprint(entries)
-
-
-def _target(repo: Path, rel: str) -> Path:
-    target = repo / rel
-    parts = Path(rel).parts
-    if ".." in parts or ".git" in parts or Path(rel).is_absolute() or not target.parent.resolve().is_relative_to(repo):
-        raise WorkspaceError(f"refusing to write {rel!r}: it lies outside the repository {repo}")
-    return target
-
-
-def _replace_all(repo: Path, workspace: Path, changes: list[tuple[str, str]]) -> None:
-    """Stage every new file beside its target, then swap them in; on any failure put everything back."""
-    tag = uuid.uuid4().hex[:12]
-    staged: list[tuple[Path, Path | None]] = []   # (target, temp file; None to delete)
-    created_dirs: list[Path] = []
-    done: list[tuple[Path, Path | None]] = []     # (target, backup of the original; None if it was new)
-    try:
-        for status, rel in changes:
-            target = _target(repo, rel)
-            if status == "D":
-                staged.append((target, None))
-                continue
-            if status == "A" and (target.exists() or target.is_symlink()):  # an ignored file the copy left out
-                raise WorkspaceError(f"{rel} already exists in the repository (an ignored file?) but not in the "
-                                     "run's copy; nothing was written, apply the exported patch by hand with git apply")
-            for parent in reversed(target.relative_to(repo).parents[:-1]):
-                if not (repo / parent).exists():
-                    (repo / parent).mkdir()
-                    created_dirs.append(repo / parent)
-            temp = target.with_name(f".{target.name}.turnout-{tag}.new")
-            source = workspace / rel
-            if source.is_symlink():
-                os.symlink(os.readlink(source), temp)
-            else:
-                shutil.copyfile(source, temp)
-                os.chmod(temp, stat.S_IMODE(source.stat().st_mode))
-            staged.append((target, temp))
-        for target, temp in staged:
-            backup = None
-            if target.exists() or target.is_symlink():
-                backup = target.with_name(f".{target.name}.turnout-{tag}.old")
-                os.replace(target, backup)
-            done.append((target, backup))
-            if temp is not None:
-                os.replace(temp, target)
-    except BaseException as exc:
-        for target, backup in reversed(done):
-            if backup is not None:
-                os.replace(backup, target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
-        for _, temp in staged:
-            if temp is not None and (temp.exists() or temp.is_symlink()):
-                temp.unlink()
-        for directory in reversed(created_dirs):
-            if directory.is_dir() and not any(directory.iterdir()):
-                directory.rmdir()
-        if isinstance(exc, OSError):
-            raise WorkspaceError(f"could not write {exc.filename}: {exc.strerror}; the repository was left as "
-                                 "it was, apply the exported patch by hand with git apply") from exc
-        raise
-    for target, backup in done:
-        if backup is not None:
-            backup.unlink()
-        parent = target.parent
-        while parent != repo and parent.is_dir() and not any(parent.iterdir()):  # as git apply does
-            parent.rmdir()
-            parent = parent.parent
