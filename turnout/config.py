@@ -54,10 +54,15 @@ class LlamaCppSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    n_ctx: int = Field(4096, ge=256)
+    n_ctx: int = Field(8192, ge=256)
     n_threads: int | None = Field(None, ge=1)
     n_gpu_layers: int = 0
     seed: int = 0
+    repeat_penalty: float = Field(
+        1.1, ge=1.0, le=2.0, description="Penalty on tokens seen in the last 64: stops a model looping on one token."
+    )
+    frequency_penalty: float = Field(0.0, ge=0.0, le=2.0)
+    presence_penalty: float = Field(0.0, ge=0.0, le=2.0)
     models: dict[str, Path] = Field(default_factory=dict)
 
 

@@ -59,10 +59,22 @@ class ModelBehaviorError(TurnoutError):
 class SchemaError(ModelBehaviorError):
     """A model's output did not validate against the requested schema, even after one retry."""
 
-    def __init__(self, message: str, *, raw_text: str, model: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw_text: str,
+        model: str,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        finish_reason: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.raw_text = raw_text
         self.model = model
+        self.input_tokens = input_tokens  # summed over the attempts
+        self.output_tokens = output_tokens
+        self.finish_reason = finish_reason  # of the last attempt: "length" means it was cut off
 
 
 class ScriptExhausted(ModelBehaviorError):

@@ -36,7 +36,7 @@ def raw_llama() -> object:
 
 async def test_text_and_usage_match_raw_llama_cpp(raw_llama: object) -> None:
     raw = raw_llama.create_chat_completion(  # type: ignore[attr-defined]
-        [{"role": "user", "content": PROMPT}], temperature=0, max_tokens=32, seed=0
+        [{"role": "user", "content": PROMPT}], temperature=0, max_tokens=32, seed=0, repeat_penalty=1.1
     )
     ours = await complete("llamacpp/smollm2", PROMPT, temperature=0, max_tokens=32)
     assert ours.text == raw["choices"][0]["message"]["content"]
@@ -88,21 +88,34 @@ def test_the_embedded_model_is_found_without_importing_its_package() -> None:
     assert out.stdout.split() == ["SmolLM2-135M-Instruct.Q4_1.gguf", "False", "False"]
 
 
-async def test_long_string_bounds_do_not_switch_the_grammar_off() -> None:
-    """llama.cpp cannot unroll a 4000-character bound; unstripped, its grammar fails to load
-    and generation runs unconstrained. Stripped, the output is JSON from the first token."""
+async def test_a_long_string_bound_stays_in_the_grammar_and_the_answer_closes() -> None:
+    """A 4000-character bound is llama.cpp's own repetition, in segments (unrolled it was
+    refused, and generation ran unconstrained); fitted to max_tokens, the answer closes."""
     from pydantic import BaseModel, Field
 
+    from turnout.engines._gbnf import schema_gbnf
     from turnout.engines.schema_bounds import grammar_schema
-    from turnout.errors import SchemaError
 
     class Essay(BaseModel):
         title: str = Field(max_length=40)
         body: str = Field(max_length=4000)
 
-    assert grammar_schema(Essay.model_json_schema())["properties"]["body"] == {
-        "title": "Body", "type": "string"
-    }
-    with pytest.raises(SchemaError) as cut_short:
+    bounded = grammar_schema(Essay.model_json_schema())
+    assert bounded["properties"]["body"]["maxLength"] == 4000
+    assert "char-segment ::= char{500}" in schema_gbnf(bounded)
+    result = await complete("llamacpp/smollm2", "Write a tiny essay.", schema=Essay, temperature=0, max_tokens=48)
+    assert isinstance(result.output, Essay)
+    assert result.finish_reason == "stop" and result.usage.output_tokens < 48
+
+
+async def test_a_budget_too_small_for_the_schema_is_refused_before_any_model_call() -> None:
+    from pydantic import BaseModel, Field
+
+    from turnout.errors import SchemaRefused
+
+    class Essay(BaseModel):
+        title: str = Field(max_length=40)
+        body: str = Field(max_length=4000)
+
+    with pytest.raises(SchemaRefused, match="max_tokens 6"):
         await complete("llamacpp/smollm2", "Write a tiny essay.", schema=Essay, temperature=0, max_tokens=6)
-    assert cut_short.value.raw_text.replace(" ", "").startswith(('{"title":', '{"body":'))

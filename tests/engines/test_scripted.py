@@ -110,6 +110,17 @@ async def test_output_that_never_validates_raises_schema_error_with_raw_text() -
     assert caught.value.model == "scripted/stubborn"
 
 
+async def test_a_call_that_fails_its_schema_leaves_its_usage_and_finish_reason_on_the_span(spans: Any) -> None:
+    cut = scripted.Reply(text='{"agent": "cod', finish_reason="length", output_tokens=7)
+    with scripted.scripted("cut", [cut, cut]):
+        with pytest.raises(SchemaError) as caught:
+            await complete("scripted/cut", "route this", schema=Route)
+    assert (caught.value.output_tokens, caught.value.finish_reason) == (14, "length")
+    (span,) = [s for s in spans.get_finished_spans() if s.name.startswith("chat ")]
+    assert span.attributes["gen_ai.usage.output_tokens"] == 14
+    assert list(span.attributes["gen_ai.response.finish_reasons"]) == ["length"]
+
+
 async def test_fenced_json_is_accepted() -> None:
     with scripted.scripted("fenced", ['```json\n{"agent": "coder", "confidence": 1}\n```']):
         result = await complete("scripted/fenced", "x", schema=Route)

@@ -309,7 +309,7 @@ async def test_an_approval_pauses_the_run_and_resuming_revives_its_state(scripte
     # Resuming loads the checkpoint: the plan and the routed step come back as turnout's
     # models (langgraph.json sets LANGGRAPH_STRICT_MSGPACK: only the graphs' own types revive).
     final = await _wait(client, thread["thread_id"], "hybrid", command={"resume": {"approve": True}}, config=config)
-    assert (final["status"], final["answer"]) == ("finished", "tax_for_region in shop/pricing.py")
+    assert (final["status"], final["answer"]) == ("finished", "tax_for_region in shop/pricing.py (shop/pricing.py:4 tax_for_region)")
     [result] = final["results"]
     assert (result["tier"], result["escalated"], result["status"]) == ("remote", True, "ok")
     assert result["evidence"]["snippets"][0]["path"] == "shop/pricing.py"

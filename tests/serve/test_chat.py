@@ -18,6 +18,7 @@ from tests.serve.conftest import (
     user,
 )
 from turnout.engines import scripted
+from turnout.engines.schema_budget import fit_to_budget
 
 ANSWER = "The capital of France is Paris."
 
@@ -105,7 +106,10 @@ def test_a_json_schema_reaches_the_engine_and_the_answer_validates(probe: Probe)
     content = response.choices[0].message.content
     assert content is not None
     jsonschema.validate(json.loads(content), CITY_SCHEMA)
-    assert probe.requests[0].json_schema == CITY_SCHEMA  # the engine decodes under the client's schema
+    # The engine decodes under the client's schema, its free text bounded to close within the
+    # answer budget (the server's cap, 2,048 tokens, when the client sets none).
+    assert probe.requests[0].max_tokens == 2048
+    assert probe.requests[0].json_schema == fit_to_budget(CITY_SCHEMA, 2048, 6).schema
 
 
 def test_a_streamed_json_schema_reaches_the_engine(probe: Probe) -> None:
@@ -116,7 +120,7 @@ def test_a_streamed_json_schema_reaches_the_engine(probe: Probe) -> None:
         )
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert json.loads(text) == json.loads(CITY_JSON)
-    assert probe.requests[0].json_schema == CITY_SCHEMA
+    assert probe.requests[0].json_schema == fit_to_budget(CITY_SCHEMA, 2048, 6).schema
 
 
 def test_json_object_asks_the_engine_for_any_object(probe: Probe) -> None:

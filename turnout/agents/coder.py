@@ -10,7 +10,7 @@ import ast
 from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
-from pydantic import create_model
+from pydantic import Field, create_model
 
 from turnout.agents._base import Agent, as_request
 from turnout.agents.schemas import CodeResult, Evidence, FileEdit, Snippet
@@ -20,13 +20,18 @@ from turnout.engines.tag import Content, Tagged
 
 
 @lru_cache(maxsize=256)
-def code_result_schema(paths: tuple[str, ...]) -> type[CodeResult]:
-    """`CodeResult` whose edits may only touch `paths` (any path when none are given)."""
+def code_result_schema(paths: tuple[str, ...], symbols: tuple[str, ...] = ()) -> type[CodeResult]:
+    """`CodeResult` whose edits may only touch `paths` and name `symbols` (any path or name
+    when none are given)."""
     if not paths:
         return CodeResult
     choice: Any = Literal[tuple(paths)]  # type: ignore[valid-type]
-    edit = create_model("FileEdit", __base__=FileEdit, path=(choice, ...))
-    return create_model("CodeResult", __base__=CodeResult, edits=(list[edit], []))  # type: ignore[valid-type]
+    fields: dict[str, Any] = {"path": (choice, ...)}
+    if symbols:
+        fields["symbol"] = (Literal[tuple(symbols)] | None, None)  # type: ignore[valid-type]
+    edit = create_model("FileEdit", __base__=FileEdit, **fields)
+    edits: Any = Field(default_factory=list, max_length=CodeResult.model_fields["edits"].metadata[0].max_length)
+    return create_model("CodeResult", __base__=CodeResult, edits=(list[edit], edits))  # type: ignore[valid-type]
 
 
 def edit_problems(result: CodeResult) -> list[str]:
@@ -53,7 +58,7 @@ class Coder(Agent[CodeResult]):
     )
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_tokens=kwargs.pop("max_tokens", 1024), **kwargs)
+        super().__init__(max_tokens=kwargs.pop("max_tokens", 3072), **kwargs)
 
     async def run(self, request: Content, *, evidence: Evidence | None = None, model: str | None = None) -> CodeResult:
         """`request`: what to change (a plain string is the caller's request); `evidence`: the
@@ -63,7 +68,8 @@ class Coder(Agent[CodeResult]):
         if snippets:
             prompt = prompt + tag.compose("\n\nCode:\n{code}", code=show_snippets(snippets))
         paths = tuple(sorted({s.path for s in snippets}))
-        result = await self.ask(prompt, code_result_schema(paths), model=model)
+        symbols = tuple(sorted({s.symbol for s in snippets if s.symbol}))
+        result = await self.ask(prompt, code_result_schema(paths, symbols), model=model)
         assert isinstance(result.output, CodeResult)
         return CodeResult.model_validate(result.output.model_dump())
 

@@ -7,10 +7,13 @@ policy it sees the task, file paths and summaries written by local agents.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from functools import lru_cache
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, create_model
 
 from turnout.agents._base import Agent, as_request
-from turnout.agents.schemas import Answer, Decision, Plan, PlanStep
+from turnout.agents.schemas import STEP_KINDS, Answer, Decision, Plan, PlanStep, StepKind
 from turnout.config import RoleName
 from turnout.engines import tag
 from turnout.engines.tag import Content, Tagged
@@ -21,6 +24,31 @@ def describe_results(results: Sequence[Content]) -> Tagged:
     if not results:
         return tag.as_tagged(tag.instructions("(no results yet)"))
     return tag.join(tag.compose("- {r}", r=tag.summary(r) if isinstance(r, str) else r) for r in results)
+
+
+@lru_cache(maxsize=16)
+def plan_schema(kinds: tuple[StepKind, ...]) -> type[Plan]:
+    """`Plan` whose steps may only be of `kinds`."""
+    if set(kinds) == set(STEP_KINDS):
+        return Plan
+    choice: Any = Literal[tuple(kinds)]  # type: ignore[valid-type]
+    step = create_model("PlanStep", __base__=PlanStep, kind=(choice, ...))
+    steps = Plan.model_fields["steps"]
+    return create_model("Plan", __base__=Plan, steps=(list[step], Field(min_length=1, max_length=steps.metadata[-1].max_length)))  # type: ignore[valid-type]
+
+
+@lru_cache(maxsize=256)
+def decision_schema(cite_ids: tuple[str, ...]) -> type[Decision]:
+    """`Decision` whose `cites` are among `cite_ids` (none when there is no evidence). The JSON
+    schema asks for at least one, so a model decoding under it chooses (a small model allowed
+    to leave it empty rarely cites); an answer without is still valid, and judged ungrounded."""
+    choice: Any = Literal[tuple(cite_ids)] if cite_ids else Literal["none"]  # type: ignore[valid-type]
+    bounds: Any = (
+        Field(default_factory=list, max_length=3, json_schema_extra={"minItems": 1})
+        if cite_ids
+        else Field(default_factory=list, max_length=0)
+    )
+    return create_model("Decision", __base__=Decision, cites=(list[choice], bounds))
 
 
 def describe_plan(plan: Sequence[PlanStep]) -> Tagged:
@@ -39,29 +67,44 @@ class Planner(Agent[Plan]):
         "final answer). Reply with JSON only."
     )
 
-    async def run(self, request: Content, *, context: Content = "") -> Plan:
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_tokens=kwargs.pop("max_tokens", 1536), **kwargs)
+
+    async def run(self, request: Content, *, context: Content = "", kinds: Sequence[StepKind] = STEP_KINDS) -> Plan:
         """Plan `request` (the task); `context` is what is known already (files, symbols:
-        tag it, e.g. `tag.path(...)`; a plain string is untagged)."""
+        tag it, e.g. `tag.path(...)`; a plain string is untagged); `kinds`: the step kinds
+        the plan may use (a question's plan needs no `code` step)."""
         prompt = tag.compose("Task: {task}", task=as_request(request))
         if context:
             prompt = prompt + tag.compose("\nKnown context:\n{context}", context=context)
-        result = await self.ask(prompt, Plan)
+        result = await self.ask(prompt, plan_schema(tuple(kinds)))
         assert isinstance(result.output, Plan)
-        return result.output
+        return Plan.model_validate(result.output.model_dump())
 
-    async def decide(self, task: Content, plan: Sequence[PlanStep], results: Sequence[Content]) -> Decision:
-        """Finish with an answer, or replan, given what the steps produced."""
+    async def decide(
+        self,
+        task: Content,
+        plan: Sequence[PlanStep],
+        results: Sequence[Content],
+        *,
+        evidence: Content = "",
+        cite_ids: Sequence[str] = (),
+    ) -> Decision:
+        """Finish with an answer, or replan, given what the steps produced. `evidence`: what
+        the steps found, listed under `cite_ids` (the only ids `cites` may hold)."""
         prompt = tag.compose(
-            "Task: {task}\nPlan:\n{plan}\nResults:\n{results}\n"
-            "If the results answer the task, reply action=finish with the answer. "
+            "Task: {task}\nPlan:\n{plan}\nResults:\n{results}\nEvidence:\n{evidence}\n"
+            "If the results answer the task, reply action=finish: cite the ids of the evidence "
+            "that answers it and say in one sentence what it shows. "
             "Otherwise reply action=replan with new steps.",
             task=as_request(task),
             plan=describe_plan(plan),
             results=describe_results(results),
+            evidence=evidence or tag.instructions("(none)"),
         )
-        result = await self.ask(prompt, Decision)
+        result = await self.ask(prompt, decision_schema(tuple(cite_ids)))
         assert isinstance(result.output, Decision)
-        return result.output
+        return Decision.model_validate(result.output.model_dump())
 
     async def answer(
         self, task: Content, step: PlanStep, results: Sequence[Content], *, model: str | None = None

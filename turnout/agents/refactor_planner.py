@@ -63,7 +63,7 @@ class RefactorPlanner(Agent[RefactorPlan]):
     )
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_tokens=kwargs.pop("max_tokens", 160), **kwargs)
+        super().__init__(max_tokens=kwargs.pop("max_tokens", 256), **kwargs)
 
     async def run(
         self,

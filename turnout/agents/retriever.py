@@ -48,7 +48,7 @@ class Retriever(Agent[Evidence]):
     )
 
     def __init__(self, index: CodeIndex | None = None, *, k: int = 5, **kwargs: Any) -> None:
-        super().__init__(max_tokens=kwargs.pop("max_tokens", 128), **kwargs)
+        super().__init__(max_tokens=kwargs.pop("max_tokens", 512), **kwargs)
         self.index = index
         self.k = k
 

@@ -39,7 +39,7 @@ class Router(Agent[Route]):
     )
 
     def __init__(self, *, candidates: Sequence[str] = ("retriever", "coder", "verifier", "planner"), **kwargs: Any) -> None:
-        super().__init__(max_tokens=kwargs.pop("max_tokens", 128), **kwargs)
+        super().__init__(max_tokens=kwargs.pop("max_tokens", 256), **kwargs)
         self.candidates = tuple(candidates)
 
     async def run(self, request: PlanStep | str, *, candidates: Sequence[str] | None = None) -> Route:

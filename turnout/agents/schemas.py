@@ -13,14 +13,17 @@ from pydantic import BaseModel, Field
 StepKind = Literal["retrieve", "code", "answer", "verify"]
 Tier = Literal["local", "remote"]
 STEP_KINDS: tuple[StepKind, ...] = ("retrieve", "code", "answer", "verify")
-ShortText = Annotated[str, Field(max_length=200)]
+ShortText = Annotated[str, Field(max_length=120)]
 Keyword = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_ .]{0,39}$")]
+
+
+StepIndex = Annotated[int, Field(ge=0, le=3)]
 
 
 class PlanStep(BaseModel):
     kind: StepKind
     description: str = Field(min_length=1, max_length=160)
-    depends_on: list[int] = Field(default_factory=list, max_length=5, description="Indices of earlier steps.")
+    depends_on: list[StepIndex] = Field(default_factory=list, max_length=3, description="Indices of earlier steps.")
 
 
 class Plan(BaseModel):
@@ -31,7 +34,8 @@ class Decision(BaseModel):
     """The planner's verdict on a round of results: finish with an answer, or a new plan."""
 
     action: Literal["finish", "replan"]
-    answer: str = Field(max_length=600)
+    cites: list[str] = Field(default_factory=list, max_length=3, description="Ids of the evidence the answer rests on.")
+    answer: str = Field(max_length=300, description="One sentence about the cited evidence.")
     steps: list[PlanStep] = Field(default_factory=list, max_length=4)
 
 
@@ -69,15 +73,15 @@ class FileEdit(BaseModel):
     """A whole-definition replacement: small models write these far more reliably than diffs."""
 
     path: str
-    symbol: str | None = None
+    symbol: str | None = Field(None, max_length=80)
     code: str = Field(max_length=4000)
 
 
 class CodeResult(BaseModel):
-    edits: list[FileEdit] = Field(default_factory=list, max_length=4)
-    explanation: str = Field(max_length=600)
+    edits: list[FileEdit] = Field(default_factory=list, max_length=2)
+    explanation: str = Field(max_length=300)
 
 
 class Verdict(BaseModel):
     passed: bool
-    reasons: list[ShortText] = Field(default_factory=list, max_length=5)
+    reasons: list[ShortText] = Field(default_factory=list, max_length=3)

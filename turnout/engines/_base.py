@@ -45,6 +45,9 @@ class LocalEngine(ABC):
     """An in-process engine registered under `provider` (e.g. `llamacpp`)."""
 
     provider: ClassVar[str]
+    # The most bytes one character of a JSON string can take in this engine's decoding grammar
+    # (6: a `\uXXXX` escape); schema bounds are fitted to max_tokens with it (`schema_budget`).
+    max_bytes_per_char: ClassVar[int] = 6
 
     def check(self, model: str) -> None:
         """Raise ModelNotFound or EngineUnavailable if `model` cannot run here. Must be cheap."""

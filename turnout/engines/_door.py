@@ -290,6 +290,9 @@ async def _complete(
                     f"{_schema_title(schema)}: {problems}",
                     raw_text=text,
                     model=served,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    finish_reason=response.choices[0].finish_reason,
                 )
             conversation = _reask(conversation, text, served, problems, _schema_json(schema, raw_schema))
             continue

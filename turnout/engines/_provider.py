@@ -17,6 +17,7 @@ from turnout._sync import iterate_sync, run_sync
 from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine
 from turnout.engines._registry import LOCAL_ENGINES, get_engine
 from turnout.engines.schema_bounds import grammar_schema
+from turnout.engines.schema_budget import SCHEMA_MAX_TOKENS, fit_to_budget
 
 DEFAULT_TIMEOUT_S = 600.0
 TTFT_FIELD = "turnout_ttft_s"
@@ -67,9 +68,10 @@ def _seconds(timeout: Any) -> float:
     return DEFAULT_TIMEOUT_S
 
 
-def _request(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> EngineRequest:
+def _request(engine: LocalEngine, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> EngineRequest:
     """The engine's request; its schema is the one every local engine may safely decode under
-    (SchemaRefused before any grammar is built for one past the limits)."""
+    (SchemaRefused before any grammar is built for one past the limits), with free-text bounds
+    fitted so the answer closes within max_tokens (see `schema_budget`)."""
     response_format = params.get("response_format") or {}
     schema = None
     if response_format.get("type") == "json_schema":
@@ -77,15 +79,20 @@ def _request(model: str, messages: list[dict[str, Any]], params: dict[str, Any])
     elif response_format.get("type") == "json_object":
         schema = response_format.get("schema") or {"type": "object"}
     stop = params.get("stop") or []
+    max_tokens = params.get("max_tokens") or params.get("max_completion_tokens")
+    fitted = None
+    if schema is not None:
+        max_tokens = max_tokens or SCHEMA_MAX_TOKENS
+        fitted = fit_to_budget(grammar_schema(schema), max_tokens, engine.max_bytes_per_char).schema
     return EngineRequest(
         model=model,
         messages=messages,
-        max_tokens=params.get("max_tokens") or params.get("max_completion_tokens"),
+        max_tokens=max_tokens,
         temperature=params.get("temperature"),
         top_p=params.get("top_p"),
         stop=[stop] if isinstance(stop, str) else list(stop),
         seed=params.get("seed"),
-        json_schema=grammar_schema(schema) if schema is not None else None,
+        json_schema=fitted,
     )
 
 
@@ -144,12 +151,13 @@ def _adapter(provider: str) -> Any:
         """litellm's view of one turnout engine."""
 
         async def acompletion(self, model: str, messages: list, **kwargs: Any) -> Any:  # type: ignore[override]
-            request = _request(model, messages, kwargs.get("optional_params") or {})
+            engine = get_engine(provider)
+            request = _request(engine, model, messages, kwargs.get("optional_params") or {})
             started = time.perf_counter()
             ttft: float | None = None
             parts: list[str] = []
             last = EngineChunk(finish_reason="stop")
-            async for chunk in _guarded(get_engine(provider), request, kwargs.get("timeout"), provider):
+            async for chunk in _guarded(engine, request, kwargs.get("timeout"), provider):
                 if chunk.text:
                     if ttft is None:
                         ttft = time.perf_counter() - started
@@ -172,8 +180,9 @@ def _adapter(provider: str) -> Any:
             return run_sync(self.acompletion(model, messages, **kwargs))
 
         async def astreaming(self, model: str, messages: list, **kwargs: Any) -> AsyncIterator[GenericStreamingChunk]:  # type: ignore[override]
-            request = _request(model, messages, kwargs.get("optional_params") or {})
-            async for chunk in _guarded(get_engine(provider), request, kwargs.get("timeout"), provider):
+            engine = get_engine(provider)
+            request = _request(engine, model, messages, kwargs.get("optional_params") or {})
+            async for chunk in _guarded(engine, request, kwargs.get("timeout"), provider):
                 yield to_generic(chunk)
 
         def streaming(self, model: str, messages: list, **kwargs: Any) -> Iterator[GenericStreamingChunk]:  # type: ignore[override]

@@ -21,7 +21,8 @@ from turnout.engines._recording import graph_position, json_schema_of, record_ca
 from turnout.engines._replay import ReplaySession
 from turnout.engines.schema_bounds import check_schema
 from turnout.engines.tag import Part, Tagged, plain_messages
-from turnout.errors import EgressRefused, UnknownRole, UserError
+from turnout.errors import EgressRefused, SchemaError, UnknownRole, UserError
+from turnout.telemetry import _conventions as sc
 from turnout.telemetry import chat_span
 from turnout.telemetry._calls import CallRecord, request_key
 from turnout.telemetry._spans import ChatSpan
@@ -145,6 +146,12 @@ class _Request:
         return session.take(key, node=node, step=step, requested=self.target.requested, messages=plain)
 
     def record_failure(self, span: ChatSpan, cleared: Cleared, schema: type[BaseModel] | None, exc: Exception) -> None:
+        if isinstance(exc, SchemaError):  # what the model spent, and whether it was cut off
+            span.record({
+                sc.GEN_AI_USAGE_INPUT_TOKENS: exc.input_tokens or 0,
+                sc.GEN_AI_USAGE_OUTPUT_TOKENS: exc.output_tokens or 0,
+                sc.GEN_AI_RESPONSE_FINISH_REASONS: [exc.finish_reason or "unknown"],
+            })
         record_call(
             self.settings, span, cleared.messages, schema, self.call, failure=exc,
             requested=self.target.requested, role=self.target.role, model=self.target.model,

@@ -27,13 +27,49 @@ def grammar_pattern(pattern: str, where: str = "the schema") -> str:
     return _PatternScanner(pattern, where).rewritten()
 
 
+def pattern_max_chars(pattern: str) -> int | None:
+    """The most characters a string matching the anchored `pattern` can hold (None: no limit)."""
+    scanner = _PatternScanner(pattern, "the schema")
+    scanner.rewritten()
+    return None if scanner.max_chars == _UNBOUNDED else int(scanner.max_chars)
+
+
+def pattern_is_ascii(pattern: str) -> bool:
+    """True when every character a match can hold is ASCII: no `.`, no negated class or
+    shorthand, no escape naming a code point, and the pattern itself is ASCII."""
+    if not pattern.isascii():
+        return False
+    escaped = in_class = False
+    for index, char in enumerate(pattern):
+        if escaped:
+            if char in "WSDpPux":
+                return False
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]" or pattern[index - 1] == "["
+        elif char == "[":
+            if pattern[index + 1 : index + 2] == "^":
+                return False
+            in_class = True
+        elif char == ".":
+            return False
+    return True
+
+
+_UNBOUNDED = float("inf")
+
+
 class _PatternScanner:
     """One pass over an ECMA-262 pattern: rewrites long upper bounds and prices the unrolling
-    (an atom costs 1, a group the costliest of its alternatives, a quantifier multiplies)."""
+    (an atom costs 1, a group the costliest of its alternatives, a quantifier multiplies).
+    The same pass measures the longest match (`max_chars`, infinite past `*`, `+`, `{m,}`)."""
 
     def __init__(self, pattern: str, where: str) -> None:
         self.pattern = pattern
         self.where = where
+        self.max_chars: float = 0
 
     def refuse(self, why: str) -> SchemaRefused:
         return SchemaRefused(f"{self.where} has pattern {_short(self.pattern)}: {why}")
@@ -45,6 +81,9 @@ class _PatternScanner:
         alternatives: list[list[int]] = [[]]
         current = [0]
         last_atom = 0  # the cost of the atom a quantifier would apply to
+        widths: list[list[float]] = [[]]  # the same, for the longest match
+        width: list[float] = [0]
+        last_width: float = 0
         i = 0
         while i < len(text):
             char = text[i]
@@ -62,21 +101,28 @@ class _PatternScanner:
                     out.append(text[end])
                     end += 1
                 current[-1] += last_atom * (max(low, high or 1, 1) - 1)
+                width[-1] += _UNBOUNDED if high is None and last_width else last_width * ((high or 0) - 1)
                 last_atom = 0
+                last_width = 0
                 i = end
             elif char == "(":
                 if text[i + 1 : i + 2] == "?":
                     raise self.refuse("(?…) groups (lookaround, named, non-capturing) cannot be decoded by a grammar")
                 alternatives.append([])
                 current.append(0)
+                widths.append([])
+                width.append(0)
                 out.append(char)
                 last_atom = 0
+                last_width = 0
                 i += 1
             elif char == ")":
                 if len(current) == 1:
                     raise self.refuse(f"unbalanced ')' at {i}")
                 last_atom = max(*alternatives.pop(), current.pop(), 0)
                 current[-1] += last_atom
+                last_width = max(*widths.pop(), width.pop(), 0)
+                width[-1] += last_width
                 out.append(char)
                 i += 1
             elif char in "^$" and 0 < i < len(text) - 1:
@@ -84,19 +130,26 @@ class _PatternScanner:
             elif char == "|":
                 alternatives[-1].append(current[-1])
                 current[-1] = 0
+                widths[-1].append(width[-1])
+                width[-1] = 0
                 out.append(char)
                 last_atom = 0
+                last_width = 0
                 i += 1
             else:
                 end = self._atom_end(i)
                 out.append(text[i:end])
                 last_atom = 1
                 current[-1] += 1
+                anchor = text[i:end] in ("^", "$")
+                last_width = 0 if anchor else 1
+                width[-1] += last_width
                 i = end
             if max(*alternatives[-1], current[-1], 0) > MAX_PATTERN_COST:
                 raise self.refuse(f"it unrolls into more than {MAX_PATTERN_COST:,} grammar items")
         if len(current) != 1:
             raise self.refuse("a '(' is never closed")
+        self.max_chars = max(*widths[0], width[0], 0)
         return "".join(out)
 
     def _atom_end(self, start: int) -> int:

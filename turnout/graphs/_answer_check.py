@@ -1,15 +1,120 @@
-"""When a hybrid run may say `finished`: its answer says something, and something a step found.
+"""When a hybrid run may say `finished`: its answer is grounded in what the steps found.
 
 A small planner ends runs with `{"action": "finish", "answer": "finish"}`, or with a sentence
 no step result supports; reporting that as `finished` is a wrong result reported as a
-success. `answer_problem` is the check; a run that fails it ends `unanswered`, with the reason.
+success. Three checks decide, in `ground`:
+
+- The evidence: every snippet an ok step found gets an id (`E1`, `E2`, …), shown to the
+  planner with its path, lines and symbol; the planner cites ids (a choice among them, under
+  constrained decoding), and an answer that names a snippet's symbol or path cites it too.
+- A cited snippet counts when it is about the task: its symbol or path shares a word with
+  the task, or its code holds a name the task mentions.
+- The sentence (`answer_problem`): not empty, not a control word, not the task repeated, and
+  sharing a word with the steps' results. A question needs a counted citation; other tasks
+  need the sentence or a citation. The answer is the sentence (when it passes) followed by
+  the citations as `path:line symbol`; a run that fails ends `unanswered`, with the reason.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from turnout.graphs._hybrid_state import StepResult
+from turnout.agents.schemas import Snippet
+from turnout.engines import tag
+from turnout.engines.tag import Tagged
+from turnout.graphs._hybrid_state import Citation, StepResult
+
+MAX_EVIDENCE = 12  # ids shown to the planner: the best snippets of the ok steps, in order
+_QUESTION = re.compile(
+    r"^\s*(where|what|which|who|whom|whose|why|how|when|is|are|does|do|did|can|could|should|will|"
+    r"explain|describe|find|show|list|tell)\b",
+    re.IGNORECASE,
+)
+_TESTS = re.compile(r"\btest", re.IGNORECASE)
+_IDENTIFIER = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*(?:_[A-Za-z0-9_]+|[a-z][A-Z][A-Za-z0-9_]*)\b|\b\w+(?=\()")
+
+
+def is_question(task: str) -> bool:
+    """A task that asks for facts rather than changes: it ends with `?` or opens with a question word."""
+    return task.strip().endswith("?") or bool(_QUESTION.match(task))
+
+
+def evidence_items(results: list[StepResult], task: str = "") -> dict[str, Snippet]:
+    """The snippets the ok steps found, each once, under the id the planner cites them by;
+    tests only when the task is about tests (a test of `round_money` does not round money)."""
+    seen: dict[tuple[str, int], Snippet] = {}
+    tests_wanted = bool(_TESTS.search(task))
+    for result in results:
+        if result.status == "ok" and result.evidence is not None:
+            for snippet in result.evidence.snippets:
+                if tests_wanted or not is_test_path(snippet.path):
+                    seen.setdefault((snippet.path, snippet.start_line), snippet)
+    return {f"E{i}": snippet for i, snippet in enumerate(list(seen.values())[:MAX_EVIDENCE], start=1)}
+
+
+def is_test_path(path: str) -> bool:
+    parts = path.replace("\\", "/").split("/")
+    name = parts[-1]
+    return any(p in ("tests", "test", "testing") for p in parts[:-1]) or name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+
+
+def describe_evidence(items: dict[str, Snippet]) -> Tagged:
+    """`E1 path:start-end symbol` per snippet: paths and names, never the code."""
+    if not items:
+        return tag.as_tagged(tag.instructions("(no evidence found)"))
+    return tag.join(
+        tag.compose(f"{key} {{where}}", where=tag.path(f"{s.path}:{s.start_line}-{s.end_line} {s.symbol or ''}".strip()))
+        for key, s in items.items()
+    )
+
+
+@dataclass
+class Grounded:
+    answer: str
+    citations: list[Citation]
+    problem: str | None  # why the run may not say finished; None when it may
+
+
+def ground(answer: str, cites: list[str], task: str, results: list[StepResult]) -> Grounded:
+    """The planner's final `answer` and `cites` (evidence ids) checked against what the steps found."""
+    items = evidence_items(results, task)
+    chosen = [items[key] for key in dict.fromkeys(cites) if key in items]
+    chosen += [s for s in items.values() if s not in chosen and _names(s, answer)]
+    citations = [_citation(s) for s in chosen if _about(s, task)]
+    problem = answer_problem(answer, task, results)
+    sentence = "" if problem else answer.strip()
+    shown = "; ".join(c.text for c in citations)
+    text = f"{sentence} ({shown})" if sentence and shown else sentence or shown
+    if is_question(task) and not citations:
+        if not items:
+            return Grounded(text, [], "the steps found no evidence to answer the question from")
+        why = "about the question " if chosen else ""
+        also = f"; {problem}" if problem else ""
+        return Grounded(text, [], f"the answer cites no evidence {why}(of {len(items)} snippet(s) found){also}")
+    if not citations and problem:
+        return Grounded(text, [], problem)
+    return Grounded(text, citations, None)
+
+
+def _citation(snippet: Snippet) -> Citation:
+    return Citation(path=snippet.path, line=snippet.start_line, end_line=snippet.end_line, symbol=snippet.symbol)
+
+
+def _names(snippet: Snippet, answer: str) -> bool:
+    """Whether the answer names the snippet's symbol (its last part) or its file."""
+    names = {snippet.path, snippet.path.rsplit("/", 1)[-1]}
+    if snippet.symbol:
+        names.add(snippet.symbol.rsplit(".", 1)[-1])
+    return any(re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", answer) for name in names if len(name) >= 3)
+
+
+def _about(snippet: Snippet, task: str) -> bool:
+    """Whether the snippet is about the task: a shared word in its symbol or path, or a name
+    the task mentions (`next_number`, `parseConfig`, `run(`) in its code."""
+    if _words(f"{snippet.symbol or ''} {snippet.path}") & _words(task):
+        return True
+    return any(re.search(rf"\b{re.escape(name)}\b", snippet.text) for name in _IDENTIFIER.findall(task))
 
 # Words a planner echoes from its own controls instead of answering.
 CONTROL_WORDS = frozenset({
@@ -17,6 +122,7 @@ CONTROL_WORDS = frozenset({
     "yes", "no", "unknown", "plan", "task", "step", "steps", "result", "results", "complete", "completed",
 })
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]{2,}")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _COMMON = frozenset({
     "the", "and", "for", "with", "that", "this", "from", "are", "was", "were", "which", "where", "what", "when",
     "there", "their", "have", "has", "into", "its", "not", "but", "you", "your", "can", "will", "function",
@@ -53,12 +159,13 @@ def _what_it_found(result: StepResult) -> str:
 
 
 def _words(text: str) -> set[str]:
-    """Identifier-like words, lowercased, without the common ones (and each part of a dotted or
-    slashed name too: `shop/pricing.py` is also `pricing`)."""
+    """Identifier-like words, lowercased, without the common ones (and each part of a dotted,
+    slashed, snake or camel case name too: `shop/pricing.py` is also `pricing`, `taxForRegion`
+    and `tax_for_region` are also `tax` and `region`)."""
     words = set()
     for word in _WORD.findall(text):
-        word = word.strip("./-").lower()
-        for part in {word, *re.split(r"[./-]", word)}:
+        word = _CAMEL.sub("_", word.strip("./-")).lower()
+        for part in {word, *re.split(r"[./_-]", word)}:
             if len(part) >= 3 and part not in _COMMON:
                 words.add(part)
     return words

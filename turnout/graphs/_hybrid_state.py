@@ -44,6 +44,19 @@ class StepResult(BaseModel):
     usage: UsageTotals = Field(default_factory=UsageTotals)
 
 
+class Citation(BaseModel):
+    """Where an answer's evidence is: a snippet a step found."""
+
+    path: str
+    line: int
+    end_line: int
+    symbol: str | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.path}:{self.line} {self.symbol}" if self.symbol else f"{self.path}:{self.line}"
+
+
 class Budget(BaseModel):
     """Per-run limits; any that is exceeded stops the run with status `budget_exceeded`."""
 
@@ -67,6 +80,7 @@ class HybridState(TypedDict, total=False):
     status: RunStatus
     reason: str
     answer: str
+    citations: list[Citation]
 
 
 class WorkOrder(TypedDict):

@@ -6,9 +6,12 @@ planner finishes or replans.
     state["status"], state["answer"]
 
 It is an ordinary compiled LangGraph graph: add it to your own graph, stream it, resume it
-from its checkpoints. Runs stop with a status — `finished` (an answer that says something a
-step found), `unanswered` (the planner stopped without one), `stuck` (the same plan twice,
-or too many rounds), or `budget_exceeded` — never by spinning.
+from its checkpoints. A plan that does not fit the task (every step the same, code written for
+a question, nothing that finds or changes anything) is re-planned once with the reason; the
+planner's final answer cites evidence ids (`_answer_check`). Runs stop with a status —
+`finished` (an answer grounded in what a step found, citing `path:line symbol`), `unanswered`
+(the planner stopped without one), `stuck` (a plan that did not fit twice, the same plan
+twice, or too many rounds), or `budget_exceeded` — never by spinning.
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from turnout.agents import Coder, Planner, Retriever, Router, Verifier
-from turnout.agents.schemas import PlanStep
+from turnout.agents.schemas import STEP_KINDS, PlanStep, StepKind
 from turnout.config import Settings, get_settings
 from turnout.engines import check_policy, tag, usage_meter
 from turnout.errors import ModelBehaviorError
-from turnout.graphs._answer_check import answer_problem
+from turnout.graphs._answer_check import describe_evidence, evidence_items, ground, is_question
 from turnout.graphs._hybrid_state import Assignment, Budget, HybridState, StepResult, WorkOrder
 from turnout.graphs._hybrid_work import CANDIDATES, Team, run_step
 
@@ -61,6 +64,21 @@ def _sanitized(plan: list[PlanStep]) -> list[PlanStep]:
         s.model_copy(update={"depends_on": sorted({d for d in s.depends_on if 0 <= d < i})})
         for i, s in enumerate(unique)
     ]
+
+
+QUESTION_KINDS: tuple[StepKind, ...] = ("retrieve", "answer", "verify")  # a question's plan writes no code
+
+
+def plan_problem(task: str, steps: list[PlanStep], *, first: bool) -> str | None:
+    """Why a plan does not fit the task (None if it does): every step the same, code written
+    for a question, or (a first plan) no step that finds facts or makes a change."""
+    if len(steps) > 1 and len({(s.kind, s.description.strip().lower()) for s in steps}) == 1:
+        return f"all {len(steps)} steps are the same step"
+    if is_question(task) and any(s.kind == "code" for s in steps):
+        return "the task is a question, and the plan writes code: plan retrieve steps to find the answer"
+    if first and not any(s.kind in ("retrieve", "code") for s in steps):
+        return "no step finds anything or changes anything, so no step result could answer the task"
+    return None
 
 
 def _over_budget(state: HybridState, upcoming_steps: int = 0) -> str | None:
@@ -140,12 +158,20 @@ def build_hybrid_graph(
             "budget": state.get("budget") or budget_from(current_settings()),
         }
         context = tag.compose("Files: {files}", files=tag.path(", ".join(index.files[:40]))) if index is not None else ""
+        task = state["task"]
+        kinds = QUESTION_KINDS if is_question(task) else STEP_KINDS
         with usage_meter() as meter:
             try:
-                new_plan = await team.planner.run(state["task"], context=context)
+                steps = (await team.planner.run(task, context=context, kinds=kinds)).steps
+                if problem := plan_problem(task, steps, first=True):  # re-planned once, with the reason
+                    again = tag.compose("{context}\nA plan was rejected: {why}.", context=context, why=tag.instructions(problem))
+                    steps = (await team.planner.run(task, context=again, kinds=kinds)).steps
+                    if problem := plan_problem(task, steps, first=True):
+                        return {**update, "status": "stuck", "reason": f"the plan did not fit the task twice: {problem}",
+                                "usage": meter.totals}
             except ModelBehaviorError as exc:
                 return {**update, "status": "stuck", "reason": f"the planner's answer was unusable: {exc}", "usage": meter.totals}
-        update.update(_adopt({**state, **update}, new_plan.steps), usage=meter.totals)  # type: ignore[typeddict-item]
+        update.update(_adopt({**state, **update}, steps), usage=meter.totals)  # type: ignore[typeddict-item]
         return update
 
     plan.agent_name = "planner"  # type: ignore[attr-defined]
@@ -201,15 +227,30 @@ def build_hybrid_graph(
             tag.compose(f"step {r.index} [{r.kind} by {r.agent}, {r.status}]: {{s}}", s=tag.summary(r.summary))
             for r in results
         ]
+        task = state["task"]
+        all_results = list(state.get("results") or [])
+        evidence = evidence_items(all_results, task)
         with usage_meter() as meter:
             try:
-                decision = await team.planner.decide(state["task"], state["plan"], summaries)
+                decision = await team.planner.decide(
+                    task, state["plan"], summaries, evidence=describe_evidence(evidence), cite_ids=list(evidence)
+                )
+                if decision.action == "replan" and decision.steps and (problem := plan_problem(task, decision.steps, first=False)):
+                    why = tag.instructions(f"(a new plan was rejected: {problem})")
+                    decision = await team.planner.decide(
+                        task, state["plan"], [*summaries, why], evidence=describe_evidence(evidence), cite_ids=list(evidence)
+                    )
+                    if decision.action == "replan" and decision.steps and (problem := plan_problem(task, decision.steps, first=False)):
+                        return {"status": "stuck", "reason": f"the new plan did not fit the task twice: {problem}",
+                                "usage": meter.totals}
             except ModelBehaviorError as exc:
                 return {"status": "stuck", "reason": f"the planner's answer was unusable: {exc}", "usage": meter.totals}
         if decision.action == "finish" or not decision.steps:
-            if problem := answer_problem(decision.answer, state["task"], list(state.get("results") or [])):
-                return {"status": "unanswered", "reason": problem, "answer": decision.answer, "usage": meter.totals}
-            return {"status": "finished", "answer": decision.answer, "usage": meter.totals}
+            grounded = ground(decision.answer, decision.cites, task, all_results)
+            done = {"answer": grounded.answer, "citations": grounded.citations, "usage": meter.totals}
+            if grounded.problem:
+                return {**done, "status": "unanswered", "reason": grounded.problem}
+            return {**done, "status": "finished"}
         return {**_adopt(state, decision.steps), "usage": meter.totals}
 
     decide.agent_name = "planner"  # type: ignore[attr-defined]

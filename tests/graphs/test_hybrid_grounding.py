@@ -1,0 +1,144 @@
+"""A hybrid run's answer is grounded in evidence ids, and a plan that does not fit the task is
+re-planned once, then stuck: pinned with the scripted engine."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from langgraph.checkpoint.memory import InMemorySaver
+
+from tests.scripted_team import Team, finish, plan
+from turnout.agents.planner import decision_schema
+from turnout.graphs import build_hybrid_graph
+from turnout.graphs.hybrid import plan_problem
+
+QUESTION = "Where is the tax for a region computed?"
+
+
+async def _run(team: Team, task: str = QUESTION) -> dict[str, Any]:
+    graph = build_hybrid_graph(repo=team.repo, checkpointer=InMemorySaver())
+    return await graph.ainvoke({"task": task}, {"configurable": {"thread_id": "g"}})
+
+
+def turns(*answers: Any) -> Any:
+    """A script giving `answers` in turn; a callable among them answers from the messages."""
+    remaining = iter(answers)
+
+    def answer(messages: list[dict[str, Any]]) -> Any:
+        value = next(remaining)
+        return value(messages) if callable(value) else value
+
+    return answer
+
+
+def cite(symbol: str, answer: str = "finish") -> Any:
+    """A planner's finishing answer citing the evidence id listed for `symbol`."""
+
+    def answer_with(messages: list[dict[str, Any]]) -> dict[str, Any]:
+        found = re.search(rf"^(E\d+) \S+ {re.escape(symbol)}$", messages[-1]["content"], re.MULTILINE)
+        return {"action": "finish", "cites": [found.group(1)] if found else [], "answer": answer, "steps": []}
+
+    return answer_with
+
+
+async def test_the_answer_cites_the_chosen_evidence_as_path_line_and_symbol(team: Team) -> None:
+    """Even a control word for a sentence: the evidence the planner chose is the answer."""
+    planner = team.use("planner", turns(plan(("retrieve", "find the tax code", [])), cite("tax_for_region")))
+    state = await _run(team)
+    assert state["status"] == "finished", state.get("reason")
+    assert state["answer"] == "shop/pricing.py:4 tax_for_region"
+    assert [(c.path, c.line, c.symbol) for c in state["citations"]] == [("shop/pricing.py", 4, "tax_for_region")]
+    decide_prompt = planner.calls[-1][-1]["content"]
+    assert re.search(r"^E1 shop/\w+\.py:\d+-\d+ \w+$", decide_prompt, re.MULTILINE)
+    assert "return amount" not in decide_prompt  # ids, paths and names: never the code
+
+
+async def test_a_sentence_that_names_the_evidence_cites_it(team: Team) -> None:
+    team.use("planner", [plan(("retrieve", "find the tax code", [])), finish("It is tax_for_region.")])
+    state = await _run(team)
+    assert state["status"] == "finished"
+    assert state["answer"] == "It is tax_for_region. (shop/pricing.py:4 tax_for_region)"
+
+
+async def test_evidence_that_is_not_about_the_question_does_not_answer_it(team: Team) -> None:
+    team.use("planner", turns(plan(("retrieve", "find the tax code", [])), cite("load_inventory", "It is here.")))
+    team.use("retriever", lambda m: {"keywords": ["tax", "inventory"]})
+    state = await _run(team)
+    assert state["status"] == "unanswered"
+    assert "cites no evidence about the question" in state["reason"]
+
+
+async def test_a_question_with_no_evidence_is_unanswered_not_made_up(team: Team) -> None:
+    team.use("planner", [plan(("retrieve", "find the weather code", [])), finish("The weather module computes it.")])
+    team.use("retriever", lambda m: {"keywords": ["zzqx"]})
+    state = await _run(team, "Where is the weather forecast cached?")
+    assert state["status"] == "unanswered"
+    assert state["reason"].startswith("the answer cites no evidence") or "no evidence" in state["reason"]
+
+
+def test_the_planner_may_only_cite_the_ids_it_was_shown() -> None:
+    schema = decision_schema(("E1", "E2"))
+    cites = schema.model_json_schema()["properties"]["cites"]
+    assert cites["items"]["enum"] == ["E1", "E2"] and (cites["minItems"], cites["maxItems"]) == (1, 3)
+    assert decision_schema(()).model_json_schema()["properties"]["cites"]["maxItems"] == 0
+
+
+def test_plans_that_do_not_fit_the_task_are_named() -> None:
+    from turnout.agents.schemas import PlanStep
+
+    def steps(*pairs: tuple[str, str]) -> list[PlanStep]:
+        return [PlanStep(kind=k, description=d) for k, d in pairs]  # type: ignore[arg-type]
+
+    same = steps(("retrieve", "find it"), ("retrieve", "Find it "))
+    assert plan_problem("Rename a to b", same, first=True) == "all 2 steps are the same step"
+    assert "question" in (plan_problem(QUESTION, steps(("code", "write it")), first=True) or "")
+    assert "no step finds" in (plan_problem("Rename a to b", steps(("answer", "say it")), first=True) or "")
+    assert plan_problem("Rename a to b", steps(("answer", "say it")), first=False) is None
+    assert plan_problem(QUESTION, steps(("retrieve", "find tax"), ("answer", "say where")), first=True) is None
+
+
+async def test_a_plan_of_identical_steps_is_replanned_once_with_the_reason(team: Team) -> None:
+    """What the embedded planner did on the quick-start question: three identical steps."""
+    same = plan(*[("retrieve", "find the tax code", [])] * 3)
+    planner = team.use("planner", turns(same, plan(("retrieve", "find the tax code", [])), cite("tax_for_region")))
+    state = await _run(team)
+    assert state["status"] == "finished"
+    assert "A plan was rejected: all 3 steps are the same step." in planner.calls[1][-1]["content"]
+    assert len(team.scripts["retriever"].calls) == 1  # the rejected plan never ran
+
+
+async def test_a_plan_that_does_not_fit_twice_is_stuck(team: Team) -> None:
+    same = plan(*[("retrieve", "find the tax code", [])] * 2)
+    team.use("planner", [same, same])
+    state = await _run(team)
+    assert (state["status"], state["reason"]) == ("stuck", "the plan did not fit the task twice: all 2 steps are the same step")
+    assert not state.get("results")
+
+
+async def test_a_question_is_planned_without_code_steps(team: Team) -> None:
+    """The step kinds are a choice given with the call: for a question, `code` is not one of
+    them (a local model cannot write it; an answer that does fails validation)."""
+    team.use("planner", [plan(("code", "compute the tax", [])), plan(("code", "compute the tax", []))])
+    state = await _run(team)
+    assert state["status"] == "stuck"
+    assert "planner's answer was unusable" in state["reason"] and "'retrieve', 'answer' or 'verify'" in state["reason"]
+
+
+async def test_a_replan_that_does_not_fit_twice_is_stuck(team: Team) -> None:
+    replan = {"action": "replan", "answer": "", "steps": [{"kind": "code", "description": "write it", "depends_on": []}]}
+    planner = team.use("planner", [plan(("retrieve", "find the tax code", [])), replan, replan])
+    state = await _run(team)
+    assert (state["status"], state["reason"]) == (
+        "stuck",
+        "the new plan did not fit the task twice: the task is a question, and the plan writes code: "
+        "plan retrieve steps to find the answer",
+    )
+    assert "a new plan was rejected" in planner.calls[2][-1]["content"]
+
+
+def test_decision_answers_are_bounded_sentences() -> None:
+    schema = decision_schema(("E1",)).model_json_schema()
+    assert schema["properties"]["answer"]["maxLength"] == 300
+    json.dumps(schema)
