@@ -67,7 +67,10 @@ async def test_evidence_that_is_not_about_the_question_does_not_answer_it(team: 
     team.use("retriever", lambda m: {"keywords": ["tax", "inventory"]})
     state = await _run(team)
     assert state["status"] == "unanswered"
-    assert "cites no evidence about the question" in state["reason"]
+    assert state["reason"].startswith(
+        "the answer cites shop/inventory.py:4 load_inventory, but the evidence that fits the question is "
+        "shop/pricing.py:4 tax_for_region"
+    )
 
 
 async def test_a_question_with_no_evidence_is_unanswered_not_made_up(team: Team) -> None:
@@ -142,3 +145,15 @@ def test_decision_answers_are_bounded_sentences() -> None:
     schema = decision_schema(("E1",)).model_json_schema()
     assert schema["properties"]["answer"]["maxLength"] == 300
     json.dumps(schema)
+
+
+async def test_a_plan_that_finds_nothing_is_replanned_with_only_the_kinds_that_find(team: Team) -> None:
+    """The embedded planner planned only `answer` and `verify` steps for questions: the re-plan
+    may only choose `retrieve` (for a question), so an answer-only plan again is invalid."""
+    planner = team.use("planner", turns(plan(("answer", "say it", [])), plan(("retrieve", "find the tax code", [])),
+                                        cite("tax_for_region")))
+    assert (await _run(team))["status"] == "finished"
+    assert "no step finds anything" in planner.calls[1][-1]["content"]
+    team.use("planner", [plan(("answer", "say it", []))] * 3)
+    state = await _run(team)
+    assert state["status"] == "stuck" and "'retrieve'" in state["reason"] and "unusable" in state["reason"]

@@ -2,17 +2,24 @@
 
 A small planner ends runs with `{"action": "finish", "answer": "finish"}`, or with a sentence
 no step result supports; reporting that as `finished` is a wrong result reported as a
-success. Three checks decide, in `ground`:
+success. `ground` decides:
 
-- The evidence: every snippet an ok step found gets an id (`E1`, `E2`, …), shown to the
-  planner with its path, lines and symbol; the planner cites ids (a choice among them, under
-  constrained decoding), and an answer that names a snippet's symbol or path cites it too.
-- A cited snippet counts when it is about the task: its symbol or path shares a word with
-  the task, or its code holds a name the task mentions.
+- The evidence: every snippet an ok step found gets an id (`E1`, `E2`, …, the best fitting
+  first), shown to the planner with its path, lines and symbol; the planner cites ids (a
+  choice among them, under constrained decoding), and an answer that names a snippet's
+  symbol or path cites it too. Tests are evidence only when the task is about tests.
+- For a question, one snippet must fit it best, by a check that needs no model (`fit`): its
+  symbol shares at least two words with the question (one, when the question has only one
+  word that is not a common one; `saved` and `save_inventory` share `save`), or it is the
+  name the question asks about, or — for "what calls X" — its code
+  calls X and it is not X. Two snippets that fit equally well are no answer; the planner
+  must have cited the one that fits. The answer is then that snippet, as `path:line symbol`,
+  after the planner's sentence when the sentence names it.
 - The sentence (`answer_problem`): not empty, not a control word, not the task repeated, and
-  sharing a word with the steps' results. A question needs a counted citation; other tasks
-  need the sentence or a citation. The answer is the sentence (when it passes) followed by
-  the citations as `path:line symbol`; a run that fails ends `unanswered`, with the reason.
+  sharing a word with the steps' results. A task that is not a question needs the sentence
+  or a citation.
+
+A run that fails ends `unanswered`, with the reason.
 """
 
 from __future__ import annotations
@@ -25,14 +32,17 @@ from turnout.engines import tag
 from turnout.engines.tag import Tagged
 from turnout.graphs._hybrid_state import Citation, StepResult
 
-MAX_EVIDENCE = 12  # ids shown to the planner: the best snippets of the ok steps, in order
+MAX_EVIDENCE = 12  # ids shown to the planner: the best fitting snippets of the ok steps
+STRONG = 10.0  # fit of the very name asked about, or of a caller asked for
 _QUESTION = re.compile(
     r"^\s*(where|what|which|who|whom|whose|why|how|when|is|are|does|do|did|can|could|should|will|"
     r"explain|describe|find|show|list|tell)\b",
     re.IGNORECASE,
 )
+_CALLERS = re.compile(r"\b(calls?|calling|callers?|uses|invokes?)\b", re.IGNORECASE)
 _TESTS = re.compile(r"\btest", re.IGNORECASE)
 _IDENTIFIER = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*(?:_[A-Za-z0-9_]+|[a-z][A-Z][A-Za-z0-9_]*)\b|\b\w+(?=\()")
+_SUFFIXES = ("ing", "ers", "er", "ed", "es", "s", "e")
 
 
 def is_question(task: str) -> bool:
@@ -40,9 +50,35 @@ def is_question(task: str) -> bool:
     return task.strip().endswith("?") or bool(_QUESTION.match(task))
 
 
+def is_test_path(path: str) -> bool:
+    parts = path.replace("\\", "/").split("/")
+    name = parts[-1]
+    return (
+        any(p in ("tests", "test", "testing") for p in parts[:-1])
+        or name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+    )
+
+
+def fit(snippet: Snippet, task: str) -> float:
+    """How well a snippet answers the question, without a model: the words its symbol shares
+    with the question (less a tenth for each it does not), or STRONG for the name asked about
+    or a caller asked for; 0 when nothing fits."""
+    names = set(_IDENTIFIER.findall(task))
+    last = (snippet.symbol or "").rsplit(".", 1)[-1]
+    if _CALLERS.search(task) and names:
+        calls = any(name != last and re.search(rf"\b{re.escape(name)}\s*\(", snippet.text) for name in names)
+        return STRONG if calls else 0.0
+    if last and last in names:
+        return STRONG
+    symbol, asked = _stems(snippet.symbol or ""), _stems(task)
+    shared = symbol & asked
+    return len(shared) - 0.1 * len(symbol - shared) if shared else 0.0
+
+
 def evidence_items(results: list[StepResult], task: str = "") -> dict[str, Snippet]:
-    """The snippets the ok steps found, each once, under the id the planner cites them by;
-    tests only when the task is about tests (a test of `round_money` does not round money)."""
+    """The snippets the ok steps found, each once, the best fitting first, under the id the
+    planner cites them by; tests only when the task is about tests (a test of `round_money`
+    does not round money)."""
     seen: dict[tuple[str, int], Snippet] = {}
     tests_wanted = bool(_TESTS.search(task))
     for result in results:
@@ -50,13 +86,8 @@ def evidence_items(results: list[StepResult], task: str = "") -> dict[str, Snipp
             for snippet in result.evidence.snippets:
                 if tests_wanted or not is_test_path(snippet.path):
                     seen.setdefault((snippet.path, snippet.start_line), snippet)
-    return {f"E{i}": snippet for i, snippet in enumerate(list(seen.values())[:MAX_EVIDENCE], start=1)}
-
-
-def is_test_path(path: str) -> bool:
-    parts = path.replace("\\", "/").split("/")
-    name = parts[-1]
-    return any(p in ("tests", "test", "testing") for p in parts[:-1]) or name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+    ranked = sorted(seen.values(), key=lambda s: -fit(s, task))[:MAX_EVIDENCE]
+    return {f"E{i}": snippet for i, snippet in enumerate(ranked, start=1)}
 
 
 def describe_evidence(items: dict[str, Snippet]) -> Tagged:
@@ -79,22 +110,51 @@ class Grounded:
 def ground(answer: str, cites: list[str], task: str, results: list[StepResult]) -> Grounded:
     """The planner's final `answer` and `cites` (evidence ids) checked against what the steps found."""
     items = evidence_items(results, task)
-    chosen = [items[key] for key in dict.fromkeys(cites) if key in items]
-    chosen += [s for s in items.values() if s not in chosen and _names(s, answer)]
-    citations = [_citation(s) for s in chosen if _about(s, task)]
+    chosen = [key for key in dict.fromkeys(cites) if key in items]
+    chosen += [key for key, s in items.items() if key not in chosen and _names(s, answer)]
     problem = answer_problem(answer, task, results)
     sentence = "" if problem else answer.strip()
-    shown = "; ".join(c.text for c in citations)
-    text = f"{sentence} ({shown})" if sentence and shown else sentence or shown
-    if is_question(task) and not citations:
-        if not items:
-            return Grounded(text, [], "the steps found no evidence to answer the question from")
-        why = "about the question " if chosen else ""
+    if not is_question(task):
+        citations = [_citation(items[key]) for key in chosen if fit(items[key], task) > 0]
+        text = _text(sentence, citations)
+        return Grounded(text, citations, problem if not citations else None)
+    if not items:
+        return Grounded(sentence, [], "the steps found no evidence to answer the question from")
+    best, why_not = _best_fit(items, task)
+    if best is None:
+        return Grounded(sentence, [], f"{why_not}{'; ' + problem if problem else ''}")
+    citation = _citation(items[best])
+    if best not in chosen:
+        cited = ", ".join(_where(items[key]) for key in chosen) or "nothing"
         also = f"; {problem}" if problem else ""
-        return Grounded(text, [], f"the answer cites no evidence {why}(of {len(items)} snippet(s) found){also}")
-    if not citations and problem:
-        return Grounded(text, [], problem)
-    return Grounded(text, citations, None)
+        return Grounded(
+            sentence, [], f"the answer cites {cited}, but the evidence that fits the question is {_where(items[best])}{also}"
+        )
+    about_it = sentence if _names(items[best], sentence) else ""  # a sentence about something else is dropped
+    return Grounded(_text(about_it, [citation]), [citation], None)
+
+
+def _best_fit(items: dict[str, Snippet], task: str) -> tuple[str | None, str]:
+    """The one snippet that fits the question, or None and why there is none."""
+    scores = {key: fit(snippet, task) for key, snippet in items.items()}
+    top = max(scores.values())
+    needed = min(2, len(_stems(task)))  # "Where is tax computed?" asks about one word
+    if top < needed - 0.5:
+        words = "two words" if needed == 2 else "a word"
+        return None, f"no snippet found fits the question (of {len(items)}: none shares {words} with it)"
+    leaders = [key for key, score in scores.items() if abs(score - top) < 1e-9]
+    if len(leaders) > 1:
+        return None, "several snippets fit the question equally: " + ", ".join(_where(items[k]) for k in leaders[:4])
+    return leaders[0], ""
+
+
+def _text(sentence: str, citations: list[Citation]) -> str:
+    shown = "; ".join(c.text for c in citations)
+    return f"{sentence} ({shown})" if sentence and shown else sentence or shown
+
+
+def _where(snippet: Snippet) -> str:
+    return f"{snippet.path}:{snippet.start_line} {snippet.symbol or ''}".strip()
 
 
 def _citation(snippet: Snippet) -> Citation:
@@ -109,12 +169,18 @@ def _names(snippet: Snippet, answer: str) -> bool:
     return any(re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", answer) for name in names if len(name) >= 3)
 
 
-def _about(snippet: Snippet, task: str) -> bool:
-    """Whether the snippet is about the task: a shared word in its symbol or path, or a name
-    the task mentions (`next_number`, `parseConfig`, `run(`) in its code."""
-    if _words(f"{snippet.symbol or ''} {snippet.path}") & _words(task):
-        return True
-    return any(re.search(rf"\b{re.escape(name)}\b", snippet.text) for name in _IDENTIFIER.findall(task))
+def _stems(text: str) -> set[str]:
+    """The words of `text` (see `_words`) without their common endings: `saved`, `save` and
+    `saves` are all `sav`."""
+    stems = set()
+    for word in _words(text):
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                word = word[: -len(suffix)]
+                break
+        stems.add(word)
+    return stems
+
 
 # Words a planner echoes from its own controls instead of answering.
 CONTROL_WORDS = frozenset({

@@ -67,6 +67,7 @@ def _sanitized(plan: list[PlanStep]) -> list[PlanStep]:
 
 
 QUESTION_KINDS: tuple[StepKind, ...] = ("retrieve", "answer", "verify")  # a question's plan writes no code
+FINDING_KINDS: tuple[StepKind, ...] = ("retrieve", "code")  # steps whose results can answer a task
 
 
 def plan_problem(task: str, steps: list[PlanStep], *, first: bool) -> str | None:
@@ -76,7 +77,7 @@ def plan_problem(task: str, steps: list[PlanStep], *, first: bool) -> str | None
         return f"all {len(steps)} steps are the same step"
     if is_question(task) and any(s.kind == "code" for s in steps):
         return "the task is a question, and the plan writes code: plan retrieve steps to find the answer"
-    if first and not any(s.kind in ("retrieve", "code") for s in steps):
+    if first and not any(s.kind in FINDING_KINDS for s in steps):
         return "no step finds anything or changes anything, so no step result could answer the task"
     return None
 
@@ -165,6 +166,8 @@ def build_hybrid_graph(
                 steps = (await team.planner.run(task, context=context, kinds=kinds)).steps
                 if problem := plan_problem(task, steps, first=True):  # re-planned once, with the reason
                     again = tag.compose("{context}\nA plan was rejected: {why}.", context=context, why=tag.instructions(problem))
+                    if not any(s.kind in FINDING_KINDS for s in steps):  # the kinds it left out, now the only choice
+                        kinds = tuple(k for k in FINDING_KINDS if k in kinds)
                     steps = (await team.planner.run(task, context=again, kinds=kinds)).steps
                     if problem := plan_problem(task, steps, first=True):
                         return {**update, "status": "stuck", "reason": f"the plan did not fit the task twice: {problem}",
