@@ -7,7 +7,7 @@ deterministic `scripted/bench` engine (it answers a fixed Route JSON):
           the validated object under `route`. The messages are the router's own (its system
           instructions + "Step kind / Step / Agents" prompt), `BareRoute` is a Route-like
           pydantic model with `agent` limited to the same candidates, defined once, and the
-          call uses the router's temperature 0 and max_tokens 96: the same model work.
+          call uses the router's temperature 0 and max_tokens 256: the same model work.
           Compiled plain (never instrumented); the sampler drops, so `complete()`'s chat span
           is a non-recording no-op, as for a user who never turns tracing on.
   turnout each node is a `turnout.agents.Router(model="scripted/bench", candidates=...)`
@@ -139,7 +139,7 @@ def build_graphs(steps: int) -> tuple[Any, Any]:
             request = state["step"]
             messages = [{"role": "system", "content": system},
                         {"role": "user", "content": router_prompt(request.kind, request.description, BENCH_CANDIDATES)}]
-            result = await complete(MODEL, messages, schema=bare_route, temperature=0.0, max_tokens=96)
+            result = await complete(MODEL, messages, schema=bare_route, temperature=0.0, max_tokens=256)
             return {"route": result.output}
         return step
 

@@ -48,6 +48,8 @@ class LocalEngine(ABC):
     # The most bytes one character of a JSON string can take in this engine's decoding grammar
     # (6: a `\uXXXX` escape); schema bounds are fitted to max_tokens with it (`schema_budget`).
     max_bytes_per_char: ClassVar[int] = 6
+    # Whether a schema whose answers are a short list (`choices`) is decided by scoring them.
+    scores_choices: ClassVar[bool] = False
 
     def check(self, model: str) -> None:
         """Raise ModelNotFound or EngineUnavailable if `model` cannot run here. Must be cheap."""

@@ -257,7 +257,7 @@ async def _replayed(request: _Request, cleared: Cleared, schema: type[OutputT] |
         result = await _complete(local, request.settings, Cleared(cleared.messages, cleared.report), schema, call)
     return result.model_copy(update={
         "model": record.model, "provider": split_model(record.model)[0], "role": record.role,
-        "locality": record.locality, "cost_usd": record.cost_usd,
+        "locality": record.locality, "cost_usd": record.cost_usd, "engine_stats": record.engine_stats,
     })
 
 

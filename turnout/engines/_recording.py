@@ -68,6 +68,7 @@ def record_call(
         outcome: dict[str, Any] = {
             "text": result.text, "finish_reason": result.finish_reason, "input_tokens": result.usage.input_tokens,
             "output_tokens": result.usage.output_tokens, "cost_usd": result.cost_usd, "duration_s": result.timings.total_s,
+            "engine_stats": result.engine_stats,
         }
     else:
         assert failure is not None

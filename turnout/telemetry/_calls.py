@@ -52,6 +52,9 @@ class CallRecord(BaseModel):
     output_tokens: int = 0
     cost_usd: float | None = None
     duration_s: float = 0.0
+    engine_stats: dict[str, Any] = Field(
+        default_factory=dict, description="What the engine reported beyond usage (a scored choice's probabilities)."
+    )
 
 
 def request_key(requested: str, messages: list[dict[str, Any]], schema_name: str | None) -> str:
