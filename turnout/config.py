@@ -109,6 +109,7 @@ class HybridSettings(BaseModel):
     verify_with_model: bool = Field(False, description="Also ask the verifier about each sub-agent result.")
     max_steps: int = Field(24, ge=1, description="Sub-agent steps per run.")
     max_rounds: int = Field(4, ge=1, description="Plan/replan rounds per run.")
+    max_task_chars: int = Field(4000, ge=1, description="Longest task accepted, checked before any model call.")
     max_tokens: int | None = Field(None, ge=1)
     max_cost_usd: float | None = Field(None, ge=0)
     max_wall_s: float | None = Field(None, gt=0)

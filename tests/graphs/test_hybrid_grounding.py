@@ -7,6 +7,8 @@ import json
 import re
 from typing import Any
 
+import pytest
+
 from langgraph.checkpoint.memory import InMemorySaver
 
 from tests.scripted_team import Team, finish, plan
@@ -157,3 +159,38 @@ async def test_a_plan_that_finds_nothing_is_replanned_with_only_the_kinds_that_f
     team.use("planner", [plan(("answer", "say it", []))] * 3)
     state = await _run(team)
     assert state["status"] == "stuck" and "'retrieve'" in state["reason"] and "unusable" in state["reason"]
+
+
+async def test_a_task_past_the_limit_is_refused_before_any_model_call(team: Team) -> None:
+    from turnout.errors import UserError
+
+    planner = team.use("planner", [])
+    with pytest.raises(UserError, match=r"the task is 4,001 characters; the limit is 4,000 \(\[hybrid\] max_task_chars\)"):
+        await _run(team, "Where is " + "x" * 3991 + "?")
+    assert planner.calls == []
+
+
+async def test_a_repository_with_nothing_to_read_is_refused(tmp_path: Any) -> None:
+    from turnout.errors import UserError
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="has no files the code index can read"):
+        build_hybrid_graph(repo=tmp_path / "empty")
+
+
+async def test_a_repository_without_python_is_searched_as_text(team: Team) -> None:
+    """No Python files is not an error: other text is indexed by lines and can be evidence."""
+    for name in list(team.repo.rglob("*.py")):
+        name.unlink()
+    (team.repo / "PRICING.md").write_text("# Pricing\n\nTax for a region is computed by the billing service.\n")
+    team.use("planner", [plan(("retrieve", "find the tax notes", [])), finish("PRICING.md says so")])
+    state = await _run(team)
+    assert state["results"][0].evidence.snippets[0].path == "PRICING.md"
+    assert state["status"] == "unanswered"  # a file is not a symbol that fits the question: honest
+
+
+async def test_a_question_in_another_language_is_not_given_a_made_up_answer(team: Team) -> None:
+    team.use("planner", [plan(("retrieve", "buscar el impuesto", [])), finish("Se calcula en otro sitio.")])
+    team.use("retriever", lambda m: {"keywords": ["impuesto", "region"]})
+    state = await _run(team, "¿Dónde se calcula el impuesto de una región?")
+    assert state["status"] == "unanswered"

@@ -105,10 +105,15 @@ async def _run(
 ) -> None:
     from turnout import telemetry
     from turnout.graphs import build_hybrid_graph
+    from turnout.graphs.hybrid import check_task
     from turnout.graphs._running import load_graph, new_thread_id, require_checkpoint
     from turnout.graphs.checkpointers import open_checkpointer, redacted, thread_lock
 
     settings = settings_from(config, policy=policy, offline=offline)
+    if task is None and not resume:
+        raise UserError("give a task, e.g. turnout run hybrid \"where is X computed?\"")
+    if task is not None and target == "hybrid":
+        check_task(task, settings)  # before the index is built or any model is called
     checkpoints = checkpointer or settings.checkpoints
     thread_id = thread or new_thread_id()
     async with thread_lock(checkpoints, thread_id), open_checkpointer(checkpoints) as saver:
@@ -122,9 +127,8 @@ async def _run(
         if resume:
             await require_checkpoint(graph, thread_id, redacted(checkpoints))
             payload = None
-        elif task is None:
-            raise UserError("give a task, e.g. turnout run hybrid \"where is X computed?\"")
         else:
+            assert task is not None
             payload = {"task": task} if target == "hybrid" else {"task": task, "messages": [("user", task)]}
         try:
             context = {"target": target, "repo": str(repo.resolve())} if target == "hybrid" else {"target": target}

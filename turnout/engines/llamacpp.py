@@ -273,7 +273,7 @@ class _LoadedModel:
         from llama_cpp import LogitsProcessorList
 
         schema_call = request.json_schema is not None
-        if schema_call and (answers := finite_answers(request.json_schema)) is not None:
+        if request.json_schema is not None and (answers := finite_answers(request.json_schema)) is not None:
             yield from self.choose(request, answers)
             return
         max_tokens = request.max_tokens or (SCHEMA_MAX_TOKENS if schema_call else None)

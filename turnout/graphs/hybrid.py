@@ -31,7 +31,7 @@ from turnout.agents import Coder, Planner, Retriever, Router, Verifier
 from turnout.agents.schemas import STEP_KINDS, PlanStep, StepKind
 from turnout.config import Settings, get_settings
 from turnout.engines import check_policy, tag, usage_meter
-from turnout.errors import ModelBehaviorError
+from turnout.errors import ModelBehaviorError, UserError
 from turnout.graphs._answer_check import describe_evidence, evidence_items, ground, is_question
 from turnout.graphs._hybrid_state import Assignment, Budget, HybridState, StepResult, WorkOrder
 from turnout.graphs._hybrid_work import CANDIDATES, Team, run_step
@@ -68,6 +68,20 @@ def _sanitized(plan: list[PlanStep]) -> list[PlanStep]:
 
 QUESTION_KINDS: tuple[StepKind, ...] = ("retrieve", "answer", "verify")  # a question's plan writes no code
 FINDING_KINDS: tuple[StepKind, ...] = ("retrieve", "code")  # steps whose results can answer a task
+
+
+def check_task(task: object, settings: Settings | None = None) -> str:
+    """The task, or UserError saying what is wrong with it: before any model call, so a task
+    no model could take is never silently cut."""
+    if not isinstance(task, str) or not task.strip():
+        raise UserError('the task is empty; say what to do, e.g. "where is X computed?"')
+    limit = (settings or get_settings()).hybrid.max_task_chars
+    if len(task) > limit:
+        raise UserError(
+            f"the task is {len(task):,} characters; the limit is {limit:,} ([hybrid] max_task_chars), "
+            "so that it fits the planner's context with the plan: shorten it, or raise the limit"
+        )
+    return task
 
 
 def plan_problem(task: str, steps: list[PlanStep], *, first: bool) -> str | None:
@@ -140,6 +154,11 @@ def build_hybrid_graph(
     check_policy(startup, models={"[hybrid] escalate_to": startup.hybrid.escalate_to})
     if index is None and repo is not None:
         index = index_repository(repo)
+        if not index.files:
+            raise UserError(
+                f"{repo} has no files the code index can read (Python or other text, outside .git and "
+                "virtualenvs): point the graph at a repository"
+            )
     team = Team(
         planner=Planner(settings=settings),
         retriever=Retriever(index, settings=settings),
@@ -159,7 +178,7 @@ def build_hybrid_graph(
             "budget": state.get("budget") or budget_from(current_settings()),
         }
         context = tag.compose("Files: {files}", files=tag.path(", ".join(index.files[:40]))) if index is not None else ""
-        task = state["task"]
+        task = check_task(state.get("task"), current_settings())
         kinds = QUESTION_KINDS if is_question(task) else STEP_KINDS
         with usage_meter() as meter:
             try:
