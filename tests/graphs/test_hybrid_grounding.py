@@ -11,7 +11,7 @@ import pytest
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from tests.scripted_team import Team, finish, plan
+from tests.scripted_team import Team, finish, in_order, plan
 from turnout.agents.planner import decision_schema
 from turnout.graphs import build_hybrid_graph
 from turnout.graphs.hybrid import plan_problem
@@ -194,3 +194,21 @@ async def test_a_question_in_another_language_is_not_given_a_made_up_answer(team
     team.use("retriever", lambda m: {"keywords": ["impuesto", "region"]})
     state = await _run(team, "¿Dónde se calcula el impuesto de una región?")
     assert state["status"] == "unanswered"
+
+
+async def test_an_errored_step_and_an_unanswered_run_have_error_status_on_their_spans(team: Team, spans: Any) -> None:
+    from opentelemetry.trace import StatusCode
+
+    from turnout.telemetry import instrument
+
+    team.use("retriever", in_order(RuntimeError("index on fire")))
+    team.use("planner", [plan(("retrieve", "find the tax code", [])), finish("finish")])
+    graph = instrument(build_hybrid_graph(repo=team.repo, checkpointer=InMemorySaver()))
+    state = await graph.ainvoke({"task": QUESTION}, {"configurable": {"thread_id": "s"}})
+    assert state["status"] == "unanswered"
+    finished = spans.get_finished_spans()
+    (step,) = [s for s in finished if s.name == "invoke_agent retriever"]
+    assert step.status.status_code == StatusCode.ERROR and "index on fire" in (step.status.description or "")
+    root = next(s for s in finished if s.attributes.get("turnout.run.status"))
+    assert root.attributes["turnout.run.status"] == "unanswered"
+    assert root.status.status_code == StatusCode.ERROR and "no evidence" in (root.status.description or "")

@@ -22,6 +22,7 @@ from turnout.engines._policy import deployments, own_locality
 from turnout.errors import EgressRefused, TurnoutError, TurnoutSignal
 from turnout.graphs._hybrid_state import Assignment, StepResult, WorkOrder
 from turnout.telemetry import agent_span
+from turnout.telemetry._spans import mark_error
 
 # Which agents may take a step of each kind (the router picks among these).
 CANDIDATES: dict[str, tuple[str, ...]] = {
@@ -136,7 +137,7 @@ async def run_step(team: Team, order: WorkOrder) -> dict[str, Any]:
     if reasons and not remote:
         escalation_reason = f"{escalation_reason} (no remote tier configured: stayed local)"
 
-    with usage_meter() as meter, agent_span(agent, **{"turnout.step": assignment.index}):
+    with usage_meter() as meter, agent_span(agent, **{"turnout.step": assignment.index}) as span:
         try:
             outcome, tier, escalation_reason = await _attempt(team, order, agent, tier, escalation_reason)
         except (GraphBubbleUp, TurnoutSignal):  # an interrupt for approval, a replay stopping: control flow
@@ -147,6 +148,8 @@ async def run_step(team: Team, order: WorkOrder) -> dict[str, Any]:
         except Exception as exc:  # a sub-agent's bug fails its branch, not the run
             outcome = Outcome("error", f"{agent} failed: {type(exc).__name__}: {exc}", {}, None)
             outcome.fields["error"] = f"{type(exc).__name__}: {exc}"
+        if outcome.status == "error":
+            mark_error(span, "step_error", outcome.fields["error"])
     model = remote if tier == "remote" and remote else _agent_model(team, agent)
     result = StepResult(
         index=assignment.index,

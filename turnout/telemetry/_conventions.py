@@ -62,6 +62,8 @@ EGRESS_WITHHELD_BYTES = "turnout.egress.withheld_bytes"  # + ".<kind>"
 
 TURNOUT_REPLAY_OF = "turnout.replay.of"  # on a replay's root span: the run it replays
 TURNOUT_RUN_STATUS = "turnout.run.status"  # on the root span: the last "status" a node of the run returned
+# Run statuses that mean the run did not do what it was asked: its root span's status is ERROR.
+UNSUCCESSFUL_RUN_STATUSES = frozenset({"failed", "stuck", "budget_exceeded", "unanswered"})
 
 LANGGRAPH_NODE = "langgraph.node"
 LANGGRAPH_STEP = "langgraph.step"

@@ -26,6 +26,7 @@ from turnout.telemetry._manifest import (
 )
 from turnout.telemetry._spans import (
     is_control_flow,
+    mark_error,
     mark_failed,
     operation_span,
     tracer,
@@ -101,6 +102,8 @@ def _record_status(update: Any) -> Any:
         root = otel_context.get_value(_ROOT)
         if root is not None:
             root.set_attribute(sc.TURNOUT_RUN_STATUS, update["status"])
+            if update["status"] in sc.UNSUCCESSFUL_RUN_STATUSES:
+                mark_error(root, update["status"], str(update.get("reason") or update["status"]))
     return update
 
 

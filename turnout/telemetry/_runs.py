@@ -89,7 +89,8 @@ def summarize(trace: StoredTrace) -> RunSummary:
     local = sum(tokens(s) for s in calls if s.attributes.get(sc.TURNOUT_LOCALITY) == "local")
     start = min((s.start_ns for s in trace.spans), default=0)
     end = max((s.end_ns for s in trace.spans), default=0)
-    if any(r.failed for r in roots):
+    ended = str(root.attributes.get(sc.TURNOUT_RUN_STATUS) or "") if root is not None else ""
+    if any(r.failed for r in roots) and ended not in sc.UNSUCCESSFUL_RUN_STATUSES:  # raised, not a status its graph returned
         status = "error"
     elif trace.warnings or len(roots) != 1:
         status = "incomplete"

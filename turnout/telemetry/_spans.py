@@ -33,6 +33,13 @@ def mark_failed(span: Span, exc: BaseException) -> None:
     span.record_exception(exc)
 
 
+def mark_error(span: Span, error_type: str, message: str) -> None:
+    """An error handled inside the span's work (a step that failed its branch only, a run that
+    ended without an answer): its status says so, though nothing was raised through it."""
+    span.set_attribute(sc.ERROR_TYPE, error_type)
+    span.set_status(Status(StatusCode.ERROR, message[:500]))
+
+
 class ChatSpan:
     """The span of one model call, filled in as the call progresses."""
 
@@ -174,7 +181,7 @@ def tool_span(name: str, **attributes: Any) -> Any:
     )
 
 
-def agent_span(agent: str, **attributes: Any) -> Any:
+def agent_span(agent: str, **attributes: Any) -> Any:  # yields the span: mark_error(span, …) on a handled failure
     """An `invoke_agent {agent}` span, current while the agent works (for agents run inside
     a node that is not itself an agent, such as a fan-out worker)."""
     return operation_span(
