@@ -16,8 +16,10 @@ from turnout.agents._base import Agent, as_request
 from turnout.agents.schemas import Evidence, SearchTerms, Snippet
 from turnout.config import RoleName
 from turnout.engines import tag
+from turnout.engines.schema_bounds import grammar_schema
+from turnout.engines.schema_budget import SCHEMA_MAX_TOKENS, fit_to_budget
 from turnout.engines.tag import Content
-from turnout.errors import UserError
+from turnout.errors import SchemaRefused, UserError
 
 if TYPE_CHECKING:
     from turnout.tools.code_index import CodeIndex
@@ -59,8 +61,7 @@ class Retriever(Agent[Evidence]):
         index = index or self.index
         if index is None:
             raise UserError("Retriever needs a code index: Retriever(index=CodeIndex.build(repo_root))")
-        symbols = tuple(sorted(set(index.symbols())))
-        result = await self.ask(tag.compose("Question: {q}", q=question), search_terms_schema(symbols), model=model)
+        result = await self.ask(tag.compose("Question: {q}", q=question), self._schema(index, request), model=model)
         terms = result.output
         assert isinstance(terms, SearchTerms)
         chosen: list[str] = list(getattr(terms, "symbols", []))
@@ -75,6 +76,19 @@ class Retriever(Agent[Evidence]):
         for hit in hits:
             ranked.setdefault((hit.chunk.path, hit.chunk.start_line), _snippet(hit.chunk, score=hit.score))
         return Evidence(query=request, keywords=keywords, snippets=list(ranked.values())[: self.k])
+
+
+    def _schema(self, index: CodeIndex, question: str) -> type[SearchTerms]:
+        """Search terms plus symbols to choose from: the index's names (tests' only when the
+        question is about tests), unless their choice could not close within max_tokens."""
+        wanted = "test" in question.lower()
+        names = {n for n in index.symbols() if wanted or not n.rsplit(".", 1)[-1].startswith("test")}
+        schema = search_terms_schema(tuple(sorted(names)))
+        try:  # 6 bytes a character: the widest any engine's grammar allows
+            fit_to_budget(grammar_schema(schema.model_json_schema()), self.max_tokens or SCHEMA_MAX_TOKENS, 6)
+        except SchemaRefused:
+            return SearchTerms
+        return schema
 
 
 def _snippet(chunk: Any, *, score: float) -> Snippet:
