@@ -212,3 +212,23 @@ async def test_an_errored_step_and_an_unanswered_run_have_error_status_on_their_
     root = next(s for s in finished if s.attributes.get("turnout.run.status"))
     assert root.attributes["turnout.run.status"] == "unanswered"
     assert root.status.status_code == StatusCode.ERROR and "no evidence" in (root.status.description or "")
+
+
+def test_which_snippet_fits_a_question_best() -> None:
+    from turnout.agents.schemas import Snippet
+    from turnout.graphs._answer_check import fit
+
+    def best(question: str, *symbols: str, text: str = "") -> str:
+        snippets = [Snippet(path="pkg/mod.py", start_line=1, end_line=2, score=1, symbol=s, text=text) for s in symbols]
+        return max(snippets, key=lambda s: fit(s, question)).symbol or ""
+
+    assert best("Where is the inventory saved to disk?", "load_inventory", "save_inventory") == "save_inventory"
+    assert best("Where is the tax for a region computed?", "tax_rate_for_region", "tax_for_region") == "tax_for_region"
+    assert best("Which function wraps text to column widths?", "_CustomTextWrap", "_wrap_text_to_colwidths") == (
+        "_wrap_text_to_colwidths"
+    )
+    no_class = Snippet(path="t.py", start_line=1, end_line=2, score=1, symbol="_CustomTextWrap", text="")
+    assert fit(no_class, "Which function wraps text?") == 0.0
+    definition = Snippet(path="p.py", start_line=1, end_line=2, score=1, symbol="tax_for_region", text="def tax_for_region(a):")
+    caller = Snippet(path="i.py", start_line=9, end_line=12, score=1, symbol="invoice_tax", text="return tax_for_region(x)")
+    assert fit(caller, "Which function calls tax_for_region?") > fit(definition, "Which function calls tax_for_region?") == 0.0

@@ -41,6 +41,8 @@ _QUESTION = re.compile(
 )
 _CALLERS = re.compile(r"\b(calls?|calling|callers?|uses|invokes?)\b", re.IGNORECASE)
 _TESTS = re.compile(r"\btest", re.IGNORECASE)
+_FUNCTIONS = re.compile(r"\b(function|functions|method|methods)\b", re.IGNORECASE)
+_CLASSES = re.compile(r"\b(class|classes|type|types|error|exception)\b", re.IGNORECASE)
 _IDENTIFIER = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*(?:_[A-Za-z0-9_]+|[a-z][A-Z][A-Za-z0-9_]*)\b|\b\w+(?=\()")
 _SUFFIXES = ("ing", "ers", "er", "ed", "es", "s", "e")
 
@@ -62,9 +64,14 @@ def is_test_path(path: str) -> bool:
 def fit(snippet: Snippet, task: str) -> float:
     """How well a snippet answers the question, without a model: the words its symbol shares
     with the question (less a tenth for each it does not), or STRONG for the name asked about
-    or a caller asked for; 0 when nothing fits."""
+    or a caller asked for; 0 when nothing fits, or when the question asks for a function and
+    the symbol is a class (CamelCase), or for a class, error or type and it is a function."""
     names = set(_IDENTIFIER.findall(task))
     last = (snippet.symbol or "").rsplit(".", 1)[-1]
+    if last[:1].isalpha() or last[:1] == "_":
+        is_class = last.lstrip("_")[:1].isupper()
+        if (is_class and _FUNCTIONS.search(task)) or (not is_class and _CLASSES.search(task) and not _FUNCTIONS.search(task)):
+            return 0.0  # a class does not answer "which function", nor a function "which class"
     if _CALLERS.search(task) and names:
         calls = any(name != last and re.search(rf"\b{re.escape(name)}\s*\(", snippet.text) for name in names)
         return STRONG if calls else 0.0
