@@ -229,6 +229,20 @@ def test_which_snippet_fits_a_question_best() -> None:
     )
     no_class = Snippet(path="t.py", start_line=1, end_line=2, score=1, symbol="_CustomTextWrap", text="")
     assert fit(no_class, "Which function wraps text?") == 0.0
+    method = Snippet(path="t.py", start_line=1, end_line=2, score=1, symbol="_CustomTextWrap._len", text="")
+    assert fit(method, "Which function wraps text?") == 0.0  # the class's words are not the method's
+    assert best("Where is the next invoice number generated?", "InvoiceNumberSequence", "InvoiceNumberSequence.next_number") == (
+        "InvoiceNumberSequence.next_number"
+    )
     definition = Snippet(path="p.py", start_line=1, end_line=2, score=1, symbol="tax_for_region", text="def tax_for_region(a):")
     caller = Snippet(path="i.py", start_line=9, end_line=12, score=1, symbol="invoice_tax", text="return tax_for_region(x)")
     assert fit(caller, "Which function calls tax_for_region?") > fit(definition, "Which function calls tax_for_region?") == 0.0
+
+
+def test_a_sentence_naming_a_file_the_evidence_does_not_hold_is_dropped() -> None:
+    from turnout.agents.schemas import Snippet
+    from turnout.graphs._answer_check import _only_about
+
+    snippet = Snippet(path="tabulate/__init__.py", start_line=1004, end_line=1019, score=1, symbol="_visible_width", text="")
+    assert not _only_about(snippet, "tabulate_common.py:1004-1019 _visible_width")  # what the embedded planner wrote
+    assert _only_about(snippet, "It is _visible_width, in tabulate/__init__.py:1004.")

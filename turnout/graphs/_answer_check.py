@@ -45,6 +45,7 @@ _FUNCTIONS = re.compile(r"\b(function|functions|method|methods)\b", re.IGNORECAS
 _CLASSES = re.compile(r"\b(class|classes|type|types|error|exception)\b", re.IGNORECASE)
 _IDENTIFIER = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*(?:_[A-Za-z0-9_]+|[a-z][A-Z][A-Za-z0-9_]*)\b|\b\w+(?=\()")
 _SUFFIXES = ("ing", "ers", "er", "ed", "es", "s", "e")
+_FILE = re.compile(r"[\w./-]+\.(?:py|pyi|md|txt|toml|cfg|json|yaml|yml|js|ts)(?::\d+(?:-\d+)?)?")
 
 
 def is_question(task: str) -> bool:
@@ -79,6 +80,8 @@ def fit(snippet: Snippet, task: str) -> float:
         return STRONG
     symbol, asked = _stems(snippet.symbol or ""), _stems(task)
     shared = symbol & asked
+    if not _stems(last) & asked:  # a method fits by its own name, not only by its class's
+        return 0.0
     return len(shared) - 0.1 * len(symbol - shared) if shared else 0.0
 
 
@@ -137,7 +140,7 @@ def ground(answer: str, cites: list[str], task: str, results: list[StepResult]) 
         return Grounded(
             sentence, [], f"the answer cites {cited}, but the evidence that fits the question is {_where(items[best])}{also}"
         )
-    about_it = sentence if _names(items[best], sentence) else ""  # a sentence about something else is dropped
+    about_it = sentence if _only_about(items[best], sentence) else ""  # a sentence about something else is dropped
     return Grounded(_text(about_it, [citation]), [citation], None)
 
 
@@ -174,6 +177,12 @@ def _names(snippet: Snippet, answer: str) -> bool:
     if snippet.symbol:
         names.add(snippet.symbol.rsplit(".", 1)[-1])
     return any(re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", answer) for name in names if len(name) >= 3)
+
+
+def _only_about(snippet: Snippet, sentence: str) -> bool:
+    """Whether the sentence names the snippet, and no file but the snippet's."""
+    files = {m.split(":")[0] for m in _FILE.findall(sentence)}
+    return _names(snippet, sentence) and files <= {snippet.path, snippet.path.rsplit("/", 1)[-1]}
 
 
 def _stems(text: str) -> set[str]:
