@@ -63,8 +63,9 @@ def is_test_path(path: str) -> bool:
 
 
 def fit(snippet: Snippet, task: str) -> float:
-    """How well a snippet answers the question, without a model: the words its symbol shares
-    with the question (less a tenth for each it does not), or STRONG for the name asked about
+    """How well a snippet answers the question, without a model: the words its name (a
+    method's own, not its class's) shares with the question (less a tenth for each it does
+    not), or STRONG for the name asked about
     or a caller asked for; 0 when nothing fits, or when the question asks for a function and
     the symbol is a class (CamelCase), or for a class, error or type and it is a function."""
     names = set(_IDENTIFIER.findall(task))
@@ -78,10 +79,8 @@ def fit(snippet: Snippet, task: str) -> float:
         return STRONG if calls else 0.0
     if last and last in names:
         return STRONG
-    symbol, asked = _stems(snippet.symbol or ""), _stems(task)
+    symbol, asked = _stems(last), _stems(task)  # a method fits by its own name, not its class's
     shared = symbol & asked
-    if not _stems(last) & asked:  # a method fits by its own name, not only by its class's
-        return 0.0
     return len(shared) - 0.1 * len(symbol - shared) if shared else 0.0
 
 
