@@ -170,6 +170,9 @@ class _LoadedModel:
         logprobs = np.zeros(len(sequences))
         self._evaluate(prompt + sequences[0][:shared])
         self._score([s[shared:] for s in sequences], logprobs, request.cancel)
+        if request.cancel.is_set():  # scored in part: no answer
+            yield EngineChunk(finish_reason="cancelled", input_tokens=len(prompt), output_tokens=0)
+            return
         probabilities = np.exp(logprobs - logprobs.max())
         probabilities /= probabilities.sum()
         if request.temperature:
