@@ -17,6 +17,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+RESULTS = Path(__file__).resolve().parent / "results"  # where every benchmark writes its JSON by default
+
 
 def percentile(values: list[float], q: float) -> float:
     """Linear-interpolated percentile, q in [0, 1]."""

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import environment, percentile, write_results
+from _common import RESULTS, environment, percentile, write_results
 
 PROMPTS: list[str] = [
     "What does the Python keyword `yield` do?",
@@ -148,5 +148,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=20, help="how many prompts (cycles the fixed 20)")
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/engine_overhead.json"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "engine_overhead.json")
     asyncio.run(main(parser.parse_args()))

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 from _common import (
+    RESULTS,
     TracingSwitch,
     check_traces,
     environment,
@@ -308,5 +309,5 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=30, help="nodes in the linear graph")
     parser.add_argument("--router-calls", type=int, default=20, help="measured Router() calls on the embedded model")
     parser.add_argument("--no-router-latency", action="store_true", help="skip the embedded-model Router latency part")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/orchestration_overhead.json"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "orchestration_overhead.json")
     asyncio.run(main(parser.parse_args()))

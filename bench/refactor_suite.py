@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from _common import environment, write_results
+from _common import RESULTS, environment, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "bench" / "fixtures"
@@ -823,7 +823,7 @@ if __name__ == "__main__":
     parser.add_argument("--max-attempts", type=int, default=2, help="the graph's max_attempts per run")
     parser.add_argument("--keep", action="store_true", help="keep each run's temporary folder (printed)")
     parser.add_argument("--list", action="store_true", help="list the tasks and exit")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/refactor_suite.json"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "refactor_suite.json")
     parser.add_argument("--update", action="store_true",
                         help="run the selected tasks again and replace their runs in --out, keeping the others")
     asyncio.run(main(parser.parse_args()))

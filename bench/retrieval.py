@@ -27,7 +27,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from _common import environment, percentile, write_results
+from _common import RESULTS, environment, percentile, write_results
 
 import numpy as np
 
@@ -291,5 +291,5 @@ def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("bench/results/retrieval.json"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "retrieval.json")
     main(parser.parse_args())

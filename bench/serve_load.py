@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import environment, percentile, write_results
+from _common import RESULTS, environment, percentile, write_results
 
 MODEL = "llamacpp/smollm2"
 PROMPTS = [
@@ -197,5 +197,5 @@ if __name__ == "__main__":
     parser.add_argument("--max-concurrency", type=int, default=4)
     parser.add_argument("--max-queue", type=int, default=8)
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per level before clients stop")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/serve_load.json"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "serve_load.json")
     main(parser.parse_args())

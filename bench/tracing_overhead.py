@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from _common import (
+    RESULTS,
     TracingSwitch,
     check_traces,
     environment,
@@ -152,5 +153,5 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=20, help="measured runs per mode")
     parser.add_argument("--steps", type=int, default=50, help="nodes in the linear graph")
     parser.add_argument("--checkpointer", choices=("none", "memory"), default="none")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/tracing_overhead.json"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "tracing_overhead.json")
     asyncio.run(main(parser.parse_args()))
