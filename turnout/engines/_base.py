@@ -46,7 +46,7 @@ class LocalEngine(ABC):
 
     provider: ClassVar[str]
     # The most bytes one character of a JSON string can take in this engine's decoding grammar
-    # (6: a `\uXXXX` escape); schema bounds are fitted to max_tokens with it (`schema_budget`).
+    # (6: a `\u00e9`-style escape); schema bounds are fitted to max_tokens with it (`schema_budget`).
     max_bytes_per_char: ClassVar[int] = 6
     # Whether a schema whose answers are a short list (`choices`) is decided by scoring them.
     scores_choices: ClassVar[bool] = False

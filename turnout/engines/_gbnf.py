@@ -5,7 +5,7 @@ Two rules of the converter are replaced:
 - A character of a JSON string: the converter admits any character but `"` and `\\`, raw
   newlines and other control characters included, which is not JSON (`Invalid control
   character`); here it is any other code point or a short escape (`\\"`, `\\\\`, `\\/`, `\\n`,
-  `\\t`, `\\r`, `\\b`, `\\f`). With no `\\uXXXX` escape a character is at most 4 bytes, which is
+  `\\t`, `\\r`, `\\b`, `\\f`). With no `\\u00e9`-style escape a character is at most 4 bytes, which is
   what `schema_budget` counts.
 - A bounded string: the converter unrolls `maxLength` into nested optional groups, one per
   character, which llama.cpp's parser refuses past a few thousand; here it is llama.cpp's

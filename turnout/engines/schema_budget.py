@@ -10,7 +10,7 @@ factor, until the longest answer the grammar admits fits `max_tokens`.
 
 The longest answer is counted in bytes, from the grammar's own rules: one optional space
 after each value and separator, at most 16 digits per integer part (llama.cpp's rule),
-`bytes_per_char` per free-text character (4 for UTF-8 where the grammar has no `\\uXXXX`
+`bytes_per_char` per free-text character (4 for UTF-8 where the grammar has no `\\u00e9`-style
 escapes, 6 where it has them), a pattern's longest match (1 byte per character when it only
 admits ASCII). A schema whose fixed parts (choices, patterns, numbers, minimum lengths) alone
 cannot fit is refused, naming the tokens it needs. A schema with a part nothing bounds (a
