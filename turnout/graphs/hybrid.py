@@ -20,15 +20,16 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from turnout.agents import Coder, Planner, Retriever, Router, Verifier
-from turnout.agents.schemas import STEP_KINDS, PlanStep, StepKind
+from turnout.agents.schemas import STEP_KINDS, Decision, PlanStep, StepKind
 from turnout.config import Settings, get_settings
 from turnout.engines import check_policy, tag, usage_meter
 from turnout.errors import ModelBehaviorError, UserError
@@ -66,6 +67,7 @@ def _sanitized(plan: list[PlanStep]) -> list[PlanStep]:
     ]
 
 
+AnswerT = TypeVar("AnswerT")
 QUESTION_KINDS: tuple[StepKind, ...] = ("retrieve", "answer", "verify")  # a question's plan writes no code
 FINDING_KINDS: tuple[StepKind, ...] = ("retrieve", "code")  # steps whose results can answer a task
 
@@ -94,6 +96,18 @@ def plan_problem(task: str, steps: list[PlanStep], *, first: bool) -> str | None
     if first and not any(s.kind in FINDING_KINDS for s in steps):
         return "no step finds anything or changes anything, so no step result could answer the task"
     return None
+
+
+async def _asked_twice(
+    ask: Callable[[tuple[str, AnswerT] | None], Awaitable[AnswerT]], problem_of: Callable[[AnswerT], str | None]
+) -> tuple[AnswerT, str | None]:
+    """The planner's answer, asked again once with the reason when it does not fit (`ask`
+    gets the reason and the rejected answer); the problem that remains, if any."""
+    answer = await ask(None)
+    if (problem := problem_of(answer)) is None:
+        return answer, None
+    answer = await ask((problem, answer))
+    return answer, problem_of(answer)
 
 
 def _over_budget(state: HybridState, upcoming_steps: int = 0) -> str | None:
@@ -182,15 +196,19 @@ def build_hybrid_graph(
         kinds = QUESTION_KINDS if is_question(task) else STEP_KINDS
         with usage_meter() as meter:
             try:
-                steps = (await team.planner.run(task, context=context, kinds=kinds)).steps
-                if problem := plan_problem(task, steps, first=True):  # re-planned once, with the reason
+                async def ask(rejected: tuple[str, list[PlanStep]] | None) -> list[PlanStep]:
+                    if rejected is None:
+                        return (await team.planner.run(task, context=context, kinds=kinds)).steps
+                    problem, steps = rejected
                     again = tag.compose("{context}\nA plan was rejected: {why}.", context=context, why=tag.instructions(problem))
-                    if not any(s.kind in FINDING_KINDS for s in steps):  # the kinds it left out, now the only choice
-                        kinds = tuple(k for k in FINDING_KINDS if k in kinds)
-                    steps = (await team.planner.run(task, context=again, kinds=kinds)).steps
-                    if problem := plan_problem(task, steps, first=True):
-                        return {**update, "status": "stuck", "reason": f"the plan did not fit the task twice: {problem}",
-                                "usage": meter.totals}
+                    finding = [k for k in FINDING_KINDS if k in kinds]  # the kinds it left out, now the only choice
+                    only = finding if not any(s.kind in FINDING_KINDS for s in steps) else kinds
+                    return (await team.planner.run(task, context=again, kinds=tuple(only))).steps
+
+                steps, problem = await _asked_twice(ask, lambda steps: plan_problem(task, steps, first=True))
+                if problem:
+                    return {**update, "status": "stuck", "reason": f"the plan did not fit the task twice: {problem}",
+                            "usage": meter.totals}
             except ModelBehaviorError as exc:
                 return {**update, "status": "stuck", "reason": f"the planner's answer was unusable: {exc}", "usage": meter.totals}
         update.update(_adopt({**state, **update}, steps), usage=meter.totals)  # type: ignore[typeddict-item]
@@ -254,17 +272,20 @@ def build_hybrid_graph(
         evidence = evidence_items(all_results, task)
         with usage_meter() as meter:
             try:
-                decision = await team.planner.decide(
-                    task, state["plan"], summaries, evidence=describe_evidence(evidence), cite_ids=list(evidence)
-                )
-                if decision.action == "replan" and decision.steps and (problem := plan_problem(task, decision.steps, first=False)):
-                    why = tag.instructions(f"(a new plan was rejected: {problem})")
-                    decision = await team.planner.decide(
-                        task, state["plan"], [*summaries, why], evidence=describe_evidence(evidence), cite_ids=list(evidence)
+                async def ask(rejected: tuple[str, Decision] | None) -> Decision:
+                    why = [tag.instructions(f"(a new plan was rejected: {rejected[0]})")] if rejected else []
+                    return await team.planner.decide(
+                        task, state["plan"], [*summaries, *why], evidence=describe_evidence(evidence), cite_ids=list(evidence)
                     )
-                    if decision.action == "replan" and decision.steps and (problem := plan_problem(task, decision.steps, first=False)):
-                        return {"status": "stuck", "reason": f"the new plan did not fit the task twice: {problem}",
-                                "usage": meter.totals}
+
+                def problem_of(decision: Decision) -> str | None:
+                    replans = decision.action == "replan" and decision.steps
+                    return plan_problem(task, decision.steps, first=False) if replans else None
+
+                decision, problem = await _asked_twice(ask, problem_of)
+                if problem:
+                    return {"status": "stuck", "reason": f"the new plan did not fit the task twice: {problem}",
+                            "usage": meter.totals}
             except ModelBehaviorError as exc:
                 return {"status": "stuck", "reason": f"the planner's answer was unusable: {exc}", "usage": meter.totals}
         if decision.action == "finish" or not decision.steps:
