@@ -4,12 +4,14 @@ same door: the same typed answer, the probabilities on the call."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Literal
 
 import pytest
 from pydantic import BaseModel
 
 from turnout.agents import Router
+from turnout.agents.router import _probability_of
 from turnout.agents.schemas import PlanStep
 from turnout.engines import complete
 from turnout.engines.choices import finite_answers, scores_choices
@@ -54,9 +56,9 @@ async def test_a_choice_is_scored_on_llama_cpp_and_answers_the_same_typed_object
     again = await complete("llamacpp/smollm2", prompt, schema=Pick, temperature=0)
     assert isinstance(first.output, Pick) and first.output == again.output
     stats = first.engine_stats
-    assert stats["choice"] == "scored" and stats["choices"] == 6
+    assert stats["choice"] == "scored" and stats["choices"] == 6 and 1 <= stats["choices_scored"] <= 6
     probabilities = json.loads(stats["choice_probabilities"])
-    assert abs(sum(probabilities.values()) - 1) < 1e-3
+    assert sum(probabilities.values()) <= 1 + 1e-3
     assert max(probabilities, key=probabilities.get) == first.text
     assert stats["choice_probability"] == pytest.approx(probabilities[first.text], abs=1e-5)
     assert first.usage.input_tokens > 10 and first.usage.output_tokens > 0
@@ -66,4 +68,36 @@ async def test_the_router_scores_its_choice_and_its_confidence_is_the_agents_pro
     route = await Router().run(PlanStep(kind="code", description="Rename load_inventory"), candidates=["coder", "retriever"])
     assert route.agent in ("coder", "retriever") and route.tier in ("local", "remote")
     assert 0.5 <= route.confidence <= 1.0
-    assert route.reason.startswith("scored 4 choices: p(agent)=")
+    assert re.fullmatch(r"scored [1-4] of 4 choices: p\(agent\)=[01]\.\d\d", route.reason)
+    every = await Router(temperature=1e-6).run(PlanStep(kind="code", description="Rename load_inventory"),
+                                               candidates=["coder", "retriever"])
+    assert every.reason.startswith("scored 4 of 4 choices")
+    assert (every.agent, every.tier) == (route.agent, route.tier)
+    assert every.confidence == pytest.approx(route.confidence, abs=1e-3)
+
+
+def test_a_branch_left_unscored_that_mixes_agents_makes_the_confidence_a_lower_bound() -> None:
+    scored = {'{"agent": "coder", "tier": "local"}': 0.9}
+    coder_remote = {"answers": ['{"agent": "coder", "tier": "remote"}'], "probability": 0.04}
+    mixed = {"answers": ['{"agent": "coder", "tier": "x"}', '{"agent": "retriever", "tier": "x"}'], "probability": 0.06}
+    assert _probability_of("coder", scored, [coder_remote]) == (pytest.approx(0.94), True)
+    assert _probability_of("coder", scored, [coder_remote, mixed]) == (pytest.approx(0.94), False)
+
+
+async def test_at_temperature_0_answers_that_cannot_win_are_not_scored_and_the_choice_is_the_same() -> None:
+    prompt = "Pick a color of the sky, and say if you are sure."
+    await complete("llamacpp/smollm2", prompt, schema=Pick, temperature=0)  # the prompt cached, as above
+    pruned = await complete("llamacpp/smollm2", prompt, schema=Pick, temperature=0)
+    # Drawn at a temperature this low, the most probable answer is all but certain; every answer is scored.
+    every = await complete("llamacpp/smollm2", prompt, schema=Pick, temperature=1e-6)
+    assert every.engine_stats["choices_scored"] == every.engine_stats["choices"] == 6
+    assert pruned.text == every.text
+    assert pruned.engine_stats["choices_scored"] < 6
+    scored = json.loads(pruned.engine_stats["choice_probabilities"])
+    all_of_them = json.loads(every.engine_stats["choice_probabilities"])
+    assert scored == pytest.approx({text: all_of_them[text] for text in scored}, abs=1e-4)
+    assert max(all_of_them, key=all_of_them.get) == pruned.text
+    left = json.loads(pruned.engine_stats["choices_left"])  # each branch left: the exact total under it
+    assert sum(scored.values()) + sum(branch["probability"] for branch in left) == pytest.approx(1, abs=1e-3)
+    for branch in left:
+        assert branch["probability"] == pytest.approx(sum(all_of_them[t] for t in branch["answers"]), abs=1e-4)

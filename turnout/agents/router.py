@@ -4,7 +4,8 @@ The agent is chosen from the candidates it is given, so even a tiny model cannot
 one; confidence below the graph's threshold sends the step to the remote tier. On an engine
 that scores choices (llama.cpp) the call asks only for the agent and the tier, a short list
 of answers decided in one pass by their probabilities (`turnout.engines.choices`): the
-confidence is the agent's probability, the reason says so. Elsewhere the model writes the
+confidence is the agent's probability (the scorer's exact total, scored answers and the
+branches it had no need to score), the reason says so. Elsewhere the model writes the
 whole `Route`, confidence and reason included.
 """
 
@@ -73,14 +74,33 @@ class Router(Agent[Route]):
         if scores_choices(self.model, self.settings):
             scored = await self.ask(prompt, route_choice_schema(choices))
             assert isinstance(scored.output, RouteChoice)
-            probabilities = json.loads(scored.engine_stats.get("choice_probabilities") or "{}")
+            stats = scored.engine_stats
             agent = scored.output.agent
-            confidence = sum(p for text, p in probabilities.items() if json.loads(text).get("agent") == agent)
+            confidence, exact = _probability_of(agent, json.loads(stats.get("choice_probabilities") or "{}"),
+                                                json.loads(stats.get("choices_left") or "[]"))
             return Route(
                 agent=agent, tier=scored.output.tier, confidence=min(1.0, round(confidence, 4)),
-                reason=f"scored {len(probabilities)} choices: p(agent)={confidence:.2f}"[:80],
+                reason=f"scored {stats.get('choices_scored')} of {stats.get('choices')} choices: "
+                f"p(agent){'=' if exact else '>='}{confidence:.2f}"[:80],
             )
         result = await self.ask(prompt, route_schema(choices))
         route = result.output
         assert isinstance(route, Route)
         return Route.model_validate(route.model_dump())
+
+
+def _probability_of(agent: str, scored: dict[str, float], left: list[dict[str, Any]]) -> tuple[float, bool]:
+    """The probability that the scored route's agent is `agent`: its scored answers, plus the
+    branches left unscored whose answers all name it; exact unless a branch left mixes agents."""
+    def agent_of(text: str) -> Any:
+        return json.loads(text).get("agent")
+
+    total = sum(p for text, p in scored.items() if agent_of(text) == agent)
+    exact = True
+    for branch in left:
+        agents = {agent_of(text) for text in branch["answers"]}
+        if agents == {agent}:
+            total += branch["probability"]
+        elif agent in agents:
+            exact = False
+    return total, exact

@@ -1,8 +1,9 @@
 """A choice schema decided on llama.cpp by scoring its listed answers (see `choices`).
 
 The prompt is built as `create_chat_completion` builds it (the GGUF's chat template) and
-evaluated once, reusing what the context already holds; each listed answer, plus the end
-token, is then scored as constrained decoding would score it, sharing common prefixes.
+evaluated once, reusing what the context already holds; the listed answers, each with the end
+token, are then scored as constrained decoding would score them, sharing common prefixes and,
+at temperature 0, skipping those that can no longer be the most probable.
 Runs on the engine's worker thread under the model's lock, like generation.
 """
 
@@ -46,8 +47,10 @@ class ChoiceScorer:
 
     def choose(self, request: EngineRequest, answers: list[Any]) -> Iterator[EngineChunk]:
         """Decide a choice schema by scoring: the prompt evaluated once (its cached prefix
-        reused), then every listed answer's tokens and the end token, sharing their common
-        prefixes; the answer is the most probable (at temperature 0) or drawn by probability."""
+        reused), then the listed answers' tokens and the end token, sharing their common
+        prefixes. At temperature 0 the answer is the most probable one, and a branch that can
+        no longer beat the best complete answer is not evaluated (the answer is the same as
+        scoring all of them); at a higher temperature every answer is scored and one drawn."""
         import numpy as np
 
         llm = self.llm
@@ -62,20 +65,21 @@ class ChoiceScorer:
         shared = 0
         while all(len(s) > shared + 1 and s[shared] == sequences[0][shared] for s in sequences):
             shared += 1  # the same for every answer: evaluated with the prompt, never scored
-        logprobs = np.zeros(len(sequences))
         self._evaluate(prompt + sequences[0][:shared])
-        self._score([s[shared:] for s in sequences], logprobs, request.cancel)
+        greedy = not request.temperature
+        logprobs, left = self._score([s[shared:] for s in sequences], request.cancel, prune=greedy)
         if request.cancel.is_set():  # scored in part: no answer
             yield EngineChunk(finish_reason="cancelled", input_tokens=len(prompt), output_tokens=0)
             return
-        probabilities = np.exp(logprobs - logprobs.max())
-        probabilities /= probabilities.sum()
-        if request.temperature:
-            weights = np.exp((logprobs - logprobs.max()) / request.temperature)
-            rng = np.random.default_rng(request.seed if request.seed is not None else 0)
-            best = int(rng.choice(len(texts), p=weights / weights.sum()))
+        probable = {i: lp for i, lp in enumerate(logprobs) if lp is not None}
+        scored = list(probable)
+        if greedy:
+            best = max(scored, key=lambda i: (probable[i], -i))  # ties: the first listed, as argmax
         else:
-            best = int(np.argmax(logprobs))
+            chosen_among = np.array([probable[i] for i in scored])
+            weights = np.exp((chosen_among - chosen_among.max()) / request.temperature)
+            rng = np.random.default_rng(request.seed if request.seed is not None else 0)
+            best = scored[int(rng.choice(len(scored), p=weights / weights.sum()))]
         yield EngineChunk(text=texts[best])
         yield EngineChunk(
             finish_reason="stop",
@@ -84,8 +88,12 @@ class ChoiceScorer:
             extras={
                 "choice": "scored",
                 "choices": len(texts),
-                "choice_probability": float(probabilities[best]),
-                "choice_probabilities": json.dumps({t: round(float(p), 6) for t, p in zip(texts, probabilities, strict=True)}),
+                "choices_scored": len(scored),
+                "choice_probability": float(np.exp(probable[best])),
+                "choice_probabilities": json.dumps({texts[i]: round(float(np.exp(probable[i])), 6) for i in scored}),
+                "choices_left": json.dumps(
+                    [{"answers": [texts[i] for i in members], "probability": round(float(np.exp(lp)), 6)} for members, lp in left]
+                ),
             },
         )
 
@@ -109,28 +117,44 @@ class ChoiceScorer:
         shifted = logits - logits.max()
         return shifted - np.log(np.exp(shifted).sum())
 
-    def _score(self, sequences: list[list[int]], logprobs: Any, cancel: threading.Event) -> None:
-        """Add each sequence's log-probability as constrained decoding would give it: at each
+    def _score(
+        self, sequences: list[list[int]], cancel: threading.Event, *, prune: bool
+    ) -> tuple[list[float | None], list[tuple[list[int], float]]]:
+        """Each sequence's log-probability as constrained decoding would give it: at each
         point where the sequences branch, the model's probabilities over the branching tokens
-        only (what the grammar allows there), renormalised; a token every remaining sequence
-        shares is forced, so it adds nothing and is evaluated in one batch with the rest."""
-        llm = self.llm
+        only (what the grammar allows there), renormalised, so all of them sum to 1; a token
+        every remaining sequence shares is forced, adds nothing, and is evaluated in one batch
+        with the rest. Branches are taken most probable first; with `prune`, a branch whose
+        probability so far is below the best complete sequence's is left unscored (None):
+        probabilities only shrink along a sequence, so none of its sequences could win. The
+        probabilities of the branches left, each the exact total of the sequences under it,
+        come back with them."""
+        import numpy as np
 
-        def walk(group: list[int], depth: int) -> None:
+        llm = self.llm
+        logprobs: list[float | None] = [None] * len(sequences)
+        left: list[tuple[list[int], float]] = []
+        best = -np.inf
+
+        def walk(group: list[int], depth: int, so_far: float) -> None:
+            nonlocal best
             branches: dict[int, list[int]] = {}
             for index in group:
                 branches.setdefault(sequences[index][depth], []).append(index)
+            taken = dict.fromkeys(branches, so_far)
             if len(branches) > 1:
                 scores = self._last_log_softmax()
-                allowed = list(branches)
-                picked = scores[allowed]
-                top = picked.max()
-                total = top + float(np.log(np.exp(picked - top).sum()))
-                for token, members in branches.items():
-                    for index in members:
-                        logprobs[index] += float(scores[token]) - total
+                picked = scores[list(branches)]
+                total = float(picked.max() + np.log(np.exp(picked - picked.max()).sum()))
+                taken = {token: so_far + float(scores[token]) - total for token in branches}
             here = llm.n_tokens
-            for token, members in branches.items():
+            for token in sorted(branches, key=lambda t: -taken[t]):
+                members = branches[token]
+                if cancel.is_set():
+                    continue
+                if prune and taken[token] < best:
+                    left.append((members, taken[token]))
+                    continue
                 chain = [token]
                 end = depth + 1
                 while True:  # forced tokens: every member goes on the same way
@@ -139,12 +163,15 @@ class ChoiceScorer:
                         break
                     chain.append(sequences[alive[0]][end])
                     end += 1
+                for index in members:
+                    if len(sequences[index]) <= end:  # complete: nothing left to branch on
+                        logprobs[index] = taken[token]
+                        best = max(best, taken[token])
                 deeper = [i for i in members if len(sequences[i]) > end]
-                if deeper and not cancel.is_set():
+                if deeper:
                     llm.n_tokens = here
                     llm.eval(chain)
-                    walk(deeper, end)
+                    walk(deeper, end, taken[token])
 
-        import numpy as np
-
-        walk(list(range(len(sequences))), 0)
+        walk(list(range(len(sequences))), 0, 0.0)
+        return logprobs, left
