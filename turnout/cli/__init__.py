@@ -166,3 +166,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+__all__ = ["app", "import_schema", "main"]

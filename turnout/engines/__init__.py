@@ -8,9 +8,8 @@ providers, so a role moves between local and cloud by changing one string in con
 from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine
 from turnout.engines._registry import register_engine
 from turnout.engines._checks import availability, check_model
-from turnout.engines._door import complete, complete_sync
+from turnout.engines._door import CompletionStream, complete, complete_sync, stream
 from turnout.engines._request import Target, resolve
-from turnout.engines._stream import CompletionStream, stream
 from turnout.engines import tag
 from turnout.engines._egress import EgressReport
 from turnout.engines._locality import locality_of

@@ -1,16 +1,21 @@
 """`complete()` and `stream()`: the one door through which turnout calls any model.
 
-role or model string → config → checks → litellm (Router for roles: retries, timeouts,
-fallbacks) → the engine → a typed `Completion`, validated against the output schema.
+role or model string → `_Request` (config, checks, replay plan) → the egress guard → litellm
+(Router for roles: retries, timeouts, fallbacks), always streamed → the engine → one
+`Completion`. There is one path: `stream()` shows the text as it arrives, and `complete()`
+is the same stream read to the end plus the schema re-ask loop (as httpx's `send()` is its
+stream read whole). `_Exchange` is the one place a model's answer is read: text, usage,
+finish reason, which model served it and where, its cost, and what the engine reported.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import time
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from turnout._sync import run_sync
 from turnout.config import Settings
@@ -18,144 +23,17 @@ from turnout.engines._guard import Cleared
 from turnout.engines._locality import split_model
 from turnout.engines._meter import record
 from turnout.engines._policy import served_locality
-from turnout.engines._provider import EXTRAS_FIELD, TTFT_FIELD, litellm_module
-from turnout.engines._recording import graph_position, json_schema_of, record_call, revive_failure
-from turnout.engines._replay import ReplaySession, current_replay
+from turnout.engines._provider import EXTRAS_FIELD, litellm_module
+from turnout.engines._recording import record_call, revive_failure
 from turnout.engines._request import Messages, Target, _Request
 from turnout.engines._result import Completion, Locality, Timings, Usage
 from turnout.engines._routing import endpoint_retries, router_for
-from turnout.engines.schema_bounds import answer_problems
-from turnout.engines.tag import instructions, plain_messages, summary
+from turnout.engines._schema_check import checked, raw_schema_of, reask, schema_title
+from turnout.engines.tag import plain_messages
 from turnout.errors import SchemaError, TurnoutError
-from turnout.telemetry._calls import CallRecord
 from turnout.telemetry._spans import ChatSpan
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
-
-
-def _unwrap(exc: BaseException) -> BaseException:
-    """The TurnoutError an engine raised inside litellm, which wraps it in its own types."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, TurnoutError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return exc
-
-
-async def _send(target: Target, settings: Settings, cleared: Cleared, messages: list[dict[str, Any]], **params: Any) -> Any:
-    litellm = litellm_module()
-    retries = settings.remote_retries if cleared.primary_remote else settings.local_retries
-    retries = max(retries, endpoint_retries(settings, target.role))
-    params.setdefault("timeout", settings.timeout_s)
-    params.update(cleared.call)
-    plain = plain_messages(messages)
-    try:
-        if target.role is not None:
-            router = router_for(settings)
-            return await router.acompletion(model=target.role, messages=plain, num_retries=retries, **params)
-        if target.api_base:
-            params["api_base"] = target.api_base
-        return await litellm.acompletion(model=target.model, messages=plain, num_retries=retries, **params)
-    except Exception as exc:
-        if cleared.primary_remote:  # the request went out before it failed
-            cleared.count_sent(messages)
-        unwrapped = _unwrap(exc)
-        if unwrapped is exc:
-            raise
-        raise unwrapped from None
-
-
-def _served(
-    response: Any, target: Target, settings: Settings, cleared: Cleared, conversation: list[dict[str, Any]]
-) -> tuple[str, Locality]:
-    """The model that answered and where it runs (which of a fleet's servers, when litellm
-    says); a conversation that reached a remote model is counted as sent."""
-    hidden = getattr(response, "_hidden_params", {}) or {}
-    served = hidden.get("litellm_model_name")
-    served = served if isinstance(served, str) and "/" in served else target.model
-    base = hidden.get("api_base")
-    locality = served_locality(served, target.role, base if isinstance(base, str) and base else target.api_base, settings)
-    if cleared.primary_remote or locality == "remote":
-        cleared.count_sent(conversation)
-    return served, locality
-
-
-def _usage(response: Any) -> Usage:
-    usage = getattr(response, "usage", None)
-    if usage is None:
-        return Usage()
-    return Usage(input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0)
-
-
-def _validate(schema: type[OutputT], text: str) -> OutputT:
-    return schema.model_validate_json(_strip_fences(text))
-
-
-def raw_schema_of(call: dict[str, Any]) -> dict[str, Any] | None:
-    """The raw JSON schema a call was given (`json_schema=`), if any."""
-    response_format = call.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
-        schema = response_format.get("json_schema", {}).get("schema")
-        return schema if isinstance(schema, dict) else None
-    return None
-
-
-def _checked(
-    schema: type[OutputT] | None, raw_schema: dict[str, Any] | None, text: str
-) -> tuple[OutputT | None, str | None]:
-    """The validated output (pydantic `schema`), and why the text fails its schema (None
-    when it passes). A raw schema is validated too: local engines decode under a grammar
-    whose long length bounds `schema_bounds` dropped, and remote models may answer anything."""
-    if schema is not None:
-        try:
-            return _validate(schema, text), None
-        except ValidationError as exc:
-            return None, _validation_summary(exc)
-    if raw_schema is not None:
-        return None, answer_problems(raw_schema, _strip_fences(text))
-    return None, None
-
-
-def _schema_title(schema: type[BaseModel] | None) -> str:
-    return schema.__name__ if schema is not None else "the JSON schema"
-
-
-def _schema_json(schema: type[BaseModel] | None, raw_schema: dict[str, Any] | None) -> dict[str, Any]:
-    return json_schema_of(schema) if schema is not None else raw_schema or {}
-
-
-def _strip_fences(text: str) -> str:
-    stripped = text.strip()
-    if stripped.startswith("```") and stripped.endswith("```"):
-        stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
-        stripped = stripped.rsplit("```", 1)[0]
-    return stripped
-
-
-def _validation_summary(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]
-    )
-
-
-def _reask(
-    messages: list[dict[str, Any]], raw: str, served: str, problems: str, schema: dict[str, Any]
-) -> list[dict[str, Any]]:
-    return [
-        *messages,
-        {"role": "assistant", "content": summary(raw, origin=served)},
-        {
-            "role": "user",
-            "content": instructions(
-                f"That answer does not validate against the required JSON schema: "
-                f"{problems}. Reply with only a JSON object matching this "
-                f"schema: {json.dumps(schema)}"
-            ),
-        },
-    ]
 
 
 async def complete(
@@ -181,138 +59,304 @@ async def complete(
     way. A schema past `schema_bounds`' limits raises SchemaRefused before any model call.
     Extra keyword arguments go to litellm unchanged.
     """
-    session, live, request = _start(
-        role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params, json_schema=json_schema
+    request = _Request.start(
+        role_or_model, messages, schema=schema, json_schema=json_schema, settings=settings,
+        params={"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params},
     )
-    with request.span() as span:
-        cleared = await request.clear(span)
-        recorded = request.recorded(session, cleared, schema) if session is not None and live is None else None
-        try:
-            if recorded is not None:
-                result = await _replayed(request, cleared, schema, recorded)
+    result: Completion[OutputT] | None = None
+    async for item in _run(request, reasks=request.settings.schema_retries, streamed=False):
+        if isinstance(item, Completion):
+            result = item
+    assert result is not None
+    return result
+
+
+def complete_sync(role_or_model: str, messages: Messages, **kwargs: Any) -> Completion[Any]:
+    """`complete()` for scripts and REPLs."""
+    return run_sync(complete(role_or_model, messages, **kwargs))
+
+
+class CompletionStream(Generic[OutputT]):
+    """Text deltas as they arrive; `result` holds the whole Completion once iteration ends.
+
+        stream = engines.stream("coder", "write a haiku")
+        async for delta in stream:
+            print(delta, end="")
+        print(stream.result.usage)
+    """
+
+    def __init__(self, deltas: AsyncIterator[str]) -> None:
+        self._deltas = deltas
+        self.result: Completion[OutputT] | None = None
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._deltas
+
+
+def stream(
+    role_or_model: str,
+    messages: Messages,
+    *,
+    schema: type[OutputT] | None = None,
+    json_schema: dict[str, Any] | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    timeout: float | None = None,
+    settings: Settings | None = None,
+    **params: Any,
+) -> CompletionStream[OutputT]:
+    """Like `complete()`, streamed. A schema (pydantic or a raw `json_schema`) is validated
+    at the end (no re-ask: the text was already shown), raising SchemaError if it fails."""
+    request = _Request.start(
+        role_or_model, messages, schema=schema, json_schema=json_schema, settings=settings,
+        params={"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params},
+    )
+    holder: CompletionStream[OutputT]
+
+    async def deltas() -> AsyncIterator[str]:
+        async for item in _run(request, reasks=0, streamed=True):
+            if isinstance(item, Completion):
+                holder.result = item
             else:
-                result = await _complete(request.target, request.settings, cleared, schema, request.call)
+                yield item
+
+    holder = CompletionStream(deltas())
+    return holder
+
+
+async def _run(request: _Request, *, reasks: int, streamed: bool) -> AsyncIterator[str | Completion[Any]]:
+    """The call under its span: cleared by the guard, answered (live, or from a recording
+    under a replay), then measured, traced and recorded. Yields the text as it arrives, then
+    the Completion; a failure is recorded on the span and in the recording, and raised."""
+    with request.span(stream=streamed) as span:
+        cleared = await request.clear(span)
+        result: Completion[Any] | None = None
+        try:
+            answers = _replayed(request, cleared, reasks) if request.replay is not None else _attempts(request, cleared, reasks)
+            async for item in answers:
+                if isinstance(item, Completion):
+                    result = item
+                else:
+                    yield item
         except Exception as exc:
-            request.record_failure(span, cleared, schema, exc)
+            request.record_failure(span, cleared, exc)
             raise
         finally:
             span.record(cleared.report.attributes())
+        assert result is not None
         _finish(span, result)
-        record_call(request.settings, span, cleared.messages, schema, request.call, result)
-        return result
+        record_call(request.settings, span, cleared.messages, request.schema, request.call, result)
+        yield result
 
 
-def _start(
-    role_or_model: str,
-    messages: Messages,
-    schema: type[BaseModel] | None,
-    settings: Settings | None,
-    temperature: float | None,
-    max_tokens: int | None,
-    timeout: float | None,
-    params: dict[str, Any],
-    *,
-    json_schema: dict[str, Any] | None = None,
-) -> tuple[ReplaySession | None, str | None, _Request]:
-    """The replay plan (see `_replay_plan`) and the prepared request; a call a replay answers
-    from its recording is not checked against a model that need not exist here."""
-    session, live = _replay_plan(role_or_model)
-    request = _Request.prepare(
-        live or role_or_model, messages, schema, settings, temperature, max_tokens, timeout, params,
-        json_schema=json_schema, check=session is None or live is not None,
-    )
-    return session, live, request
-
-
-def _replay_plan(role_or_model: str) -> tuple[ReplaySession | None, str | None]:
-    """Under a replay: the session, and what a live call goes to (None: answer from the
-    recording). Outside one: (None, None), a normal call."""
-    session = current_replay()
-    if session is None:
-        return None, None
-    node, step = graph_position()
-    rule = session.live_rule(node, step, role_or_model)
-    if rule is None:
-        return session, None
-    session.live_calls += 1
-    return session, rule.model or role_or_model
-
-
-async def _replayed(request: _Request, cleared: Cleared, schema: type[OutputT] | None, record: CallRecord) -> Completion[OutputT]:
-    """The recorded answer, through the scripted engine, reported as the original call was
-    (a call that failed fails again, with the same error)."""
-    from turnout.engines import scripted
-
-    if record.error_type is not None:
-        raise revive_failure(record)
-
-    name = f"replay-{record.span_id}-{id(request):x}"
-    answer = scripted.Reply(
-        text=record.text, input_tokens=record.input_tokens, output_tokens=record.output_tokens,
-        finish_reason=record.finish_reason,
-    )
-    with scripted.scripted(name, [answer]):
-        local = Target(request.target.requested, None, f"scripted/{name}", None)
-        call = {k: v for k, v in request.call.items() if k not in ("stream", "stream_options")}
-        result = await _complete(local, request.settings, Cleared(cleared.messages, cleared.report), schema, call)
-    return result.model_copy(update={
-        "model": record.model, "provider": split_model(record.model)[0], "role": record.role,
-        "locality": record.locality, "cost_usd": record.cost_usd, "engine_stats": record.engine_stats,
-    })
-
-
-async def _complete(
-    target: Target,
-    settings: Settings,
-    cleared: Cleared,
-    schema: type[OutputT] | None,
-    call: dict[str, Any],
-) -> Completion[OutputT]:
+async def _attempts(request: _Request, cleared: Cleared, reasks: int) -> AsyncIterator[str | Completion[Any]]:
+    """Ask, read the answer as it streams, check it against the schema; ask again with the
+    problems up to `reasks` times, then raise SchemaError with the last raw text."""
     started = time.perf_counter()
-    raw_schema = raw_schema_of(call)
+    raw_schema = raw_schema_of(request.call)
     usage = Usage()
-    cost = 0.0
-    attempt = 0
+    cost: float | None = 0.0
     conversation = cleared.messages
+    attempt = 0
+    first_ttft: float | None = None
     while True:
         attempt += 1
-        response = await _send(target, settings, cleared, conversation, **call)
-        usage = usage + _usage(response)
-        served, locality = _served(response, target, settings, cleared, conversation)
+        exchange = _Exchange(request, cleared, conversation)
+        async for delta in exchange.deltas():
+            yield delta
+        answer = exchange.answer
+        usage = usage + answer.usage
+        cost = None if cost is None or answer.cost_usd is None else cost + answer.cost_usd
+        first_ttft = answer.ttft_s if attempt == 1 else first_ttft
+        output, problems = checked(request.schema, raw_schema, answer.text)
+        if problems is None:
+            yield Completion(  # unparametrized: Completion[X] is rebuilt per call once pydantic's cache drops it
+                text=answer.text,
+                output=output,
+                model=answer.served,
+                requested=request.target.requested,
+                role=request.target.role,
+                provider=split_model(answer.served)[0],
+                locality=answer.locality,
+                finish_reason=answer.finish_reason,
+                usage=usage,
+                timings=Timings.measure(time.perf_counter() - started, first_ttft, usage.output_tokens),
+                cost_usd=cost,
+                attempts=attempt,
+                engine_stats=answer.engine_stats,
+                egress=cleared.report,
+            )
+            return
+        if attempt > reasks:
+            raise SchemaError(
+                f"{answer.served} answered {attempt} time(s) with output that does not match "
+                f"{schema_title(request.schema)}: {problems}",
+                raw_text=answer.text,
+                model=answer.served,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                finish_reason=answer.finish_reason,
+            )
+        conversation = reask(conversation, answer.text, answer.served, problems, request.schema, raw_schema)
+
+
+@dataclasses.dataclass
+class _Answer:
+    """One model answer, read whole."""
+
+    text: str
+    usage: Usage
+    finish_reason: str | None
+    served: str  # the litellm model string that answered (after fallbacks)
+    locality: Locality
+    cost_usd: float | None  # None: litellm does not know the price
+    engine_stats: dict[str, Any]
+    ttft_s: float | None
+
+
+class _Exchange:
+    """One request sent (streamed) and its answer read: `deltas()` yields the text as it
+    arrives; `answer` holds the whole of it afterwards."""
+
+    def __init__(self, request: _Request, cleared: Cleared, conversation: list[dict[str, Any]]) -> None:
+        self.request = request
+        self.cleared = cleared
+        self.conversation = conversation
+        self._answer: _Answer | None = None
+
+    @property
+    def answer(self) -> _Answer:
+        assert self._answer is not None, "read the deltas first"
+        return self._answer
+
+    async def deltas(self) -> AsyncIterator[str]:
+        request, cleared = self.request, self.cleared
+        started = time.perf_counter()
+        ttft: float | None = None
+        chunks: list[Any] = []
+        parts: list[str] = []
+        usage = Usage()
+        finish_reason: str | None = None
+        engine_stats: dict[str, Any] = {}
+        response = await _send(request, cleared, self.conversation)
+        try:
+            async for chunk in response:
+                chunks.append(chunk)
+                if getattr(chunk, "usage", None):
+                    usage = _usage(chunk)
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                finish_reason = choice.finish_reason or finish_reason
+                engine_stats = (getattr(choice.delta, "provider_specific_fields", None) or {}).get(EXTRAS_FIELD) or engine_stats
+                if choice.delta.content:
+                    if ttft is None:
+                        ttft = time.perf_counter() - started
+                    parts.append(choice.delta.content)
+                    yield choice.delta.content
+        except Exception as exc:
+            if cleared.primary_remote:  # the request went out before it failed
+                cleared.count_sent(self.conversation)
+            unwrapped = _unwrap(exc)
+            if unwrapped is exc:
+                raise
+            raise unwrapped from None
+        served, locality = self._served(response)
+        cost = 0.0 if locality == "local" else _cost(chunks, served, self.conversation)
+        self._answer = _Answer("".join(parts), usage, finish_reason, served, locality, cost, engine_stats, ttft)
+
+    def _served(self, response: Any) -> tuple[str, Locality]:
+        """The model that answered and where it runs (which of a fleet's servers, when litellm
+        says); a conversation that reached a remote model is counted as sent."""
+        target, cleared = self.request.target, self.cleared
         hidden = getattr(response, "_hidden_params", {}) or {}
-        cost += 0.0 if locality == "local" else (hidden.get("response_cost") or 0.0)
-        text = response.choices[0].message.content or ""
-        output, problems = _checked(schema, raw_schema, text)
-        if problems is not None:
-            if attempt > settings.schema_retries:
-                raise SchemaError(
-                    f"{served} answered {attempt} time(s) with output that does not match "
-                    f"{_schema_title(schema)}: {problems}",
-                    raw_text=text,
-                    model=served,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    finish_reason=response.choices[0].finish_reason,
-                )
-            conversation = _reask(conversation, text, served, problems, _schema_json(schema, raw_schema))
-            continue
-        total = time.perf_counter() - started
-        return Completion(  # unparametrized: Completion[X] is rebuilt per call once pydantic's cache drops it
-            text=text,
-            output=output,
-            model=served,
-            requested=target.requested,
-            role=target.role,
-            provider=split_model(served)[0],
-            locality=locality,
-            finish_reason=response.choices[0].finish_reason,
-            usage=usage,
-            timings=Timings.measure(total, hidden.get(TTFT_FIELD) if attempt == 1 else None, usage.output_tokens),
-            cost_usd=cost,
-            attempts=attempt,
-            engine_stats=hidden.get(EXTRAS_FIELD) or {},
-            egress=cleared.report,
-        )
+        served = hidden.get("litellm_model_name")
+        served = served if isinstance(served, str) and "/" in served else target.model
+        base = hidden.get("api_base")
+        api_base = base if isinstance(base, str) and base else target.api_base
+        locality = served_locality(served, target.role, api_base, self.request.settings)
+        if cleared.primary_remote or locality == "remote":
+            cleared.count_sent(self.conversation)
+        return served, locality
+
+
+async def _send(request: _Request, cleared: Cleared, conversation: list[dict[str, Any]]) -> Any:
+    """The conversation sent through litellm, streamed: through the role's Router (retries,
+    fallbacks, a fleet's endpoints) or straight to the model string."""
+    litellm = litellm_module()
+    target, settings = request.target, request.settings
+    retries = settings.remote_retries if cleared.primary_remote else settings.local_retries
+    retries = max(retries, endpoint_retries(settings, target.role))
+    params = {"timeout": settings.timeout_s, **request.call, **cleared.call,
+              "stream": True, "stream_options": {"include_usage": True}}
+    plain = plain_messages(conversation)
+    try:
+        if target.role is not None:
+            return await router_for(settings).acompletion(model=target.role, messages=plain, num_retries=retries, **params)
+        if target.api_base:
+            params["api_base"] = target.api_base
+        return await litellm.acompletion(model=target.model, messages=plain, num_retries=retries, **params)
+    except Exception as exc:
+        if cleared.primary_remote:  # the request went out before it failed
+            cleared.count_sent(conversation)
+        unwrapped = _unwrap(exc)
+        if unwrapped is exc:
+            raise
+        raise unwrapped from None
+
+
+async def _replayed(request: _Request, cleared: Cleared, reasks: int) -> AsyncIterator[str | Completion[Any]]:
+    """The recorded answer, through the scripted engine and the same path as a live one,
+    reported as the original call was (a call that failed fails again, with the same error)."""
+    from turnout.engines import scripted
+
+    recorded = request.recorded(cleared)
+    if recorded.error_type is not None:
+        raise revive_failure(recorded)
+    name = f"replay-{recorded.span_id}-{id(request):x}"
+    answer = scripted.Reply(
+        text=recorded.text, input_tokens=recorded.input_tokens, output_tokens=recorded.output_tokens,
+        finish_reason=recorded.finish_reason,
+    )
+    local = dataclasses.replace(request, target=Target(request.target.requested, None, f"scripted/{name}", None), replay=None)
+    with scripted.scripted(name, [answer]):
+        async for item in _attempts(local, Cleared(cleared.messages, cleared.report), reasks):
+            if isinstance(item, Completion):
+                item = item.model_copy(update={
+                    "model": recorded.model, "provider": split_model(recorded.model)[0], "role": recorded.role,
+                    "locality": recorded.locality, "cost_usd": recorded.cost_usd, "engine_stats": recorded.engine_stats,
+                })
+            yield item
+
+
+def _cost(chunks: list[Any], served: str, conversation: list[dict[str, Any]]) -> float | None:
+    """litellm's price of a streamed answer (its chunks rebuilt into one response), or None
+    where litellm does not know the model's price."""
+    litellm = litellm_module()
+    try:
+        whole = litellm.stream_chunk_builder(chunks, messages=plain_messages(conversation))
+        return float(litellm.completion_cost(completion_response=whole, model=served))
+    except Exception:  # litellm raises its own kinds for a model missing from its price map
+        return None
+
+
+def _usage(response: Any) -> Usage:
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        return Usage()
+    return Usage(input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0)
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The TurnoutError an engine raised inside litellm, which wraps it in its own types."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TurnoutError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return exc
 
 
 def _finish(span: ChatSpan, result: Completion[Any]) -> None:
@@ -331,8 +375,3 @@ def _finish(span: ChatSpan, result: Completion[Any]) -> None:
         text=result.text,
         engine_stats=result.engine_stats,
     )
-
-
-def complete_sync(role_or_model: str, messages: Messages, **kwargs: Any) -> Completion[Any]:
-    """`complete()` for scripts and REPLs."""
-    return run_sync(complete(role_or_model, messages, **kwargs))

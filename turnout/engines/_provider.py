@@ -145,6 +145,8 @@ def _adapter(provider: str) -> Any:
             usage=usage,  # type: ignore[typeddict-item]
             index=0,
             tool_use=None,
+            # what the engine reported beyond usage: the door reads it off the last delta
+            provider_specific_fields={EXTRAS_FIELD: chunk.extras} if chunk.finish_reason is not None else None,
         )
 
     class EngineProvider(CustomLLM):

@@ -18,7 +18,7 @@ from turnout.engines._guard import Cleared, guard
 from turnout.engines._meter import record_refusal
 from turnout.engines._policy import span_capture
 from turnout.engines._recording import graph_position, json_schema_of, record_call, schema_name
-from turnout.engines._replay import ReplaySession
+from turnout.engines._replay import ReplaySession, current_replay
 from turnout.engines.schema_bounds import check_schema
 from turnout.engines.tag import Part, Tagged, plain_messages
 from turnout.errors import EgressRefused, SchemaError, UnknownRole, UserError
@@ -94,36 +94,36 @@ class _Request:
     settings: Settings
     conversation: list[dict[str, Any]]
     call: dict[str, Any]
-    temperature: float | None
-    max_tokens: int | None
+    schema: type[BaseModel] | None = None
+    replay: ReplaySession | None = None  # set when a replay answers this call from its recording
 
     @classmethod
-    def prepare(
+    def start(
         cls,
         role_or_model: str,
         messages: Messages,
-        schema: type[BaseModel] | None,
-        settings: Settings | None,
-        temperature: float | None,
-        max_tokens: int | None,
-        timeout: float | None,
-        params: dict[str, Any],
         *,
-        json_schema: dict[str, Any] | None = None,
-        check: bool = True,
+        schema: type[BaseModel] | None,
+        json_schema: dict[str, Any] | None,
+        settings: Settings | None,
+        params: dict[str, Any],
     ) -> _Request:
-        """`check=False` for a call a replay answers: its model need not exist here.
-        `json_schema`: a raw JSON schema the answer must follow (instead of a pydantic `schema`)."""
+        """The call resolved and checked. `json_schema`: a raw JSON schema the answer must
+        follow (instead of a pydantic `schema`); `params`: litellm's, None values dropped.
+        Under a replay, a call answered from its recording is not checked against a model
+        that need not exist here, and a call the replay sends live goes where its rule says."""
+        session, live = _replay_plan(role_or_model)
         settings = settings or get_settings()
-        target = resolve(role_or_model, settings)
-        if check and target.role is not None:
-            check_role(target.role, settings.roles.get(target.role))
-        elif check:
-            check_model(target.model, target.api_base)
+        target = resolve(live or role_or_model, settings)
+        if session is None or live is not None:
+            if target.role is not None:
+                check_role(target.role, settings.roles.get(target.role))
+            else:
+                check_model(target.model, target.api_base)
         if json_schema is not None:
             check_schema(json_schema)
-        call = _call_params(schema, json_schema, {"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params})
-        return cls(target, settings, _messages(messages), call, temperature, max_tokens)
+        call = _call_params(schema, json_schema, params)
+        return cls(target, settings, _messages(messages), call, schema, session if live is None else None)
 
     def span(self, *, stream: bool = False) -> Any:
         # A stream's span outlives the caller's `async for`: it must not become current there.
@@ -132,20 +132,21 @@ class _Request:
             role=self.target.role,
             messages=plain_messages(self.conversation),
             capture=span_capture(self.settings, self.target.role),
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
+            temperature=self.call.get("temperature"),
+            max_tokens=self.call.get("max_tokens"),
             stream=stream,
             current=not stream,
         )
 
-    def recorded(self, session: ReplaySession, cleared: Cleared, schema: type[BaseModel] | None) -> CallRecord:
+    def recorded(self, cleared: Cleared) -> CallRecord:
         """The recorded call this request matches; ReplayDiverged when there is none."""
+        assert self.replay is not None
         plain = plain_messages(cleared.messages)
         node, step = graph_position()
-        key = request_key(self.target.requested, plain, schema_name(schema))
-        return session.take(key, node=node, step=step, requested=self.target.requested, messages=plain)
+        key = request_key(self.target.requested, plain, schema_name(self.schema))
+        return self.replay.take(key, node=node, step=step, requested=self.target.requested, messages=plain)
 
-    def record_failure(self, span: ChatSpan, cleared: Cleared, schema: type[BaseModel] | None, exc: Exception) -> None:
+    def record_failure(self, span: ChatSpan, cleared: Cleared, exc: Exception) -> None:
         if isinstance(exc, SchemaError):  # what the model spent, and whether it was cut off
             span.record({
                 sc.GEN_AI_USAGE_INPUT_TOKENS: exc.input_tokens or 0,
@@ -153,7 +154,7 @@ class _Request:
                 sc.GEN_AI_RESPONSE_FINISH_REASONS: [exc.finish_reason or "unknown"],
             })
         record_call(
-            self.settings, span, cleared.messages, schema, self.call, failure=exc,
+            self.settings, span, cleared.messages, self.schema, self.call, failure=exc,
             requested=self.target.requested, role=self.target.role, model=self.target.model,
             locality="remote" if cleared.primary_remote else "local",
         )
@@ -174,3 +175,17 @@ class _Request:
         elif cleared.report.remote_models and isinstance(schema, dict) and "json_schema" in schema:
             cleared.schema_bytes = len(json.dumps(schema["json_schema"].get("schema")).encode())
         return cleared
+
+
+def _replay_plan(role_or_model: str) -> tuple[ReplaySession | None, str | None]:
+    """Under a replay: the session, and what a live call goes to (None: answer from the
+    recording). Outside one: (None, None), a normal call."""
+    session = current_replay()
+    if session is None:
+        return None, None
+    node, step = graph_position()
+    rule = session.live_rule(node, step, role_or_model)
+    if rule is None:
+        return session, None
+    session.live_calls += 1
+    return session, rule.model or role_or_model

@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from turnout.errors import ConfigError, UserError
+from turnout.telemetry._spans import traced_tool
 from turnout.tools import _index_store as store
 from turnout.tools._chunking import Chunk, line_chunks, parse_python, python_chunks
 from turnout.tools._lexical import LexicalIndex, code_tokens, top
@@ -128,6 +129,7 @@ class CodeIndex:
 
     # -- keeping up with the files -------------------------------------------------------
 
+    @traced_tool("index_code")
     def refresh(self) -> IndexStats:
         """Re-index new and changed files, drop deleted ones, save the cache; say what changed."""
         started, now_ns = time.perf_counter(), time.time_ns()
@@ -192,6 +194,7 @@ class CodeIndex:
         """Indexed files, root-relative posix paths, sorted."""
         return sorted(self._snapshot.files)
 
+    @traced_tool("search_code")
     def search(self, query: str, k: int = 5) -> list[Hit]:
         """The k chunks that best match `query` by BM25, best first (fewer when fewer match)."""
         if k < 1:
@@ -205,6 +208,7 @@ class CodeIndex:
         return [Hit(chunk=chunks[i], score=float(scores[i]), rank=rank)
                 for rank, i in enumerate(top(scores, k), start=1)]
 
+    @traced_tool("find_definitions")
     def definitions(self, name: str) -> list[Chunk]:
         """Chunks defining `name`: bare (`add_line`), qualified (`Invoice.add_line`) or with
         its module (`billing.invoice.Invoice.add_line`)."""
@@ -219,6 +223,7 @@ class CodeIndex:
                 found.append(chunk)
         return found
 
+    @traced_tool("find_references")
     def references(self, name: str) -> list[Reference]:
         """Uses of the identifier `name` (for a qualified name, of its last part), by file and line.
 

@@ -25,6 +25,7 @@ from typing import Literal, TypeAlias
 from pydantic import BaseModel
 
 from turnout.errors import UserError
+from turnout.telemetry._spans import traced_tool
 
 CodemodName: TypeAlias = Literal[
     "rename_symbol", "move_function", "convert_to_fstrings", "extract_function", "inline", "change_signature",
@@ -92,6 +93,7 @@ def available_codemods() -> list[CodemodSpec]:
     ]
 
 
+@traced_tool("rename_symbol")
 def rename_symbol(root: Path | str, old: str, new: str, *, path: str | None = None,
                   kind: RenameKind = "auto") -> CodemodResult:
     """Rename a function, class, method (`Class.method`) or module (dotted path) to `new`.
@@ -107,6 +109,7 @@ def rename_symbol(root: Path | str, old: str, new: str, *, path: str | None = No
     return rename(root, old, new, path=path, kind=kind)
 
 
+@traced_tool("move_function")
 def move_function(root: Path | str, name: str, from_path: str, to_module: str) -> CodemodResult:
     """Move the module-level function (or class) `name` from the file `from_path` into the
     dotted module `to_module` (created when its package exists). Imports of it are repointed
@@ -116,6 +119,7 @@ def move_function(root: Path | str, name: str, from_path: str, to_module: str) -
     return move(root, name, from_path, to_module)
 
 
+@traced_tool("convert_to_fstrings")
 def convert_to_fstrings(root: Path | str, paths: list[str] | None = None, *,
                         target_version: str = "py311") -> CodemodResult:
     """Rewrite `"%s" % x` and `"{}".format(x)` as f-strings with ruff (UP030, UP031, UP032), in

@@ -27,6 +27,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from turnout.errors import ModelBehaviorError
+from turnout.telemetry._spans import traced_tool
 
 _PYTHON = frozenset({".py", ".pyi"})
 _DIFF_PATH = re.compile(r"^(?:---|\+\+\+) (?:\"(.+)\"|(\S+))")
@@ -193,6 +194,7 @@ def _search_replace(text: str, edit: SearchReplace) -> str:
     return _tolerant(text, edit)
 
 
+@traced_tool("apply_search_replace")
 def apply_search_replace(root: Path, edits: Sequence[SearchReplace]) -> EditReport:
     """Apply the edits in order (several may touch one file), all or none.
 
@@ -261,6 +263,7 @@ def _git_apply(root: Path, diff_text: str) -> subprocess.CompletedProcess[str]:
                           input=diff_text, capture_output=True, text=True, check=False)
 
 
+@traced_tool("apply_unified_diff")
 def apply_unified_diff(root: Path, diff_text: str) -> EditReport:
     """Apply a unified diff (paths `a/…`/`b/…` as git writes them) with `git apply`, all or nothing."""
     root = Path(root)
@@ -317,6 +320,7 @@ def _definition(tree: ast.Module, rel: str, symbol: str) -> ast.FunctionDef | as
     return node
 
 
+@traced_tool("replace_definition")
 def replace_definition(root: Path, path: str, symbol: str, new_code: str) -> EditReport:
     """Replace the function, class or `Class.method` named `symbol` in `path` with `new_code`.
 

@@ -32,6 +32,7 @@ from typing import ClassVar
 from pydantic import BaseModel
 
 from turnout.errors import ConfigError, UserError
+from turnout.telemetry._spans import traced_tool
 from turnout.tools.sandbox import Sandbox
 from turnout.tools.tox_config import read_tox
 
@@ -222,6 +223,7 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+@traced_tool("run_tests")
 async def run_tests(root: Path, command: list[str] | str | None = None, *, timeout_s: float = 600,
                     python: str | None = None, pythonpath: list[str] | None = None,
                     sandbox: Sandbox | None = None) -> TestReport:

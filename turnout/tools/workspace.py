@@ -27,6 +27,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from turnout.errors import ConfigError, UserError
+from turnout.telemetry._spans import traced_tool
 from turnout.tools._repo_writes import WorkspaceError, replace_all
 
 _SKIP_DIRS = frozenset({".git", ".hg", ".turnout", ".venv", "venv", "node_modules", "__pycache__",
@@ -209,6 +210,7 @@ class Workspace:
         self._patches_dir = patches_dir
 
     @classmethod
+    @traced_tool("workspace_create")
     def create(cls, repo: Path, run_id: str, *, base_dir: Path | None = None) -> Workspace:
         """Copy the repository as it is now (uncommitted and untracked work included) and commit a baseline.
 
@@ -274,6 +276,7 @@ class Workspace:
         out = _git(self.path, "diff", "--cached", "--binary", "--no-renames", "--no-color", "--no-ext-diff").stdout
         return out.decode("utf-8", errors="surrogateescape")
 
+    @traced_tool("workspace_export_patch")
     def export_patch(self, patches_dir: Path | None = None) -> Path:
         """Write the diff to `<repo>/.turnout/patches/<run_id>.patch` (or `patches_dir`); return its path."""
         directory = Path(patches_dir) if patches_dir is not None else self.repo / ".turnout" / "patches"
@@ -285,6 +288,7 @@ class Workspace:
             self._save()
         return target
 
+    @traced_tool("workspace_apply")
     def apply_to_repo(self) -> list[str]:
         """Write the changed files into the repository, all or nothing; return their paths.
 
@@ -301,6 +305,7 @@ class Workspace:
         self._save()
         return sorted(rel for _, rel in changes)
 
+    @traced_tool("workspace_snapshot")
     def snapshot(self) -> str:
         """The workspace as it is now, as a git tree id, for `restore` after code that may write in it."""
         _git(self.path, "add", "-A")
@@ -308,6 +313,7 @@ class Workspace:
         _git(self.path, "reset", "-q")
         return tree
 
+    @traced_tool("workspace_restore")
     def restore(self, tree: str) -> list[str]:
         """Put the workspace back as it was at `snapshot`: files changed since are restored and
         files added are removed (ignored ones, which no diff holds, stay); return their paths."""
@@ -319,11 +325,13 @@ class Workspace:
         _git(self.path, "reset", "-q")
         return changed
 
+    @traced_tool("workspace_reset")
     def reset(self) -> None:
         """Undo every change since the baseline, so a new attempt starts from the untouched copy."""
         _git(self.path, "reset", "-q", "--hard")
         _git(self.path, "clean", "-q", "-f", "-d")
 
+    @traced_tool("workspace_remove")
     def remove(self) -> None:
         """Delete the workspace folder (the exported patch, if any, stays)."""
         shutil.rmtree(self.path, ignore_errors=True)
