@@ -101,6 +101,7 @@ PACKAGES: dict[str, list[str]] = {
         "EgressReport",
         "EngineChunk",
         "EngineRequest",
+        "EngineRow",
         "LocalEngine",
         "Locality",
         "Target",
@@ -113,6 +114,7 @@ PACKAGES: dict[str, list[str]] = {
         "check_policy",
         "complete",
         "complete_sync",
+        "engine_table",
         "locality_of",
         "model_locality",
         "register_engine",
@@ -133,12 +135,34 @@ PACKAGES: dict[str, list[str]] = {
         "stop_conditions",
         "write_safetensors",
     ],
+    "turnout.engines.privacy": [
+        "Cleared",
+        "Deployment",
+        "EgressReport",
+        "FORBIDDEN",
+        "Locality",
+        "check_policy",
+        "deployments",
+        "guard",
+        "is_loopback_host",
+        "locality_of",
+        "model_locality",
+        "own_locality",
+        "served_locality",
+        "span_capture",
+        "split_model",
+    ],
     "turnout.graphs": [
         "Assignment",
         "Budget",
         "HybridState",
+        "ReplayResult",
         "StepResult",
         "build_hybrid_graph",
+        "build_refactor_graph",
+        "refactor_settings",
+        "replay",
+        "run_refactor",
     ],
     "turnout.serve": [
         "check_binding",
@@ -164,7 +188,6 @@ PACKAGES: dict[str, list[str]] = {
         "read_calls",
         "read_trace",
         "redact",
-        "replay",
         "run_context",
         "tool_span",
         "trace_files",
@@ -242,3 +265,48 @@ def test_every_turnout_error_is_importable_from_turnout() -> None:
         and issubclass(value, (errors.TurnoutError, errors.TurnoutSignal))
     }
     assert defined <= set(turnout.__all__), sorted(defined - set(turnout.__all__))
+
+
+# DESIGN.md's layers: a package imports only the packages below it; telemetry imports none of them.
+BELOW: dict[str, set[str]] = {
+    "cli": {"serve", "graphs", "agents", "tools", "engines", "telemetry"},
+    "serve": {"graphs", "agents", "tools", "engines", "telemetry"},
+    "graphs": {"agents", "tools", "engines", "telemetry"},
+    "agents": {"tools", "engines", "telemetry"},
+    "tools": {"telemetry"},
+    "engines": {"telemetry"},
+    "telemetry": set(),
+}
+
+
+def test_no_package_imports_one_above_it() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(turnout.__file__).parent
+    upward = []
+    for path in sorted(root.rglob("*.py")):
+        package = path.relative_to(root).parts[0]
+        if package not in BELOW:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module
+                else (
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                )
+            )
+            for name in names:
+                target = (
+                    name.split(".")[1]
+                    if name.startswith("turnout.") and name.count(".")
+                    else None
+                )
+                if (
+                    target in BELOW
+                    and target != package
+                    and target not in BELOW[package]
+                ):
+                    upward.append(f"{path.relative_to(root)} imports {name}")
+    assert upward == []

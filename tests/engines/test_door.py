@@ -8,7 +8,7 @@ import pytest
 
 from turnout.config import load_settings, use_settings
 from turnout.engines import complete, complete_sync, locality_of, resolve, scripted
-from turnout.engines._checks import effective_api_base
+from turnout.engines.privacy._locality import effective_api_base
 from turnout.errors import MissingCredentials, ModelNotFound, UnknownProvider, UnknownRole
 
 

@@ -15,7 +15,7 @@ from tests.privacy.fake_provider import FakeProvider
 from turnout.cli import app
 from turnout.config import Settings, load_settings, use_settings
 from turnout.engines import complete, scripted, stream, tag
-from turnout.engines._policy import check_policy
+from turnout.engines.privacy._policy import check_policy
 from turnout.errors import ConfigError, EgressRefused, MissingCredentials
 
 ROOT = Path(__file__).resolve().parents[2]

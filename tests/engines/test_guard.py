@@ -253,7 +253,7 @@ async def test_a_remote_model_string_follows_the_default_policy(connections: lis
 
 
 def test_content_is_kept_off_spans_bound_for_a_collector_outside_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    from turnout.engines._policy import span_capture
+    from turnout.engines.privacy._policy import span_capture
     from turnout.telemetry import CaptureMode
 
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otlp.example.com")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from turnout.engines import tag
-from turnout.engines._rewrite import outline
+from turnout.engines.privacy._rewrite import outline
 
 
 def test_compose_tags_the_template_as_instructions_and_keeps_value_tags() -> None:

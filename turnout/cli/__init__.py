@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
 import typer
@@ -18,7 +17,6 @@ from turnout.cli.replay import replay
 from turnout.cli.run import run
 from turnout.cli.serve import serve
 from turnout.cli.trace import trace_app
-from turnout.config import ROLE_NAMES, RoleName, Settings
 from turnout.errors import SchemaImportError, TurnoutError
 
 app = typer.Typer(
@@ -53,6 +51,8 @@ def import_schema(spec: str) -> type[BaseModel]:
 @app.command()
 def engines(config: ConfigOption = None) -> None:
     """Show each role's model, where it runs, and whether it can run here."""
+    from turnout.engines import engine_table
+
     try:
         settings = settings_from(config)
     except TurnoutError as exc:
@@ -60,39 +60,11 @@ def engines(config: ConfigOption = None) -> None:
     table = Table(title="turnout roles")
     for column in ("role", "model", "locality", "policy", "available"):
         table.add_column(column)
-    for role in ROLE_NAMES:
-        for row in _role_rows(role, settings):
-            table.add_row(*row)
+    for row in engine_table(settings):
+        label = {"role": row.role, "endpoint": f"  ↳ endpoint {row.endpoint}", "fallback": "  ↳ fallback"}[row.kind]
+        available = "[green]yes[/]" if row.unavailable is None else f"[red]no[/]: {escape(row.unavailable)}"
+        table.add_row(label, row.model, row.locality, row.policy or "", available)
     console.print(table)
-
-
-def _role_rows(role: RoleName, settings: Settings) -> list[tuple[str, str, str, str, str]]:
-    """The role's row, then one row per endpoint of its fleet and per fallback."""
-    from turnout.engines._checks import check_endpoint, check_model, check_role
-    from turnout.engines._policy import deployments, own_locality
-
-    config = settings.roles.get(role)
-    mode, strategy = settings.policy.for_role(role)
-    policy = f"{mode} ({strategy})" if mode == "no-code" else mode
-    reachable = deployments(role, config.model, config.api_base, settings)
-    label = f"{config.model} ({len(config.endpoints)} endpoints)" if config.endpoints else config.model
-    rows = [(role, label, own_locality(reachable), policy, _available(check_role, role, config))]
-    for d in reachable:
-        if d.endpoint_index is not None:
-            endpoint = config.endpoints[d.endpoint_index]
-            available = _available(check_endpoint, role, d.endpoint_index, endpoint, config.model)
-            rows.append((f"  ↳ endpoint {d.endpoint_index + 1}", f"{d.model} @ {d.api_base}", d.locality, "", available))
-        elif d.fallback_index is not None:
-            rows.append(("  ↳ fallback", d.model, d.locality, "", _available(check_model, d.model)))
-    return rows
-
-
-def _available(check: Callable[..., None], *args: Any) -> str:
-    try:
-        check(*args)
-    except TurnoutError as exc:
-        return f"[red]no[/]: {escape(str(exc))}"
-    return "[green]yes[/]"
 
 
 @app.command()

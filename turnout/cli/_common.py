@@ -53,20 +53,17 @@ def settings_from(
     traced: bool = True,
     policy: str | None = None,
     offline: bool = False,
-    default_policy: str | None = None,
 ) -> Settings:
     """Load and install settings; commands that run models also start tracing (trace files,
     and OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set).
 
-    `--offline` beats `--policy`, which beats config, which beats the command's default; the
+    `--offline` beats `--policy`, which beats config, which beats the library's default; the
     policy typed here is a floor: config may make a role stricter, never looser."""
     settings = load_settings(config)
     if policy is not None:  # checked even where --offline overrides it: a typo is never silently ignored
         settings = settings.with_policy(policy, floor=True)
     if offline:
         settings = settings.with_policy("local-only", everywhere=True, floor=True)
-    elif default_policy is not None and not settings.policy_configured:
-        settings = settings.with_policy(default_policy)
     use_settings(settings)
     if traced:
         from turnout import telemetry

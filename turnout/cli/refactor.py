@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -25,7 +24,6 @@ from turnout.cli._common import (
     fail,
     settings_from,
 )
-from turnout.engines import usage_meter
 from turnout.errors import TurnoutError, UserError
 
 PHASES = {"prepare": "copying and running the tests", "plan": "planning", "edit": "editing",
@@ -99,53 +97,20 @@ def _report(values: dict[str, Any], policy: str) -> None:
     errors.print(egress_line(values.get("sent"), policy), soft_wrap=True)
 
 
-def work_folder(repo: Path) -> Path:
-    """Where workspaces, patches and each run's evidence go: `.turnout/` here, unless here is
-    inside the repository being refactored; then the user's cache folder, so a run never
-    writes into the tree it refactors."""
-    here = Path.cwd().resolve()
-    if not here.is_relative_to(repo.resolve()):
-        return Path(".turnout")
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "turnout" / "refactor"
+async def _refactor(repo: Path, request: str, plan: Any, plan_source: str | None, apply: bool, settings: Any,
+                    checkpoints: str, **options: Any) -> dict[str, Any]:
+    """The library's run (`turnout.graphs.refactor_run`) with a live line of its progress."""
+    from turnout.graphs.refactor_run import run_refactor
 
+    phase, values = "prepare", {}
+    with Live(_line(phase, values), console=errors, transient=True, refresh_per_second=8) as live:
+        def progress(node: str | None, now: dict[str, Any]) -> None:
+            nonlocal phase
+            phase = _next_phase(node) if node else phase
+            live.update(_line(phase, now))
 
-async def _refactor(repo: Path, request: str, plan: Any, plan_source: str | None, test_cmd: str | None, apply: bool,
-                    max_attempts: int, allow_failing_baseline: bool, settings: Any, checkpoints: str,
-                    python: str | None, sandbox: dict[str, Any]) -> dict[str, Any]:
-    from turnout import telemetry
-    from turnout.graphs._running import new_thread_id, thread_config
-    from turnout.graphs.checkpointers import open_checkpointer
-    from turnout.graphs.refactor import build_refactor_graph
-    from turnout.tools.workspace import Workspace
-
-    run_id = new_thread_id()
-    payload = {"request": request, "repo": str(repo.resolve()), "run_id": run_id, "max_attempts": max_attempts,
-               "allow_failing_baseline": allow_failing_baseline, "test_command": test_cmd, "python": python, **sandbox}
-    if plan is not None:
-        payload.update(plan=plan, plan_source=plan_source)
-    async with open_checkpointer(checkpoints) as saver:
-        graph = telemetry.instrument(build_refactor_graph(checkpointer=saver, work_dir=work_folder(repo)))
-        values: dict[str, Any] = {}
-        phase = "prepare"
-        with Live(_line(phase, values), console=errors, transient=True, refresh_per_second=8) as live, \
-                usage_meter() as meter, telemetry.run_context(target="refactor"):
-            async for mode, chunk in graph.astream(payload, thread_config(run_id), stream_mode=["updates", "values"]):
-                if mode == "values":
-                    values = chunk
-                else:
-                    phase = _next_phase(next(iter(chunk), phase))
-                live.update(_line(phase, values))
-    workspace = values.get("workspace")
-    try:
-        if apply and values.get("status") == "succeeded" and workspace:
-            applied = await asyncio.to_thread(Workspace.open(Path(workspace), repo=repo.resolve()).apply_to_repo)
-            values["applied"] = applied
-    finally:
-        if workspace:
-            await asyncio.to_thread(Workspace.open(Path(workspace)).remove)
-    values["sent"] = meter.totals
-    return values
+        return await run_refactor(repo, request, plan=plan, plan_source=plan_source, apply=apply, settings=settings,
+                                  checkpoints=checkpoints, on_progress=progress, **options)
 
 
 def _request_and_plan(words: list[str], plan_file: Path | None, keep_alias: str | None) -> tuple[str, Any, str | None]:
@@ -168,11 +133,6 @@ def _request_and_plan(words: list[str], plan_file: Path | None, keep_alias: str 
         raise UserError("--keep-alias goes with the command-line form (rename OLD NEW --keep-alias deprecated); "
                         'in a sentence, write "keeping the old name as a deprecated alias"')
     return " ".join(words), None, None
-
-
-def _one_line(path: str) -> str:
-    """A path as one line of text: control characters (a newline in a file name) escaped."""
-    return path if path.isprintable() else path.encode("unicode_escape").decode("ascii")
 
 
 class SandboxChoice(str, enum.Enum):
@@ -224,32 +184,24 @@ def refactor(
 ) -> None:
     """Plan, edit and verify in an isolated copy; print the report, where the patch is, and
     what was sent off this machine (policy no-code unless config or --policy says otherwise)."""
-    from turnout.tools.workspace import uncommitted_changes
+    from turnout.graphs.refactor_run import check_request, refactor_settings
 
     try:
-        if not repo.is_dir():
-            raise UserError(f"{repo} is not a directory; give the repository to refactor")
-        if test_cmd is not None and not test_cmd.strip():
-            raise UserError("--test-cmd is empty; give the command that runs the tests, or leave it out to detect one")
+        settings = refactor_settings(settings_from(config, policy=policy, offline=offline))
+        interpreter = python or settings.refactor.python
+        check_request(repo, apply=apply, python=interpreter, test_command=test_cmd)
         text, given_plan, plan_source = _request_and_plan(list(request or []), plan,
                                                           keep_alias.value if keep_alias else None)
-        if apply and (dirty := uncommitted_changes(repo)):
-            shown = ", ".join(map(_one_line, dirty[:5])) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-            raise UserError(f"{repo} has uncommitted changes ({shown}); commit or stash them, or run without --apply")
-        settings = settings_from(config, policy=policy, offline=offline, default_policy="no-code")
-        interpreter = python or settings.refactor.python
-        if interpreter and not Path(interpreter).expanduser().exists():
-            raise UserError(f"the interpreter {interpreter!r} does not exist; pass --python with the Python that "
-                            "runs this repository's tests (its virtual environment's bin/python)")
         chosen = _sandbox_first(repo, sandbox.value if sandbox else settings.refactor.sandbox,
                                 [*settings.refactor.pass_env, *(pass_env or [])])
         values = asyncio.run(_refactor(
-            repo, text, given_plan, plan_source, test_cmd, apply, max_attempts, allow_failing_baseline, settings,
-            checkpointer or settings.checkpoints, interpreter, chosen,
+            repo, text, given_plan, plan_source, apply, settings, checkpointer or settings.checkpoints,
+            test_command=test_cmd, max_attempts=max_attempts, allow_failing_baseline=allow_failing_baseline,
+            python=interpreter, **chosen,
         ))
     except TurnoutError as exc:
         raise fail(exc) from None
-    _report(values, settings.policy.mode)
+    _report(values, values["policy"])
     if values.get("applied"):
         console.print(f"applied to {repo}: {', '.join(values['applied'])}")
     status = values.get("status")

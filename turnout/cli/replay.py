@@ -27,7 +27,7 @@ def _graph_for(context: dict[str, Any], saver: Any) -> Any:
         return load_graph(target, saver)
     raise UserError(
         "this run was not started by `turnout run` or `turnout refactor`, so the command line cannot "
-        "rebuild its graph; replay it from Python: turnout.telemetry.replay(run_id, graph)"
+        "rebuild its graph; replay it from Python: turnout.graphs.replay(run_id, graph)"
     )
 
 

@@ -8,12 +8,11 @@ providers, so a role moves between local and cloud by changing one string in con
 from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine
 from turnout.engines._registry import register_engine
 from turnout.engines._checks import availability, check_model
+from turnout.engines._table import EngineRow, engine_table
 from turnout.engines._door import CompletionStream, complete, complete_sync, stream
 from turnout.engines._request import Target, resolve
 from turnout.engines import tag
-from turnout.engines._egress import EgressReport
-from turnout.engines._locality import locality_of
-from turnout.engines._policy import check_policy, model_locality
+from turnout.engines.privacy import EgressReport, check_policy, locality_of, model_locality
 from turnout.engines._meter import UsageMeter, UsageTotals, usage_meter
 from turnout.engines._result import Completion, Locality, Timings, Usage
 
@@ -22,6 +21,7 @@ __all__ = [
     "CompletionStream",
     "EgressReport",
     "EngineChunk",
+    "EngineRow",
     "EngineRequest",
     "LocalEngine",
     "Locality",
@@ -35,6 +35,7 @@ __all__ = [
     "check_policy",
     "complete",
     "complete_sync",
+    "engine_table",
     "locality_of",
     "model_locality",
     "register_engine",

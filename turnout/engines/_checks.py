@@ -10,23 +10,10 @@ import os
 from collections.abc import Iterator
 
 from turnout.config import Endpoint, RoleConfig
-from turnout.engines._locality import is_loopback_url, split_model
+from turnout.engines.privacy._locality import is_loopback_url, split_model
 from turnout.engines._registry import LOCAL_ENGINES, get_engine, is_local_provider
 from turnout.errors import MissingCredentials, TurnoutError, UnknownProvider
 from turnout.telemetry._redact import is_secret_name
-
-
-def effective_api_base(model: str, api_base: str | None) -> str | None:
-    """The base URL a remote model will be called at (litellm's default when none is set)."""
-    provider, _ = split_model(model)
-    if api_base or is_local_provider(provider):
-        return api_base
-    from turnout.engines._provider import litellm_module
-
-    try:
-        return litellm_module().get_llm_provider(model)[3]
-    except Exception:
-        return None
 
 
 def check_model(model: str, api_base: str | None = None) -> None:

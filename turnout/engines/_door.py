@@ -19,14 +19,12 @@ from pydantic import BaseModel
 
 from turnout._sync import run_sync
 from turnout.config import Settings
-from turnout.engines._guard import Cleared
-from turnout.engines._locality import split_model
+from turnout.engines.privacy import Cleared, Locality, split_model
 from turnout.engines._meter import record
-from turnout.engines._policy import served_locality
 from turnout.engines._provider import EXTRAS_FIELD, litellm_module
 from turnout.engines._recording import record_call, revive_failure
 from turnout.engines._request import Messages, Target, _Request
-from turnout.engines._result import Completion, Locality, Timings, Usage
+from turnout.engines._result import Completion, Timings, Usage
 from turnout.engines._routing import endpoint_retries, router_for
 from turnout.engines._schema_check import checked, raw_schema_of, reask, schema_title
 from turnout.engines.tag import plain_messages
@@ -266,18 +264,14 @@ class _Exchange:
         self._answer = _Answer("".join(parts), usage, finish_reason, served, locality, cost, engine_stats, ttft)
 
     def _served(self, response: Any) -> tuple[str, Locality]:
-        """The model that answered and where it runs (which of a fleet's servers, when litellm
-        says); a conversation that reached a remote model is counted as sent."""
-        target, cleared = self.request.target, self.cleared
+        """The model that answered (after fallbacks) and, from the guard, where it runs."""
+        target = self.request.target
         hidden = getattr(response, "_hidden_params", {}) or {}
         served = hidden.get("litellm_model_name")
         served = served if isinstance(served, str) and "/" in served else target.model
         base = hidden.get("api_base")
-        api_base = base if isinstance(base, str) and base else target.api_base
-        locality = served_locality(served, target.role, api_base, self.request.settings)
-        if cleared.primary_remote or locality == "remote":
-            cleared.count_sent(self.conversation)
-        return served, locality
+        answered_at = base if isinstance(base, str) and base else target.api_base
+        return served, self.cleared.answered(served, answered_at, self.conversation)
 
 
 async def _send(request: _Request, cleared: Cleared, conversation: list[dict[str, Any]]) -> Any:
@@ -320,7 +314,7 @@ async def _replayed(request: _Request, cleared: Cleared, reasks: int) -> AsyncIt
     )
     local = dataclasses.replace(request, target=Target(request.target.requested, None, f"scripted/{name}", None), replay=None)
     with scripted.scripted(name, [answer]):
-        async for item in _attempts(local, Cleared(cleared.messages, cleared.report), reasks):
+        async for item in _attempts(local, Cleared(cleared.messages, cleared.report, role=None, settings=request.settings), reasks):
             if isinstance(item, Completion):
                 item = item.model_copy(update={
                     "model": recorded.model, "provider": split_model(recorded.model)[0], "role": recorded.role,

@@ -5,6 +5,11 @@ which schema), so parallel branches may finish in any order. Calls the session m
 (a node or role named with `--live`, or every call from `--from STEP` on) go to a model as
 usual; a call that is neither live nor recorded stops the replay with ReplayDiverged, which
 names the call and shows how it differs from the closest recorded one.
+
+Replay lives in two files: this one (how the door answers a call under a replay: the
+session, its live rules, `replay_plan` and `recorded_answer`; the door then runs the
+recorded text through the scripted engine on its one path) and `turnout/graphs/replay.py`
+(the runner: the recorded run found, its graph checked and run again under a session).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from turnout.errors import ReplayDiverged
-from turnout.telemetry._calls import CallRecord
+from turnout.engines._recording import graph_position
+from turnout.telemetry._calls import CallRecord, request_key
 
 
 @dataclass(frozen=True)
@@ -108,3 +114,25 @@ def replaying(session: ReplaySession) -> Iterator[ReplaySession]:
         yield session
     finally:
         _session.reset(token)
+
+
+def replay_plan(role_or_model: str) -> tuple[ReplaySession | None, str | None]:
+    """How the door answers a call: under a replay, the session and what a live call goes
+    to (None: answered from the recording); outside one, (None, None), a normal call."""
+    session = current_replay()
+    if session is None:
+        return None, None
+    node, step = graph_position()
+    rule = session.live_rule(node, step, role_or_model)
+    if rule is None:
+        return session, None
+    session.live_calls += 1
+    return session, rule.model or role_or_model
+
+
+def recorded_answer(session: ReplaySession, requested: str, messages: list[dict[str, Any]], schema: str | None) -> CallRecord:
+    """The recorded call a replayed call matches (by role or model, messages and schema, at
+    its node and step); ReplayDiverged when there is none."""
+    node, step = graph_position()
+    key = request_key(requested, messages, schema)
+    return session.take(key, node=node, step=step, requested=requested, messages=messages)

@@ -13,18 +13,16 @@ from pydantic import BaseModel
 
 from turnout.config import ROLE_NAMES, RoleName, Settings, get_settings
 from turnout.engines._checks import check_model, check_role
-from turnout.engines._egress import EgressReport
-from turnout.engines._guard import Cleared, guard
+from turnout.engines.privacy import Cleared, EgressReport, guard, span_capture
 from turnout.engines._meter import record_refusal
-from turnout.engines._policy import span_capture
-from turnout.engines._recording import graph_position, json_schema_of, record_call, schema_name
-from turnout.engines._replay import ReplaySession, current_replay
+from turnout.engines._recording import json_schema_of, record_call, schema_name
+from turnout.engines._replay import ReplaySession, recorded_answer, replay_plan
 from turnout.engines.schema_bounds import check_schema
 from turnout.engines.tag import Part, Tagged, plain_messages
 from turnout.errors import EgressRefused, SchemaError, UnknownRole, UserError
 from turnout.telemetry import _conventions as sc
 from turnout.telemetry import chat_span
-from turnout.telemetry._calls import CallRecord, request_key
+from turnout.telemetry._calls import CallRecord
 from turnout.telemetry._spans import ChatSpan
 
 Messages: TypeAlias = str | Tagged | Part | Sequence[Mapping[str, Any]]
@@ -112,7 +110,7 @@ class _Request:
         follow (instead of a pydantic `schema`); `params`: litellm's, None values dropped.
         Under a replay, a call answered from its recording is not checked against a model
         that need not exist here, and a call the replay sends live goes where its rule says."""
-        session, live = _replay_plan(role_or_model)
+        session, live = replay_plan(role_or_model)
         settings = settings or get_settings()
         target = resolve(live or role_or_model, settings)
         if session is None or live is not None:
@@ -141,10 +139,7 @@ class _Request:
     def recorded(self, cleared: Cleared) -> CallRecord:
         """The recorded call this request matches; ReplayDiverged when there is none."""
         assert self.replay is not None
-        plain = plain_messages(cleared.messages)
-        node, step = graph_position()
-        key = request_key(self.target.requested, plain, schema_name(self.schema))
-        return self.replay.take(key, node=node, step=step, requested=self.target.requested, messages=plain)
+        return recorded_answer(self.replay, self.target.requested, plain_messages(cleared.messages), schema_name(self.schema))
 
     def record_failure(self, span: ChatSpan, cleared: Cleared, exc: Exception) -> None:
         if isinstance(exc, SchemaError):  # what the model spent, and whether it was cut off
@@ -176,16 +171,3 @@ class _Request:
             cleared.schema_bytes = len(json.dumps(schema["json_schema"].get("schema")).encode())
         return cleared
 
-
-def _replay_plan(role_or_model: str) -> tuple[ReplaySession | None, str | None]:
-    """Under a replay: the session, and what a live call goes to (None: answer from the
-    recording). Outside one: (None, None), a normal call."""
-    session = current_replay()
-    if session is None:
-        return None, None
-    node, step = graph_position()
-    rule = session.live_rule(node, step, role_or_model)
-    if rule is None:
-        return session, None
-    session.live_calls += 1
-    return session, rule.model or role_or_model

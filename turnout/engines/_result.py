@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from turnout.engines._egress import EgressReport
+from turnout.engines.privacy._egress import EgressReport
+from turnout.engines.privacy._locality import Locality
 
-Locality = Literal["local", "remote"]
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
 

@@ -18,7 +18,7 @@ from turnout.agents import Coder, Planner, Retriever, Verifier, edit_problems
 from turnout.agents.schemas import Evidence, Tier
 from turnout.config import HybridSettings, Settings, get_settings
 from turnout.engines import resolve, tag, usage_meter
-from turnout.engines._policy import deployments, own_locality
+from turnout.engines.privacy import deployments, own_locality
 from turnout.errors import EgressRefused, TurnoutError, TurnoutSignal
 from turnout.graphs._hybrid_state import Assignment, StepResult, WorkOrder
 from turnout.telemetry import agent_span

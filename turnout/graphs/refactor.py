@@ -24,11 +24,12 @@ from langgraph.graph import END, START, StateGraph
 from turnout.agents import Coder, Verifier
 from turnout.agents.refactor_planner import RefactorPlanner
 from turnout.agents.schemas import Verdict
-from turnout.config import Settings, get_settings
+from turnout.config import Settings
 from turnout.engines import check_policy, tag, usage_meter
 from turnout.errors import ConfigError, ModelBehaviorError, TurnoutError
 from turnout.graphs import _refactor_steps as steps
 from turnout.graphs._refactor_state import Attempt, RefactorState
+from turnout.graphs.refactor_run import refactor_settings
 from turnout.tools.operations import Plan, PlanError, parse_plan
 from turnout.tools.operations.edit import coder_task
 from turnout.tools.operations.phrasing import read_request, uncovered
@@ -51,10 +52,12 @@ def build_refactor_graph(
     name: str = "refactor",
 ) -> Any:
     """A compiled refactor graph. `work_dir`: where workspaces and patches go
-    (default `.turnout/` in the working directory). A config that contradicts its privacy
-    policy (a remote model under `local-only`) fails here, before any run."""
-    startup = settings or get_settings()
-    check_policy(startup, roles=("planner", "coder", "verifier"), models={"[hybrid] escalate_to": startup.hybrid.escalate_to})
+    (default `.turnout/` in the working directory). It runs under policy `no-code` unless
+    config chose one (`refactor_settings`), wherever it runs: here, under `turnout refactor`
+    or on LangGraph Server. A config that contradicts its privacy policy (a remote model
+    under `local-only`) fails here, before any run."""
+    settings = refactor_settings(settings)
+    check_policy(settings, roles=("planner", "coder", "verifier"), models={"[hybrid] escalate_to": settings.hybrid.escalate_to})
     base = Path(work_dir) if work_dir is not None else Path(".turnout")
     planner = RefactorPlanner(settings=settings)
     coder = Coder(settings=settings)
@@ -69,13 +72,13 @@ def build_refactor_graph(
         update: dict[str, Any] = {"run_id": run_id, "workspace": str(ws.path), "status": "running",
                                   "run_folder": str((base / "runs" / run_id).resolve())}
         try:
-            refactor_settings = (settings or get_settings()).refactor
+            configured = settings.refactor
             sandbox = await asyncio.to_thread(
-                Sandbox.resolve, state.get("sandbox") or refactor_settings.sandbox, hide=[Path(state["repo"])],
-                pass_env=[*refactor_settings.pass_env, *state.get("pass_env", [])])
+                Sandbox.resolve, state.get("sandbox") or configured.sandbox, hide=[Path(state["repo"])],
+                pass_env=[*configured.pass_env, *state.get("pass_env", [])])
             env = await resolve_test_environment(
-                Path(state["repo"]), ws.path, state.get("python") or refactor_settings.python,
-                fallback=refactor_settings.environment, needs_pytest=not state.get("test_command"), sandbox=sandbox)
+                Path(state["repo"]), ws.path, state.get("python") or configured.python,
+                fallback=configured.environment, needs_pytest=not state.get("test_command"), sandbox=sandbox)
         except (WorkspaceNotTested, ConfigError) as exc:
             return {**update, "status": "no_test_environment", "reason": str(exc)}
         command = state.get("test_command") or detect_test_command(ws.path, env.python)
@@ -147,7 +150,7 @@ def build_refactor_graph(
         previous = list(state.get("attempts", []))
         number = len(previous) + 1
         max_attempts = state.get("max_attempts") or DEFAULT_MAX_ATTEMPTS
-        remote = (settings or get_settings()).hybrid.escalate_to
+        remote = settings.hybrid.escalate_to
         tier = "remote" if number > max_attempts and remote else "local"
         made: Plan = state["plan"]
         kinds = [op.op for op in made.operations if not op.needs_model]
@@ -229,7 +232,7 @@ def build_refactor_graph(
         if state.get("status") in ("succeeded", "partial"):
             return "finish"
         max_attempts = state.get("max_attempts") or DEFAULT_MAX_ATTEMPTS
-        remote = (settings or get_settings()).hybrid.escalate_to
+        remote = settings.hybrid.escalate_to
         allowed = max_attempts + (1 if remote else 0)
         return "edit" if len(state.get("attempts", [])) < allowed else "give_up"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from turnout.config import ROLE_NAMES, ServeSettings, Settings
 from turnout.engines._checks import check_model
-from turnout.engines._locality import is_loopback_host, split_model
+from turnout.engines.privacy import is_loopback_host, split_model
 from turnout.engines._registry import LOCAL_ENGINES, is_local_provider
 from turnout.errors import ConfigError
 

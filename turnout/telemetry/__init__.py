@@ -20,10 +20,6 @@ def __getattr__(name: str) -> Any:
         from turnout.telemetry._graph import instrument
 
         return instrument
-    if name == "replay":  # the runner lives with the graphs; re-exported here for discovery
-        from turnout.graphs.replay import replay
-
-        return replay
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
@@ -41,7 +37,6 @@ __all__ = [
     "read_calls",
     "read_trace",
     "redact",
-    "replay",
     "run_context",
     "tool_span",
     "trace_files",

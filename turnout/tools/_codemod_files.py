@@ -14,11 +14,10 @@ import ast
 import os
 import re
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from turnout.tools._walk import WalkReport, _skip_dir, read_text, source_files
+from turnout.tools._walk import WalkReport, read_text, source_files, walk
 
 PYTHON_SUFFIXES = (".py", ".pyi")
 MAX_MENTION_FILE_BYTES = 512_000
@@ -29,9 +28,7 @@ def python_files(root: Path, *, stubs: bool = True) -> list[str]:
     caches and virtualenvs are left out, symlinked directories are not entered."""
     suffixes = PYTHON_SUFFIXES if stubs else (".py",)
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        directory = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not _skip_dir(directory, d))
+    for directory, _, filenames in walk(root):
         for name in filenames:
             path = directory / name
             if name.endswith(suffixes) and path.is_file() and not path.is_symlink():
@@ -105,7 +102,7 @@ class Snapshot:
     @classmethod
     def take(cls, root: Path) -> Snapshot:
         files = {rel: (root / rel).read_bytes() for rel in python_files(root)}
-        directories = {Path(dirpath).relative_to(root).as_posix() for dirpath, _, _ in _walk_dirs(root)}
+        directories = {directory.relative_to(root).as_posix() for directory, _, _ in walk(root)}
         return cls(root=root, files=files, directories=directories)
 
     def record_move(self, source: str, destination: str) -> None:
@@ -135,16 +132,10 @@ class Snapshot:
             if not path.is_file() or path.read_bytes() != data:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
-        for dirpath in sorted((w[0] for w in _walk_dirs(self.root)), key=len, reverse=True):
+        for dirpath in sorted((str(w[0]) for w in walk(self.root)), key=len, reverse=True):
             rel = Path(dirpath).relative_to(self.root).as_posix()
             if rel not in self.directories and not os.listdir(dirpath):
                 os.rmdir(dirpath)
-
-
-def _walk_dirs(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = [d for d in dirnames if not _skip_dir(Path(dirpath), d)]
-        yield dirpath, dirnames, filenames
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from turnout.tools._walk import SKIP_DIRS
 if TYPE_CHECKING:
     from rope.base.project import Project
 
-_ROPE_IGNORED = ["*.pyc", "*~", *sorted(SKIP_DIRS)]
+_ROPE_IGNORED = ["*.pyc", "*~", "*.egg-info", *sorted(SKIP_DIRS)]
 
 
 class RopeFailed(UserError):

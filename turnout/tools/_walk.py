@@ -15,12 +15,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-SKIP_DIRS = frozenset(
+# The one list of folders a walk of a repository leaves out (the code index, the codemods,
+# rope, the workspace copy, test detection, the project copy an environment installs from):
+# never the project's own files — version control, environments, caches, turnout's folder …
+NOT_PROJECT_DIRS = frozenset(
     {
         ".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".turnout",
-        ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs", "dist", "build",
+        ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache",
     }
 )
+# … and build output: never read as the team's code, but copied with the tree, where a
+# project may keep something it needs under `build/`.
+BUILD_DIRS = frozenset({".eggs", "dist", "build"})
+SKIP_DIRS = NOT_PROJECT_DIRS | BUILD_DIRS
 PYTHON_SUFFIXES = frozenset({".py", ".pyi"})
 TEXT_SUFFIXES = PYTHON_SUFFIXES | frozenset(
     {
@@ -60,9 +67,23 @@ def _wanted(name: str) -> bool:
     return Path(name).suffix.lower() in TEXT_SUFFIXES or name in TEXT_NAMES
 
 
-def _skip_dir(directory: Path, name: str, also: frozenset[Path] = frozenset()) -> bool:
+def skipped_dir(directory: Path, name: str, *, keep_build_output: bool = False,
+                also: frozenset[Path] = frozenset()) -> bool:
+    """Whether a walk leaves out the folder `name` in `directory`: one of `SKIP_DIRS` (or of
+    `NOT_PROJECT_DIRS` only, with `keep_build_output`), a `*.egg-info`, a virtual environment
+    by any name (a `pyvenv.cfg` inside), or one of `also`."""
     path = directory / name
-    return name in SKIP_DIRS or (path / "pyvenv.cfg").exists() or (bool(also) and path in also)
+    return (name in NOT_PROJECT_DIRS or name.endswith(".egg-info") or (not keep_build_output and name in BUILD_DIRS)
+            or (path / "pyvenv.cfg").exists() or (bool(also) and path in also))
+
+
+def walk(top: Path, *, keep_build_output: bool = False) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """`os.walk(top)` pruned by `skipped_dir`, in sorted order; symlinked folders are listed
+    in their parent's folders but never entered."""
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        directory = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not skipped_dir(directory, d, keep_build_output=keep_build_output))
+        yield directory, dirnames, sorted(filenames)
 
 
 def inside(root: Path, path: Path) -> Path | None:
@@ -84,7 +105,7 @@ def source_files(root: Path, max_file_bytes: int, report: WalkReport,
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         directory = Path(dirpath)
         # os.walk lists symlinked directories but, without followlinks, never enters them.
-        dirnames[:] = sorted(d for d in dirnames if not _skip_dir(directory, d, skip))
+        dirnames[:] = sorted(d for d in dirnames if not skipped_dir(directory, d, also=skip))
         for name in sorted(filenames):
             if not _wanted(name):
                 continue

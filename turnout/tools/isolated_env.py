@@ -35,6 +35,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from turnout.errors import ConfigError
+from turnout.tools._walk import skipped_dir
 from turnout.tools.tox_config import read_tox
 
 TEST_GROUPS = ("test", "tests", "testing", "dev")
@@ -178,7 +179,7 @@ def _build(folder: Path, decl: Declarations, workspace: Path) -> str:
     if decl.install_project is not None:
         with tempfile.TemporaryDirectory(prefix="turnout-build-") as scratch:
             copy = Path(scratch) / "project"
-            shutil.copytree(workspace, copy, ignore=shutil.ignore_patterns(".git", ".turnout", "__pycache__"))
+            shutil.copytree(workspace, copy, ignore=_not_copied)
             target = f"{copy}[{','.join(decl.install_project)}]" if decl.install_project else str(copy)
             _run([*install, target], "installing the project from a copy of the workspace")
     return "uv" if uv else "venv + pip"
@@ -212,3 +213,9 @@ def isolated_environment(workspace: Path, *, needs_pytest: bool) -> IsolatedEnvi
     if not _python_in(folder).exists():
         raise ConfigError(f"the test environment in {folder} has no interpreter; remove the folder and run again")
     return IsolatedEnvironment(python=str(_python_in(folder)), folder=str(folder), declarations=decl, reused=False)
+
+
+def _not_copied(directory: str, names: list[str]) -> list[str]:
+    """What the project copy an environment installs from leaves out: the folders no walk of
+    a repository enters (build output stays: it is the project's to clean)."""
+    return [name for name in names if skipped_dir(Path(directory), name, keep_build_output=True)]

@@ -34,10 +34,9 @@ from pydantic import BaseModel
 from turnout.errors import ConfigError, UserError
 from turnout.telemetry._spans import traced_tool
 from turnout.tools.sandbox import Sandbox
+from turnout.tools._walk import walk
 from turnout.tools.tox_config import read_tox
 
-_SKIP_DIRS = frozenset({".git", ".hg", ".turnout", ".venv", "venv", "node_modules", "__pycache__", ".tox",
-                        ".nox", ".mypy_cache", ".pytest_cache", "build", "dist"})
 _KEEP_BYTES = 1_000_000  # enough for pytest's closing summary; a chatty suite's middle is dropped
 _TAIL_CHARS = 4000
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -120,8 +119,7 @@ def _has_pytest_config(root: Path) -> bool:
 
 
 def _has_test_files(root: Path) -> bool:
-    for _, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.endswith(".egg-info")]
+    for _, _, filenames in walk(root):
         if any(n.endswith(".py") and (n.startswith("test_") or n.endswith("_test.py")) for n in filenames):
             return True
     return False

@@ -29,9 +29,8 @@ from pydantic import BaseModel
 from turnout.errors import ConfigError, UserError
 from turnout.telemetry._spans import traced_tool
 from turnout.tools._repo_writes import WorkspaceError, replace_all
+from turnout.tools._walk import skipped_dir
 
-_SKIP_DIRS = frozenset({".git", ".hg", ".turnout", ".venv", "venv", "node_modules", "__pycache__",
-                        ".tox", ".mypy_cache", ".pytest_cache"})
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # Never a command from a repository's config, in the user's repository or a workspace (whose
 # tests could have written its .git): no hooks, no fsmonitor daemon, no external diff.
@@ -97,7 +96,7 @@ def _walk(repo: Path, top: Path) -> list[str]:
             path = here / name
             if path.is_symlink():
                 filenames.append(name)  # a link to a folder is copied as a link
-            elif not (name in _SKIP_DIRS or name.endswith(".egg-info") or (path / "pyvenv.cfg").exists()):
+            elif not skipped_dir(here, name, keep_build_output=True):
                 keep.append(name)
         dirnames[:] = keep
         found.extend((here / name).relative_to(repo).as_posix() for name in filenames if name != ".git")

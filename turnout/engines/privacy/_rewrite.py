@@ -121,7 +121,7 @@ async def summarize(part: Part, settings: Settings) -> str:
     any other, so a summarizer that is not local is refused rather than sent the code)."""
     from turnout.engines._door import complete
     from turnout.engines._request import resolve
-    from turnout.engines._policy import summarizer_reaches_remote
+    from turnout.engines.privacy._policy import summarizer_reaches_remote
 
     target = resolve(settings.policy.summarize_with, settings)
     if summarizer_reaches_remote(target.role, target.model, target.api_base, settings):

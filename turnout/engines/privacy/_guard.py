@@ -14,10 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from turnout.config import OnForbidden, PolicyMode, Settings
-from turnout.engines._egress import EgressReport
-from turnout.engines._policy import deployments, own_locality, policy_for
-from turnout.engines._rewrite import rewrite
+from turnout.config import OnForbidden, PolicyMode, Settings, get_settings
+from turnout.engines.privacy._egress import EgressReport
+from turnout.engines.privacy._locality import Locality
+from turnout.engines.privacy._policy import deployments, own_locality, policy_for, served_locality
+from turnout.engines.privacy._rewrite import rewrite
 from turnout.engines._routing import fallback_group
 from turnout.engines.tag import SOURCE_KINDS, Part, Tagged, tagged_messages
 from turnout.errors import EgressRefused
@@ -31,16 +32,27 @@ FORBIDDEN: dict[PolicyMode, frozenset[str]] = {
 
 @dataclass
 class Cleared:
-    """A call the guard let through: the messages to send and litellm parameters to add."""
+    """A call the guard let through: the messages to send and litellm parameters to add; the
+    door reports back through it where the answer came from and what was sent."""
 
     messages: list[dict[str, Any]]
     report: EgressReport
     call: dict[str, Any] = field(default_factory=dict)
     primary_remote: bool = False
     schema_bytes: int = 0
+    role: str | None = None
+    settings: Settings | None = None
 
     def count_sent(self, conversation: Sequence[Mapping[str, Any]]) -> None:
         self.report.count_sent(conversation, self.schema_bytes)
+
+    def answered(self, served: str, api_base: str | None, conversation: Sequence[Mapping[str, Any]]) -> Locality:
+        """Where the model that answered (`served`, at `api_base` when the response says)
+        runs; a conversation that reached a remote model is counted as sent."""
+        locality = served_locality(served, self.role, api_base, self.settings or get_settings())
+        if self.primary_remote or locality == "remote":
+            self.count_sent(conversation)
+        return locality
 
 
 def _parts(messages: Sequence[Mapping[str, Any]]) -> list[Part]:
@@ -76,7 +88,7 @@ async def guard(
 
     if own_locality(own) == "local":
         report.remote_models = [d.model for d in remote_fallbacks]
-        return Cleared(conversation, report, call)
+        return Cleared(conversation, report, call, role=role, settings=settings)
 
     remote_own = list(dict.fromkeys(d.model for d in own if d.locality == "remote"))
     report.remote_models = [*remote_own, *(d.model for d in remote_fallbacks)]
@@ -90,7 +102,7 @@ async def guard(
         )
     if not forbidden:
         report.decision = "sent"
-        return Cleared(conversation, report, call, primary_remote=True)
+        return Cleared(conversation, report, call, primary_remote=True, role=role, settings=settings)
     if strategy == "refuse":
         report.decision = "refused"
         report.refused_part = forbidden[0].describe()
@@ -106,7 +118,7 @@ async def guard(
     report.decision = "rewritten"
     report.withheld_bytes = withheld
     report.parts = _counts(_parts(conversation))
-    return Cleared(conversation, report, call, primary_remote=True)
+    return Cleared(conversation, report, call, primary_remote=True, role=role, settings=settings)
 
 
 async def _rewritten(

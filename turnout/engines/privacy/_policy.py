@@ -12,9 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from turnout.config import ROLE_NAMES, OnForbidden, PolicyMode, Settings
-from turnout.engines._checks import effective_api_base
-from turnout.engines._locality import is_loopback_url, locality_of, matches_host
-from turnout.engines._result import Locality
+from turnout.engines.privacy._locality import Locality, effective_api_base, is_loopback_url, locality_of, matches_host
 from turnout.errors import ConfigError, UnknownRole
 from turnout.telemetry import CaptureMode, capture_mode
 from turnout.telemetry._setup import otlp_endpoint

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from typing import Literal
 from urllib.parse import urlparse
 
 from turnout.engines._registry import is_local_provider
-from turnout.engines._result import Locality
+
+Locality = Literal["local", "remote"]
 
 
 def split_model(model: str) -> tuple[str, str]:
@@ -81,3 +83,16 @@ def locality_of(
     if is_loopback_url(api_base) or matches_host(api_base, local_hosts):
         return "local"
     return "remote"
+
+
+def effective_api_base(model: str, api_base: str | None) -> str | None:
+    """The base URL a remote model will be called at (litellm's default when none is set)."""
+    provider, _ = split_model(model)
+    if api_base or is_local_provider(provider):
+        return api_base
+    from turnout.engines._provider import litellm_module
+
+    try:
+        return litellm_module().get_llm_provider(model)[3]
+    except Exception:
+        return None
