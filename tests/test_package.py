@@ -178,6 +178,7 @@ PACKAGES: dict[str, list[str]] = {
         "CaptureMode",
         "SpanRecord",
         "StoredTrace",
+        "agent_node",
         "agent_span",
         "capture_mode",
         "chat_span",

@@ -7,6 +7,10 @@ import uuid
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.config import get_config
+from langgraph.typing import ContextT
 from pydantic import BaseModel
 
 from turnout._imports import import_object
@@ -81,3 +85,33 @@ def load_graph(spec: str, checkpointer: BaseCheckpointSaver | None) -> Any:
     if checkpointer is not None and getattr(target, "checkpointer", None) is None:
         target.checkpointer = checkpointer
     return target
+
+
+# Under a "__" key: LangGraph never copies those into checkpoint metadata.
+_CONTEXT_KEY = "__turnout_context"
+
+
+def with_context(graph: CompiledStateGraph[Any, Any, Any, Any], context: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """`graph` with `context` bound as its nodes' context (see `required_context`). Not as
+    LangGraph's `context_schema`: LangGraph Server fills a run's context from the run's JSON
+    `configurable`, and agents, settings and a code index are no JSON."""
+    bound = graph.with_config({"configurable": {_CONTEXT_KEY: context}})
+    bound._serde_allowlist = getattr(graph, "_serde_allowlist", None)  # what compile() set; a copy drops it
+    return bound
+
+
+def required_context(runtime: Runtime[Any], kind: type[ContextT], graph: str) -> ContextT:
+    """A node's context: the run's own (`context=` a `kind`), else the one its builder bound;
+    a UserError that says how to give one when there is neither (a node called alone)."""
+    if isinstance(runtime.context, kind):
+        return runtime.context
+    try:
+        bound = get_config().get("configurable", {}).get(_CONTEXT_KEY)
+    except RuntimeError:  # called outside a run
+        bound = None
+    if isinstance(bound, kind):
+        return bound
+    raise UserError(
+        f"this {graph} graph's nodes need their context ({kind.__name__}: agents, settings, code index): "
+        f"build the graph with turnout's build_{graph}_graph(), which binds one, or pass context={kind.__name__}(…)"
+    )

@@ -12,6 +12,9 @@ planner's final answer cites evidence ids (`_answer_check`). Runs stop with a st
 `finished` (an answer grounded in what a step found, citing `path:line symbol`), `unanswered`
 (the planner stopped without one), `stuck` (a plan that did not fit twice, the same plan
 twice, or too many rounds), or `budget_exceeded` — never by spinning.
+
+Each node is a module-level function of the state and LangGraph's `Runtime`; its agents and
+code index come from its `HybridContext` (see `_running.required_context`).
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from turnout.agents import Coder, Planner, Retriever, Router, Verifier
@@ -36,6 +42,8 @@ from turnout.errors import ModelBehaviorError, UserError
 from turnout.graphs._answer_check import describe_evidence, evidence_items, ground, is_question
 from turnout.graphs._hybrid_state import Assignment, Budget, HybridState, StepResult, WorkOrder
 from turnout.graphs._hybrid_work import CANDIDATES, Team, run_step
+from turnout.graphs._running import required_context, with_context
+from turnout.telemetry import agent_node
 
 
 def budget_from(settings: Settings) -> Budget:
@@ -150,6 +158,22 @@ def index_repository(repo: Path | str) -> Any:
     return CodeIndex.build(root, cache_dir=cache)
 
 
+@dataclass
+class HybridContext:
+    """What the hybrid graph's nodes work with: the team of agents, the router, the
+    repository's code index. `build_hybrid_graph` binds one to the graph; a run may pass its
+    own through LangGraph's runtime (`graph.ainvoke(state, config, context=HybridContext(…))`),
+    and a test calls a node alone with one (`await route(state, Runtime(context=…))`)."""
+
+    team: Team
+    router: Router
+    index: Any | None = None  # the repository's CodeIndex, when the graph has a repository
+
+    @property
+    def settings(self) -> Settings:
+        return self.team.settings or get_settings()
+
+
 def build_hybrid_graph(
     *,
     repo: Path | str | None = None,
@@ -157,7 +181,7 @@ def build_hybrid_graph(
     settings: Settings | None = None,
     checkpointer: BaseCheckpointSaver | None = None,
     name: str = "hybrid",
-) -> Any:
+) -> CompiledStateGraph[HybridState, HybridContext, HybridState, HybridState]:
     """A compiled hybrid graph over `repo` (its code index is built or refreshed here).
 
     `checkpointer`: any LangGraph saver (the CLI uses SQLite at `.turnout/checkpoints.sqlite`;
@@ -180,130 +204,6 @@ def build_hybrid_graph(
         verifier=Verifier(settings=settings),
         settings=settings,
     )
-    router = Router(settings=settings)
-
-    def current_settings() -> Settings:
-        return settings or get_settings()
-
-    async def plan(state: HybridState) -> dict[str, Any]:
-        update: dict[str, Any] = {
-            "status": "running",
-            "started_at": state.get("started_at") or time.time(),
-            "budget": state.get("budget") or budget_from(current_settings()),
-        }
-        context = tag.compose("Files: {files}", files=tag.path(", ".join(index.files[:40]))) if index is not None else ""
-        task = check_task(state.get("task"), current_settings())
-        kinds = QUESTION_KINDS if is_question(task) else STEP_KINDS
-        with usage_meter() as meter:
-            try:
-                async def ask(rejected: tuple[str, list[PlanStep]] | None) -> list[PlanStep]:
-                    if rejected is None:
-                        return (await team.planner.run(task, context=context, kinds=kinds)).steps
-                    problem, steps = rejected
-                    again = tag.compose("{context}\nA plan was rejected: {why}.", context=context, why=tag.instructions(problem))
-                    finding = [k for k in FINDING_KINDS if k in kinds]  # the kinds it left out, now the only choice
-                    only = finding if not any(s.kind in FINDING_KINDS for s in steps) else kinds
-                    return (await team.planner.run(task, context=again, kinds=tuple(only))).steps
-
-                steps, problem = await _asked_twice(ask, lambda steps: plan_problem(task, steps, first=True))
-                if problem:
-                    return {**update, "status": "stuck", "reason": f"the plan did not fit the task twice: {problem}",
-                            "usage": meter.totals}
-            except ModelBehaviorError as exc:
-                return {**update, "status": "stuck", "reason": f"the planner's answer was unusable: {exc}", "usage": meter.totals}
-        update.update(_adopt({**state, **update}, steps), usage=meter.totals)  # type: ignore[typeddict-item]
-        return update
-
-    plan.agent_name = "planner"  # type: ignore[attr-defined]
-
-    async def route(state: HybridState) -> dict[str, Any]:
-        ready = _ready(state)
-        exceeded = _over_budget(state, len(ready))
-        if exceeded:
-            return {"status": "budget_exceeded", "reason": exceeded, "pending": []}
-        steps = state["plan"]
-        with usage_meter() as meter:
-            routes = await asyncio.gather(
-                *(router.run(steps[i], candidates=CANDIDATES[steps[i].kind]) for i in ready)
-            )
-        pending = [
-            Assignment(index=i, round=state.get("round", 0), step=steps[i], route=r)
-            for i, r in zip(ready, routes, strict=True)
-        ]
-        return {"pending": pending, "usage": meter.totals}
-
-    route.agent_name = "router"  # type: ignore[attr-defined]
-
-    def fan_out(state: HybridState) -> list[Send] | str:
-        if state.get("status") != "running":
-            return END
-        pending = state.get("pending") or []
-        if not pending:
-            return "decide"
-        context = list(_round_results(state).values())
-        return [
-            Send(
-                "work",
-                WorkOrder(
-                    task=state["task"],
-                    assignment=a,
-                    context=[r for r in context if r.index in a.step.depends_on],
-                ),
-            )
-            for a in pending
-        ]
-
-    async def work(order: WorkOrder) -> dict[str, Any]:
-        return await run_step(team, order)
-
-    async def decide(state: HybridState) -> dict[str, Any]:
-        exceeded = _over_budget(state)
-        if exceeded:
-            return {"status": "budget_exceeded", "reason": exceeded}
-        if _ready(state):
-            return {}  # more steps of this plan became ready: route them
-        results = sorted(_round_results(state).values(), key=lambda r: r.index)
-        summaries = [
-            tag.compose(f"step {r.index} [{r.kind} by {r.agent}, {r.status}]: {{s}}", s=tag.summary(r.summary))
-            for r in results
-        ]
-        task = state["task"]
-        all_results = list(state.get("results") or [])
-        evidence = evidence_items(all_results, task)
-        with usage_meter() as meter:
-            try:
-                async def ask(rejected: tuple[str, Decision] | None) -> Decision:
-                    why = [tag.instructions(f"(a new plan was rejected: {rejected[0]})")] if rejected else []
-                    return await team.planner.decide(
-                        task, state["plan"], [*summaries, *why], evidence=describe_evidence(evidence), cite_ids=list(evidence)
-                    )
-
-                def problem_of(decision: Decision) -> str | None:
-                    replans = decision.action == "replan" and decision.steps
-                    return plan_problem(task, decision.steps, first=False) if replans else None
-
-                decision, problem = await _asked_twice(ask, problem_of)
-                if problem:
-                    return {"status": "stuck", "reason": f"the new plan did not fit the task twice: {problem}",
-                            "usage": meter.totals}
-            except ModelBehaviorError as exc:
-                return {"status": "stuck", "reason": f"the planner's answer was unusable: {exc}", "usage": meter.totals}
-        if decision.action == "finish" or not decision.steps:
-            grounded = ground(decision.answer, decision.cites, task, all_results)
-            done = {"answer": grounded.answer, "citations": grounded.citations, "usage": meter.totals}
-            if grounded.problem:
-                return {**done, "status": "unanswered", "reason": grounded.problem}
-            return {**done, "status": "finished"}
-        return {**_adopt(state, decision.steps), "usage": meter.totals}
-
-    decide.agent_name = "planner"  # type: ignore[attr-defined]
-
-    def after_decide(state: HybridState) -> str:
-        return "route" if state.get("status") == "running" else END
-
-    def after_plan(state: HybridState) -> str:
-        return "route" if state.get("status") == "running" else END
-
     builder = StateGraph(HybridState)
     builder.add_node("plan", plan)
     builder.add_node("route", route)
@@ -314,7 +214,134 @@ def build_hybrid_graph(
     builder.add_conditional_edges("route", fan_out, ["work", "decide", END])
     builder.add_edge("work", "decide")
     builder.add_conditional_edges("decide", after_decide, ["route", END])
-    return builder.compile(checkpointer=checkpointer, name=name)
+    graph = builder.compile(checkpointer=checkpointer, name=name)
+    return with_context(graph, HybridContext(team=team, router=Router(settings=settings), index=index))
+
+
+@agent_node("planner")
+async def plan(state: HybridState, runtime: Runtime[HybridContext]) -> dict[str, Any]:
+    """The first plan for the task: asked again once with the reason when it does not fit."""
+    context = required_context(runtime, HybridContext, "hybrid")
+    update: dict[str, Any] = {
+        "status": "running",
+        "started_at": state.get("started_at") or time.time(),
+        "budget": state.get("budget") or budget_from(context.settings),
+    }
+    index = context.index
+    files = tag.compose("Files: {files}", files=tag.path(", ".join(index.files[:40]))) if index is not None else ""
+    task = check_task(state.get("task"), context.settings)
+    kinds = QUESTION_KINDS if is_question(task) else STEP_KINDS
+    planner = context.team.planner
+    with usage_meter() as meter:
+        try:
+            async def ask(rejected: tuple[str, list[PlanStep]] | None) -> list[PlanStep]:
+                if rejected is None:
+                    return (await planner.run(task, context=files, kinds=kinds)).steps
+                problem, steps = rejected
+                again = tag.compose("{context}\nA plan was rejected: {why}.", context=files, why=tag.instructions(problem))
+                finding = [k for k in FINDING_KINDS if k in kinds]  # the kinds it left out, now the only choice
+                only = finding if not any(s.kind in FINDING_KINDS for s in steps) else kinds
+                return (await planner.run(task, context=again, kinds=tuple(only))).steps
+
+            steps, problem = await _asked_twice(ask, lambda steps: plan_problem(task, steps, first=True))
+            if problem:
+                return {**update, "status": "stuck", "reason": f"the plan did not fit the task twice: {problem}",
+                        "usage": meter.totals}
+        except ModelBehaviorError as exc:
+            return {**update, "status": "stuck", "reason": f"the planner's answer was unusable: {exc}", "usage": meter.totals}
+    update.update(_adopt({**state, **update}, steps), usage=meter.totals)  # type: ignore[typeddict-item]
+    return update
+
+
+@agent_node("router")
+async def route(state: HybridState, runtime: Runtime[HybridContext]) -> dict[str, Any]:
+    """Every step whose dependencies are done, routed to an agent and a tier."""
+    router = required_context(runtime, HybridContext, "hybrid").router
+    ready = _ready(state)
+    exceeded = _over_budget(state, len(ready))
+    if exceeded:
+        return {"status": "budget_exceeded", "reason": exceeded, "pending": []}
+    steps = state["plan"]
+    with usage_meter() as meter:
+        routes = await asyncio.gather(*(router.run(steps[i], candidates=CANDIDATES[steps[i].kind]) for i in ready))
+    pending = [
+        Assignment(index=i, round=state.get("round", 0), step=steps[i], route=r)
+        for i, r in zip(ready, routes, strict=True)
+    ]
+    return {"pending": pending, "usage": meter.totals}
+
+
+def fan_out(state: HybridState) -> list[Send] | str:
+    """One `work` branch per routed step (in parallel), with the results it depends on."""
+    if state.get("status") != "running":
+        return END
+    pending = state.get("pending") or []
+    if not pending:
+        return "decide"
+    context = list(_round_results(state).values())
+    return [
+        Send("work", WorkOrder(task=state["task"], assignment=a,
+                               context=[r for r in context if r.index in a.step.depends_on]))
+        for a in pending
+    ]
+
+
+async def work(order: WorkOrder, runtime: Runtime[HybridContext]) -> dict[str, Any]:
+    """One routed step, done by its agent (see `_hybrid_work.run_step`)."""
+    return await run_step(required_context(runtime, HybridContext, "hybrid").team, order)
+
+
+@agent_node("planner")
+async def decide(state: HybridState, runtime: Runtime[HybridContext]) -> dict[str, Any]:
+    """After a round: route what became ready, or let the planner finish (an answer grounded
+    in the evidence it cites) or replan."""
+    planner = required_context(runtime, HybridContext, "hybrid").team.planner
+    exceeded = _over_budget(state)
+    if exceeded:
+        return {"status": "budget_exceeded", "reason": exceeded}
+    if _ready(state):
+        return {}  # more steps of this plan became ready: route them
+    results = sorted(_round_results(state).values(), key=lambda r: r.index)
+    summaries = [
+        tag.compose(f"step {r.index} [{r.kind} by {r.agent}, {r.status}]: {{s}}", s=tag.summary(r.summary))
+        for r in results
+    ]
+    task = state["task"]
+    all_results = list(state.get("results") or [])
+    evidence = evidence_items(all_results, task)
+    with usage_meter() as meter:
+        try:
+            async def ask(rejected: tuple[str, Decision] | None) -> Decision:
+                why = [tag.instructions(f"(a new plan was rejected: {rejected[0]})")] if rejected else []
+                return await planner.decide(
+                    task, state["plan"], [*summaries, *why], evidence=describe_evidence(evidence), cite_ids=list(evidence)
+                )
+
+            def problem_of(decision: Decision) -> str | None:
+                replans = decision.action == "replan" and decision.steps
+                return plan_problem(task, decision.steps, first=False) if replans else None
+
+            decision, problem = await _asked_twice(ask, problem_of)
+            if problem:
+                return {"status": "stuck", "reason": f"the new plan did not fit the task twice: {problem}",
+                        "usage": meter.totals}
+        except ModelBehaviorError as exc:
+            return {"status": "stuck", "reason": f"the planner's answer was unusable: {exc}", "usage": meter.totals}
+    if decision.action == "finish" or not decision.steps:
+        grounded = ground(decision.answer, decision.cites, task, all_results)
+        done = {"answer": grounded.answer, "citations": grounded.citations, "usage": meter.totals}
+        if grounded.problem:
+            return {**done, "status": "unanswered", "reason": grounded.problem}
+        return {**done, "status": "finished"}
+    return {**_adopt(state, decision.steps), "usage": meter.totals}
+
+
+def after_plan(state: HybridState) -> str:
+    return "route" if state.get("status") == "running" else END
+
+
+def after_decide(state: HybridState) -> str:
+    return "route" if state.get("status") == "running" else END
 
 
 def _adopt(state: HybridState, steps: list[PlanStep]) -> dict[str, Any]:

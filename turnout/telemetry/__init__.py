@@ -11,7 +11,7 @@ from turnout.telemetry._files import SpanRecord, StoredTrace, read_trace, trace_
 from turnout.telemetry._manifest import run_context
 from turnout.telemetry._redact import redact
 from turnout.telemetry._setup import configure, flush, is_configured
-from turnout.telemetry._spans import agent_span, chat_span, tool_span, traced_tool
+from turnout.telemetry._spans import agent_node, agent_span, chat_span, tool_span, traced_tool
 
 
 def __getattr__(name: str) -> Any:
@@ -27,6 +27,7 @@ __all__ = [
     "CaptureMode",
     "SpanRecord",
     "StoredTrace",
+    "agent_node",
     "agent_span",
     "capture_mode",
     "chat_span",

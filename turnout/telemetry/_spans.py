@@ -212,3 +212,18 @@ def traced_tool(name: str | None = None) -> Callable[[F], F]:
         return run  # type: ignore[return-value]
 
     return decorate
+
+
+def agent_node(name: str) -> Callable[[F], F]:
+    """Mark a graph node function as the work of the turnout agent `name`, so a traced graph
+    (`instrument`) names its span `invoke_agent {name}`:
+
+        @agent_node("planner")
+        async def plan(state, runtime): ...
+    """
+
+    def mark(func: F) -> F:
+        func.agent_name = name  # type: ignore[attr-defined]
+        return func
+
+    return mark
