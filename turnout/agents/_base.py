@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from turnout.config import RoleName, Settings
 from turnout.engines import Completion, complete, tag
+from turnout.engines.scripted import Script
 from turnout.engines.tag import Content, Tagged
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -34,13 +35,15 @@ class Agent(ABC, Generic[OutputT]):
     def __init__(
         self,
         *,
-        model: str | None = None,
+        model: str | Script | None = None,
         settings: Settings | None = None,
         temperature: float = 0.0,
         max_tokens: int | None = 512,
     ) -> None:
-        """`model`: a role or litellm model string to use instead of the agent's role."""
-        self.model = model or self.role
+        """`model`: a role or litellm model string to use instead of the agent's role, or a
+        `Script` (a test double passed in: `Coder(model=Script.auto())`)."""
+        self.script = model if isinstance(model, Script) else None  # held: a script lives while its agent does
+        self.model = model.model if isinstance(model, Script) else model or self.role
         self.settings = settings
         self.temperature = temperature
         self.max_tokens = max_tokens

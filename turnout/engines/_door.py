@@ -27,6 +27,7 @@ from turnout.engines._request import Messages, Target, _Request
 from turnout.engines._result import Completion, Timings, Usage
 from turnout.engines._routing import endpoint_retries, router_for
 from turnout.engines._schema_check import checked, raw_schema_of, reask, schema_title
+from turnout.engines.scripted import Script
 from turnout.engines.tag import plain_messages
 from turnout.errors import SchemaError, TurnoutError
 from turnout.telemetry._spans import ChatSpan
@@ -35,7 +36,7 @@ OutputT = TypeVar("OutputT", bound=BaseModel)
 
 
 async def complete(
-    role_or_model: str,
+    role_or_model: str | Script,
     messages: Messages,
     *,
     schema: type[OutputT] | None = None,
@@ -46,7 +47,8 @@ async def complete(
     settings: Settings | None = None,
     **params: Any,
 ) -> Completion[OutputT]:
-    """Call the model behind a role (`"router"`) or a litellm model string (`"llamacpp/smollm2"`).
+    """Call the model behind a role (`"router"`) or a litellm model string (`"llamacpp/smollm2"`),
+    or a `Script` passed in (a test double: `complete(Script.auto(), …)`).
 
     With `schema`, the answer is validated into that pydantic model (`Completion.output`);
     local engines decode under the schema's grammar, and an answer that still fails to
@@ -69,7 +71,7 @@ async def complete(
     return result
 
 
-def complete_sync(role_or_model: str, messages: Messages, **kwargs: Any) -> Completion[Any]:
+def complete_sync(role_or_model: str | Script, messages: Messages, **kwargs: Any) -> Completion[Any]:
     """`complete()` for scripts and REPLs."""
     return run_sync(complete(role_or_model, messages, **kwargs))
 
@@ -92,7 +94,7 @@ class CompletionStream(Generic[OutputT]):
 
 
 def stream(
-    role_or_model: str,
+    role_or_model: str | Script,
     messages: Messages,
     *,
     schema: type[OutputT] | None = None,

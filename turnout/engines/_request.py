@@ -18,6 +18,7 @@ from turnout.engines._meter import record_refusal
 from turnout.engines._recording import json_schema_of, record_call, schema_name
 from turnout.engines._replay import ReplaySession, recorded_answer, replay_plan
 from turnout.engines.schema_bounds import check_schema
+from turnout.engines.scripted import Script
 from turnout.engines.tag import Part, Tagged, plain_messages
 from turnout.errors import EgressRefused, SchemaError, UnknownRole, UserError
 from turnout.telemetry import _conventions as sc
@@ -98,7 +99,7 @@ class _Request:
     @classmethod
     def start(
         cls,
-        role_or_model: str,
+        role_or_model: str | Script,
         messages: Messages,
         *,
         schema: type[BaseModel] | None,
@@ -110,6 +111,8 @@ class _Request:
         follow (instead of a pydantic `schema`); `params`: litellm's, None values dropped.
         Under a replay, a call answered from its recording is not checked against a model
         that need not exist here, and a call the replay sends live goes where its rule says."""
+        if isinstance(role_or_model, Script):  # a test double passed in; the caller holds it for the call
+            role_or_model = role_or_model.model
         session, live = replay_plan(role_or_model)
         settings = settings or get_settings()
         target = resolve(live or role_or_model, settings)

@@ -17,6 +17,7 @@ import inspect
 import json
 import re
 import threading
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any, ClassVar, TypeAlias
 
 from pydantic import BaseModel
 
+from turnout.engines._auto_answer import auto_answer
 from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine, message_text
 from turnout.errors import ConfigError, ModelNotFound, ScriptExhausted
 
@@ -38,7 +40,12 @@ class Reply(BaseModel):
 
 
 ScriptItem: TypeAlias = str | dict[str, Any] | list[Any] | BaseModel
-Responder: TypeAlias = Callable[[list[dict[str, Any]]], ScriptItem | Awaitable[ScriptItem]]
+# Called with the messages, or with the messages and the JSON schema the answer must follow
+# (None for plain text), when it takes two arguments.
+Responder: TypeAlias = (
+    Callable[[list[dict[str, Any]]], ScriptItem | Awaitable[ScriptItem]]
+    | Callable[[list[dict[str, Any]], dict[str, Any] | None], ScriptItem | Awaitable[ScriptItem]]
+)
 
 _WORDS = re.compile(r"\s*\S+\s*|\s+")
 
@@ -55,14 +62,27 @@ def _as_reply(item: ScriptItem) -> Reply:
     return item if isinstance(item, Reply) else Reply(text=_as_text(item))
 
 
+def _takes_two(responder: Callable[..., Any]) -> bool:
+    """Whether a responder takes the schema too (a second positional parameter)."""
+    try:
+        parameters = list(inspect.signature(responder).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
+
+
 def count_words(text: str) -> int:
     return len(text.split())
 
 
 class Script:
-    """A source of responses: a sequence (used in order), a callable, or a recorded file.
+    """A source of responses: a sequence (used in order), a callable, or a recorded file;
+    `Script.auto()` answers any schema with its smallest valid instance.
 
-    Every request's messages are kept in `calls`, so tests can assert what the model saw.
+    Every request's messages are kept in `calls`, so tests can assert what the model saw. A
+    Script is itself a model: pass it where a role or model string goes
+    (`Agent(model=script)`, `build_hybrid_graph(models={"planner": script})`).
     """
 
     def __init__(self, responses: Sequence[ScriptItem] | Responder, *, name: str = "script") -> None:
@@ -72,6 +92,7 @@ class Script:
         if callable(responses):
             self._responder: Responder | None = responses
             self._responses: list[ScriptItem] = []
+            self._wants_schema = _takes_two(responses)
         elif isinstance(responses, (str, bytes)):
             raise ConfigError(
                 f"script {name!r}: give a list of responses, a callable, or Script.from_file(path); "
@@ -79,7 +100,25 @@ class Script:
             )
         else:
             self._responder = None
+            self._wants_schema = False
             self._responses = list(responses)
+
+    @classmethod
+    def auto(cls, *, name: str = "auto") -> Script:
+        """Answers every call with the smallest answer its schema accepts (see `_auto_answer`),
+        plain text when there is none: a graph runs end to end with no JSON written by hand."""
+        return cls(lambda messages, schema: auto_answer(schema), name=name)
+
+    @property
+    def model(self) -> str:
+        """This script as a model string, `scripted/<name>`, for as long as the script is
+        alive (under a name of its own if another script holds its name)."""
+        with _scripts_lock:
+            if _scripts.get(self.name) is not self and _passed_in.get(self.name) is not self:
+                if self.name in _scripts or self.name in _passed_in:
+                    self.name = f"{self.name}-{id(self):x}"
+                _passed_in[self.name] = self
+        return f"scripted/{self.name}"
 
     @classmethod
     def from_file(cls, path: Path | str, *, name: str | None = None) -> Script:
@@ -107,10 +146,10 @@ class Script:
         """Responses left, or None for a callable script."""
         return None if self._responder else len(self._responses) - len(self.calls)
 
-    async def respond(self, messages: list[dict[str, Any]]) -> str:
-        return (await self.reply(messages)).text
+    async def respond(self, messages: list[dict[str, Any]], schema: dict[str, Any] | None = None) -> str:
+        return (await self.reply(messages, schema)).text
 
-    async def reply(self, messages: list[dict[str, Any]]) -> Reply:
+    async def reply(self, messages: list[dict[str, Any]], schema: dict[str, Any] | None = None) -> Reply:
         """The next answer, as a Reply (plain items carry no usage of their own)."""
         with self._lock:
             index = len(self.calls)
@@ -123,13 +162,15 @@ class Script:
                         "or register a callable"
                     )
                 return _as_reply(self._responses[index])
-        answer = self._responder(messages)
+        answer = self._responder(messages, schema) if self._wants_schema else self._responder(messages)  # type: ignore[call-arg]
         if inspect.isawaitable(answer):
             answer = await answer
         return _as_reply(answer)
 
 
 _scripts: dict[str, Script] = {}
+# Scripts passed in as objects (`Script.model`): gone with the object, never left behind.
+_passed_in: weakref.WeakValueDictionary[str, Script] = weakref.WeakValueDictionary()
 _scripts_lock = threading.Lock()
 
 
@@ -159,7 +200,7 @@ def scripted(name: str, responses: Script | Sequence[ScriptItem] | Responder) ->
 def lookup(name: str) -> Script:
     """The script behind `scripted/<name>`: a registered one, or a `.json`/`.jsonl` file path."""
     with _scripts_lock:
-        script = _scripts.get(name)
+        script = _scripts.get(name) or _passed_in.get(name)
     if script is not None:
         return script
     if name.endswith((".json", ".jsonl")):
@@ -183,7 +224,7 @@ class ScriptedEngine(LocalEngine):
 
     async def stream(self, request: EngineRequest) -> AsyncIterator[EngineChunk]:
         script = lookup(request.model)
-        reply = await script.reply(request.messages)
+        reply = await script.reply(request.messages, request.json_schema)
         text = reply.text
         if reply.finish_reason is None and request.max_tokens is not None and count_words(text) > request.max_tokens:
             text = "".join(_WORDS.findall(text)[: request.max_tokens]).rstrip()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typing
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -115,3 +116,13 @@ def required_context(runtime: Runtime[Any], kind: type[ContextT], graph: str) ->
         f"this {graph} graph's nodes need their context ({kind.__name__}: agents, settings, code index): "
         f"build the graph with turnout's build_{graph}_graph(), which binds one, or pass context={kind.__name__}(…)"
     )
+
+
+def role_models(models: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A builder's `models` (role → model string or `Script`), checked: each names a role."""
+    from turnout.config import ROLE_NAMES
+
+    models = dict(models or {})
+    if unknown := sorted(set(models) - set(ROLE_NAMES)):
+        raise UserError(f"models= names {', '.join(map(repr, unknown))}, which is no role: roles are {', '.join(ROLE_NAMES)}")
+    return models

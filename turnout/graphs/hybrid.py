@@ -23,7 +23,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,11 +38,12 @@ from turnout.agents import Coder, Planner, Retriever, Router, Verifier
 from turnout.agents.schemas import STEP_KINDS, Decision, PlanStep, StepKind
 from turnout.config import Settings, get_settings
 from turnout.engines import check_policy, tag, usage_meter
+from turnout.engines.scripted import Script
 from turnout.errors import ModelBehaviorError, UserError
 from turnout.graphs._answer_check import describe_evidence, evidence_items, ground, is_question
 from turnout.graphs._hybrid_state import Assignment, Budget, HybridState, StepResult, WorkOrder
 from turnout.graphs._hybrid_work import CANDIDATES, Team, run_step
-from turnout.graphs._running import required_context, with_context
+from turnout.graphs._running import required_context, role_models, with_context
 from turnout.telemetry import agent_node
 
 
@@ -180,14 +181,17 @@ def build_hybrid_graph(
     index: Any | None = None,
     settings: Settings | None = None,
     checkpointer: BaseCheckpointSaver | None = None,
+    models: Mapping[str, str | Script] | None = None,
     name: str = "hybrid",
 ) -> CompiledStateGraph[HybridState, HybridContext, HybridState, HybridState]:
     """A compiled hybrid graph over `repo` (its code index is built or refreshed here).
 
     `checkpointer`: any LangGraph saver (the CLI uses SQLite at `.turnout/checkpoints.sqlite`;
-    async runs need `AsyncSqliteSaver`). Config decides every agent's model; a config that
-    contradicts its privacy policy (a remote model under `local-only`) fails here, before any run.
+    async runs need `AsyncSqliteSaver`). Config decides every agent's model unless `models`
+    names one for a role (a model string, or a `Script` in a test); a config that contradicts
+    its privacy policy (a remote model under `local-only`) fails here, before any run.
     """
+    models = role_models(models)
     startup = settings or get_settings()
     check_policy(startup, models={"[hybrid] escalate_to": startup.hybrid.escalate_to})
     if index is None and repo is not None:
@@ -198,10 +202,10 @@ def build_hybrid_graph(
                 "virtualenvs): point the graph at a repository"
             )
     team = Team(
-        planner=Planner(settings=settings),
-        retriever=Retriever(index, settings=settings),
-        coder=Coder(settings=settings),
-        verifier=Verifier(settings=settings),
+        planner=Planner(settings=settings, model=models.get("planner")),
+        retriever=Retriever(index, settings=settings, model=models.get("retriever")),
+        coder=Coder(settings=settings, model=models.get("coder")),
+        verifier=Verifier(settings=settings, model=models.get("verifier")),
         settings=settings,
     )
     builder = StateGraph(HybridState)
@@ -215,7 +219,7 @@ def build_hybrid_graph(
     builder.add_edge("work", "decide")
     builder.add_conditional_edges("decide", after_decide, ["route", END])
     graph = builder.compile(checkpointer=checkpointer, name=name)
-    return with_context(graph, HybridContext(team=team, router=Router(settings=settings), index=index))
+    return with_context(graph, HybridContext(team=team, router=Router(settings=settings, model=models.get("router")), index=index))
 
 
 @agent_node("planner")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,11 @@ from turnout.agents.refactor_planner import RefactorPlanner
 from turnout.agents.schemas import Verdict
 from turnout.config import Settings
 from turnout.engines import check_policy, tag, usage_meter
+from turnout.engines.scripted import Script
 from turnout.errors import ConfigError, ModelBehaviorError, TurnoutError
 from turnout.graphs import _refactor_steps as steps
 from turnout.graphs._refactor_state import Attempt, RefactorState
-from turnout.graphs._running import required_context, with_context
+from turnout.graphs._running import required_context, role_models, with_context
 from turnout.graphs.refactor_run import refactor_settings
 from turnout.tools.operations import Plan, PlanError, parse_plan
 from turnout.tools.operations.edit import coder_task
@@ -71,17 +73,22 @@ def build_refactor_graph(
     checkpointer: BaseCheckpointSaver | None = None,
     work_dir: Path | str | None = None,
     test_timeout_s: float = TEST_TIMEOUT_S,
+    models: Mapping[str, str | Script] | None = None,
     name: str = "refactor",
 ) -> CompiledStateGraph[RefactorState, RefactorContext, RefactorState, RefactorState]:
     """A compiled refactor graph. `work_dir`: where workspaces and patches go
     (default `.turnout/` in the working directory). It runs under policy `no-code` unless
     config chose one (`refactor_settings`), wherever it runs: here, under `turnout refactor`
     or on LangGraph Server. A config that contradicts its privacy policy (a remote model
-    under `local-only`) fails here, before any run."""
+    under `local-only`) fails here, before any run. `models`: a model string or a `Script`
+    (in a test) for a role, instead of config's."""
+    models = role_models(models)
     settings = refactor_settings(settings)
     check_policy(settings, roles=("planner", "coder", "verifier"), models={"[hybrid] escalate_to": settings.hybrid.escalate_to})
     context = RefactorContext(
-        planner=RefactorPlanner(settings=settings), coder=Coder(settings=settings), verifier=Verifier(settings=settings),
+        planner=RefactorPlanner(settings=settings, model=models.get("planner")),
+        coder=Coder(settings=settings, model=models.get("coder")),
+        verifier=Verifier(settings=settings, model=models.get("verifier")),
         settings=settings, work_dir=Path(work_dir) if work_dir is not None else Path(".turnout"), test_timeout_s=test_timeout_s,
     )
     builder = StateGraph(RefactorState)
