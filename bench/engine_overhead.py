@@ -5,7 +5,9 @@ load settings (non-streaming `create_chat_completion`) and (b)
 `turnout.engines.complete("llamacpp/smollm2", ...)` (litellm → custom provider → engine
 thread → streamed llama.cpp), in one process, alternating which path goes first per
 prompt to cancel drift, after one unmeasured warm-up call on each. Both run at
-temperature 0 with seed 0, so the texts should match.
+temperature 0 with seed 0 and no repetition penalty (turnout's default, 1.1 over the
+answer, is set to 1.0 here unless TURNOUT_LLAMACPP__REPEAT_PENALTY says otherwise), so the
+texts should match and only the door's cost differs.
 
     python bench/engine_overhead.py [--prompts 20] [--max-tokens 64] [--out PATH]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 from pathlib import Path
@@ -105,6 +108,7 @@ def print_table(summary: dict[str, dict[str, float]], ratios: dict[str, float], 
 
 
 async def main(args: argparse.Namespace) -> None:
+    os.environ.setdefault("TURNOUT_LLAMACPP__REPEAT_PENALTY", "1.0")  # the same sampling as the raw path
     from turnout.engines.llamacpp import embedded_model_path
 
     prompts = [PROMPTS[i % len(PROMPTS)] for i in range(args.prompts)]

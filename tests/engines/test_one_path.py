@@ -1,5 +1,6 @@
-"""`complete()` is `stream()` read to the end: on every engine, local or remote, both give the
-same `Completion` (usage, cost, engine stats, locality, egress record) and the same recording."""
+"""`complete()` and `stream()` read every answer through one exchange: on every engine, local or
+remote, both give the same `Completion` (usage, cost, engine stats, locality, egress record)
+and the same recording."""
 
 from __future__ import annotations
 
@@ -77,4 +78,4 @@ async def test_a_remote_model_streamed_reports_its_cost(cloud: FakeProvider, spa
     whole, streamed = await _both("planner")
     assert whole.locality == "remote" and whole.cost_usd is not None and whole.cost_usd > 0
     _assert_same(whole, streamed)
-    assert [r.get("stream") for r in cloud.requests] == [True, True]  # complete() is a stream read to the end
+    assert [bool(r.get("stream")) for r in cloud.requests] == [False, True]  # complete() asks for the whole answer

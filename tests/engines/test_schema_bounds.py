@@ -97,7 +97,7 @@ def test_a_property_named_like_a_keyword_is_a_name_not_a_keyword() -> None:
 @pytest.mark.parametrize(
     ("pattern", "grammar"),
     [
-        ("^[a-z]{2,3}-\\d{1,4}(x|yy)?$", "^[a-z]{2,3}-\\d{1,4}(x|yy)?$"),
+        ("^[a-z]{2,3}-\\d{1,4}(x|yy)?$", "^[a-z]{2,3}-[0-9]{1,4}(x|yy)?$"),  # \\d spelled out for the grammar
         ("[a-z]+", "^.*([a-z]+).*$"),  # JSON schema patterns match anywhere
         ("^ab", "^(ab).*$"),
         ("^x{3,9000}?$", "^x{3,}?$"),
@@ -239,3 +239,14 @@ def test_under_python_O_a_remote_ref_is_still_refused_never_fetched() -> None:
         capture_output=True, text=True, timeout=60,
     )
     assert done.returncode != 0 and "SchemaRefused" in done.stderr and "nothing is fetched" in done.stderr
+
+
+@pytest.mark.parametrize(("pattern", "spelled"), [
+    (r"^\d$", "^[0-9]$"), (r"^[\d_]+$", "^[0-9_]+$"), (r"^\w\s\S$", r"^[0-9A-Za-z_][ \t\n\r][^ \t\n\r]$"),
+])
+def test_class_escapes_are_spelled_out_so_llama_cpp_can_parse_them(vocabulary: Any, pattern: str, spelled: str) -> None:
+    """llama-cpp-python's converter copied `\\d` into the grammar, which llama.cpp refused
+    (the fuzz run found `^\\d$`)."""
+    schema = grammar_schema({"type": "string", "pattern": pattern})
+    assert schema["pattern"] == spelled and _loads_in_llama_cpp(vocabulary, schema)
+    assert not _loads_in_llama_cpp(vocabulary, {"type": "string", "pattern": pattern})  # as it was

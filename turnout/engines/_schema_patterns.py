@@ -13,6 +13,10 @@ MAX_REPEAT = 600
 MAX_PATTERN_COST = 2_000
 
 _SIMPLE: dict[str, tuple[int, int | None]] = {"*": (0, None), "+": (1, None), "?": (0, 1)}
+_CLASS_ESCAPES = {
+    "\\d": "[0-9]", "\\w": "[0-9A-Za-z_]", "\\s": "[ \\t\\n\\r]",
+    "\\D": "[^0-9]", "\\W": "[^0-9A-Za-z_]", "\\S": "[^ \\t\\n\\r]",
+}
 
 
 def grammar_pattern(pattern: str, where: str = "the schema") -> str:
@@ -138,7 +142,7 @@ class _PatternScanner:
                 i += 1
             else:
                 end = self._atom_end(i)
-                out.append(text[i:end])
+                out.append(self._spelled_out(text[i:end]))
                 last_atom = 1
                 current[-1] += 1
                 anchor = text[i:end] in ("^", "$")
@@ -151,6 +155,23 @@ class _PatternScanner:
             raise self.refuse("a '(' is never closed")
         self.max_chars = max(*widths[0], width[0], 0)
         return "".join(out)
+
+    def _spelled_out(self, atom: str) -> str:
+        """`atom` with the class escapes (`\\d`, `\\w`, `\\s` and their negations) spelled as
+        character classes: llama-cpp-python's converter copies them into the grammar as they
+        are, where llama.cpp refuses them (`^\\d$` became the literal `"\\d"`). ASCII, as in a
+        JSON schema's regular expressions; `\\s` as space, tab, newline and return."""
+        if atom in _CLASS_ESCAPES:
+            return _CLASS_ESCAPES[atom]
+        if atom.startswith("[") and "\\" in atom:
+            inner = atom[1:-1]
+            for escape, spelled in _CLASS_ESCAPES.items():
+                if escape in inner:
+                    if spelled.startswith("[^"):
+                        raise self.refuse(f"{escape} inside a character class cannot be decoded by a grammar; list the characters")
+                    inner = inner.replace(escape, spelled[1:-1])
+            return f"[{inner}]"
+        return atom
 
     def _atom_end(self, start: int) -> int:
         """Where the atom at `start` ends: an escape, a character class or one character."""
