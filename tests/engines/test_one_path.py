@@ -79,3 +79,14 @@ async def test_a_remote_model_streamed_reports_its_cost(cloud: FakeProvider, spa
     assert whole.locality == "remote" and whole.cost_usd is not None and whole.cost_usd > 0
     _assert_same(whole, streamed)
     assert [bool(r.get("stream")) for r in cloud.requests] == [False, True]  # complete() asks for the whole answer
+
+
+async def test_a_remote_model_litellm_cannot_price_has_no_cost_not_a_free_one(
+    fake_provider: FakeProvider, spans: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    fake_provider.answer = lambda request: ANSWER
+    use_settings(load_settings(roles={"planner": {"model": "openai/our-own-finetune", "api_base": fake_provider.base_url,
+                                                  "locality": "remote"}}, remote_retries=0))
+    whole, streamed = await _both("planner")
+    assert whole.locality == "remote" and whole.cost_usd is None and streamed.cost_usd is None

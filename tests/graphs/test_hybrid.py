@@ -248,3 +248,18 @@ async def test_an_answer_needs_a_step_that_worked(team: Team) -> None:
     team.use("planner", [plan(("retrieve", "find the tax code", [])), finish("tax_for_region in shop/pricing.py")])
     state = await _run(team)
     assert (state["status"], state["reason"]) == ("unanswered", "the steps found no evidence to answer the question from")
+
+
+async def test_a_cost_budget_stops_a_run_when_a_remote_call_has_no_known_price(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TURNOUT_ROLES__PLANNER__MODEL", "scripted/t-planner")
+    monkeypatch.setenv("TURNOUT_ROLES__PLANNER__LOCALITY", "remote")  # a model litellm has no price for
+    monkeypatch.delenv("TURNOUT_ROLES__PLANNER")
+    use_settings(load_settings())
+    team.use("planner", [plan(("retrieve", "find the tax code", [])), finish()])
+    graph = build_hybrid_graph(repo=team.repo, checkpointer=InMemorySaver())
+    state = await graph.ainvoke({"task": TASK, "budget": Budget(max_cost_usd=1.0)}, _config())
+    assert state["status"] == "budget_exceeded" and state["usage"].unpriced_calls == 1, state["usage"]
+    assert "1 remote call(s) had no price litellm knows" in state["reason"]
+    assert state["usage"].cost_usd == 0.0  # what is known; the reason says it is not all

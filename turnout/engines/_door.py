@@ -343,9 +343,15 @@ async def _replayed(
 
 def _cost(answer: Any, served: str, conversation: list[dict[str, Any]]) -> float | None:
     """litellm's price of an answer (a whole response, or a stream's chunks rebuilt into
-    one), or None where litellm does not know the model's price."""
+    one); None where litellm's price map holds no price for the model (litellm itself then
+    says 0.0, which would read as free)."""
     litellm = litellm_module()
     try:
+        # litellm prices a model its map lacks at 0 (the Router even adds it to the map,
+        # without prices): only a price in the map itself counts.
+        listed = litellm.model_cost.get(litellm.get_model_info(model=served).get("key")) or {}
+        if listed.get("input_cost_per_token") is None and listed.get("output_cost_per_token") is None:
+            return None
         if isinstance(answer, list):
             answer = litellm.stream_chunk_builder(answer, messages=plain_messages(conversation))
         return float(litellm.completion_cost(completion_response=answer, model=served))

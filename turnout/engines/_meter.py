@@ -32,6 +32,7 @@ class UsageTotals(BaseModel):
     local_tokens: int = 0
     remote_tokens: int = 0
     cost_usd: float = 0.0
+    unpriced_calls: int = Field(0, description="Remote calls whose price litellm does not know: not in cost_usd.")
     remote_calls: int = 0
     refused_calls: int = 0
     sent_bytes: dict[str, int] = Field(default_factory=dict, description="Bytes sent to remote models, by kind.")
@@ -51,6 +52,7 @@ class UsageTotals(BaseModel):
             local_tokens=self.local_tokens + other.local_tokens,
             remote_tokens=self.remote_tokens + other.remote_tokens,
             cost_usd=self.cost_usd + other.cost_usd,
+            unpriced_calls=self.unpriced_calls + other.unpriced_calls,
             remote_calls=self.remote_calls + other.remote_calls,
             refused_calls=self.refused_calls + other.refused_calls,
             sent_bytes=dict(Counter(self.sent_bytes) + Counter(other.sent_bytes)),
@@ -66,6 +68,7 @@ class UsageTotals(BaseModel):
             local_tokens=tokens if local else 0,
             remote_tokens=0 if local else tokens,
             cost_usd=completion.cost_usd or 0.0,
+            unpriced_calls=int(not local and completion.cost_usd is None),
             remote_calls=0 if local and not sent else 1,
             sent_bytes=dict(sent),
         )

@@ -129,6 +129,9 @@ def _over_budget(state: HybridState, upcoming_steps: int = 0) -> str | None:
         return f"token budget: {usage.tokens} > max_tokens {budget.max_tokens}"
     if usage is not None and budget.max_cost_usd is not None and usage.cost_usd > budget.max_cost_usd:
         return f"cost budget: ${usage.cost_usd:.4f} > max_cost_usd ${budget.max_cost_usd}"
+    if usage is not None and budget.max_cost_usd is not None and usage.unpriced_calls:
+        return (f"cost budget: {usage.unpriced_calls} remote call(s) had no price litellm knows, so the spend is "
+                f"unknown and max_cost_usd ${budget.max_cost_usd} cannot be kept; use priced models or no cost budget")
     started = state.get("started_at")
     if started is not None and budget.max_wall_s is not None and time.time() - started > budget.max_wall_s:
         return f"time budget: {time.time() - started:.1f}s > max_wall_s {budget.max_wall_s}"
