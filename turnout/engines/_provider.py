@@ -1,6 +1,7 @@
 """litellm, imported lazily and configured once, with turnout's engines as custom providers.
 
-This module and `_door.py` are the only places in turnout that touch litellm.
+This is the only module that imports litellm; the rest of turnout reaches it through
+`litellm_module()`, and model calls go out in one place, `_exchange.py`.
 """
 
 from __future__ import annotations

@@ -77,12 +77,14 @@ def skipped_dir(directory: Path, name: str, *, keep_build_output: bool = False,
             or (path / "pyvenv.cfg").exists() or (bool(also) and path in also))
 
 
-def walk(top: Path, *, keep_build_output: bool = False) -> Iterator[tuple[Path, list[str], list[str]]]:
+def walk(top: Path, *, keep_build_output: bool = False,
+         also: frozenset[Path] = frozenset()) -> Iterator[tuple[Path, list[str], list[str]]]:
     """`os.walk(top)` pruned by `skipped_dir`, in sorted order; symlinked folders are listed
     in their parent's folders but never entered."""
     for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
         directory = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not skipped_dir(directory, d, keep_build_output=keep_build_output))
+        kept = (d for d in dirnames if not skipped_dir(directory, d, keep_build_output=keep_build_output, also=also))
+        dirnames[:] = sorted(kept)
         yield directory, dirnames, sorted(filenames)
 
 
@@ -102,11 +104,8 @@ def source_files(root: Path, max_file_bytes: int, report: WalkReport,
     `skip` holds further directories to leave out (the index's own cache, wherever it is).
     Binaries are not detected here (that needs the content): see `read_text`.
     """
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        directory = Path(dirpath)
-        # os.walk lists symlinked directories but, without followlinks, never enters them.
-        dirnames[:] = sorted(d for d in dirnames if not skipped_dir(directory, d, also=skip))
-        for name in sorted(filenames):
+    for directory, _, filenames in walk(root, also=skip):
+        for name in filenames:
             if not _wanted(name):
                 continue
             path = directory / name
