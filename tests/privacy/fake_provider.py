@@ -9,7 +9,8 @@ the raw bytes that left turnout and count the connections made to it.
     assert fake_provider.received("a string that must never leave")
 
 `answer(request)` gets the parsed request body and returns the assistant's content: a dict
-(sent as its JSON text) or a string. `schema_name(request)` says which output schema the
+(sent as its JSON text), a string, or `Calls` (native tool calls; streamed, each call's
+arguments arrive in two fragments). `schema_name(request)` says which output schema the
 request asked for (`response_format.json_schema.name`, e.g. "Plan" or "CodeResult").
 """
 
@@ -19,12 +20,27 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-Answer = Callable[[dict[str, Any]], "dict[str, Any] | str"]
+@dataclass
+class Calls:
+    """An answer that calls tools: (name, arguments as a dict, or as raw text) each."""
+
+    calls: list[tuple[str, "dict[str, Any] | str"]]
+
+    def openai(self) -> list[dict[str, Any]]:
+        return [
+            {"id": f"call_fake_{i}", "type": "function",
+             "function": {"name": name, "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)}}
+            for i, (name, arguments) in enumerate(self.calls)
+        ]
+
+
+Answer = Callable[[dict[str, Any]], "dict[str, Any] | str | Calls"]
 CHAT_PATH = "/v1/chat/completions"
 
 
@@ -84,6 +100,12 @@ class _Handler(BaseHTTPRequestHandler):
                 provider.errors.append(f"{type(exc).__name__}: {exc}")
             self._send_json(500, {"error": {"message": str(exc), "type": "fake_provider_error"}})
             return
+        if isinstance(content, Calls):
+            if request.get("stream"):
+                self._stream(request, "", content)
+            else:
+                self._send_json(200, provider.completion(request, "", content))
+            return
         text = content if isinstance(content, str) else json.dumps(content)
         if request.get("stream"):
             self._stream(request, text)
@@ -98,14 +120,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _stream(self, request: dict[str, Any], text: str) -> None:
+    def _stream(self, request: dict[str, Any], text: str, calls: Calls | None = None) -> None:
         provider = self.server.provider
-        whole = provider.completion(request, text)
+        whole = provider.completion(request, text, calls)
         base = {key: whole[key] for key in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
-        events = [
-            {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]},
-            {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-        ]
+        if calls is None:
+            events = [
+                {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]},
+                {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            ]
+        else:
+            events = []
+            for index, call in enumerate(calls.openai()):
+                arguments = call["function"]["arguments"]
+                half = len(arguments) // 2
+                events.append({**base, "choices": [{"index": 0, "finish_reason": None, "delta": {"role": "assistant", "tool_calls": [
+                    {"index": index, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": arguments[:half]}}]}}]})
+                events.append({**base, "choices": [{"index": 0, "finish_reason": None, "delta": {"tool_calls": [
+                    {"index": index, "function": {"arguments": arguments[half:]}}]}}]})
+            events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
         if (request.get("stream_options") or {}).get("include_usage"):
             events.append({**base, "choices": [], "usage": whole["usage"]})
         self.send_response(200)
@@ -156,13 +189,16 @@ class FakeProvider:
         needle = text.encode()
         return any(needle in body for body in self.bodies)
 
-    def completion(self, request: dict[str, Any], text: str) -> dict[str, Any]:
-        """An OpenAI `chat.completion` body carrying `text`, with word-count usage."""
+    def completion(self, request: dict[str, Any], text: str, calls: Calls | None = None) -> dict[str, Any]:
+        """An OpenAI `chat.completion` body carrying `text` (or tool `calls`), with word-count usage."""
         with self._lock:
             self._served += 1
             number = self._served
         prompt = sum(_tokens(str(m.get("content") or "")) for m in request.get("messages", []))
-        completion = _tokens(text)
+        completion = _tokens(text) + sum(_tokens(json.dumps(c)) for c in (calls.openai() if calls else []))
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if calls is not None:
+            message = {"role": "assistant", "content": None, "tool_calls": calls.openai()}
         return {
             "id": f"chatcmpl-fake-{number}",
             "object": "chat.completion",
@@ -171,8 +207,8 @@ class FakeProvider:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
+                    "message": message,
+                    "finish_reason": "tool_calls" if calls is not None else "stop",
                     "logprobs": None,
                 }
             ],

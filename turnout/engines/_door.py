@@ -14,8 +14,9 @@ stream wrapper: measured 1.05x raw llama.cpp per token on the embedded model, ag
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -30,6 +31,7 @@ from turnout.engines._request import Messages, Target, _Request
 from turnout.engines._result import Completion, Timings, Usage
 from turnout.engines._schema_check import checked, raw_schema_of, reask, schema_title
 from turnout.engines.scripted import Script
+from turnout.engines.tool_calls import ToolCall, ToolCallDelta, ToolChoice, ToolLike
 from turnout.errors import SchemaError
 from turnout.telemetry._spans import ChatSpan
 
@@ -42,6 +44,8 @@ async def complete(
     *,
     schema: type[OutputT] | None = None,
     json_schema: dict[str, Any] | None = None,
+    tools: Sequence[ToolLike] | None = None,
+    tool_choice: ToolChoice | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
     timeout: float | None = None,
@@ -58,11 +62,17 @@ async def complete(
     that have no pydantic model, such as `turnout serve`'s clients) local engines decode under
     it too, and the answer is returned as `Completion.text`, validated and re-asked the same
     way. A schema past `schema_bounds`' limits raises SchemaRefused before any model call.
-    Extra keyword arguments go to litellm unchanged.
+
+    With `tools` (OpenAI tool dicts, `ToolSpec`s or turnout `Tool`s) and `tool_choice`
+    (`auto`, `required`, `none` or a tool's name) the model may call tools: the calls are in
+    `Completion.tool_calls` with arguments validated against each tool's schema (re-asked like
+    a schema); a local engine decodes under a constraint that admits only well-formed calls
+    (`tool_calls`). Extra keyword arguments go to litellm unchanged.
     """
     request = _Request.start(
         role_or_model, messages, schema=schema, json_schema=json_schema, settings=settings,
         params={"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params},
+        tools=tools, tool_choice=tool_choice,
     )
     result: Completion[OutputT] | None = None
     async for item in _run(request, reasks=request.settings.schema_retries, streamed=False):
@@ -84,14 +94,25 @@ class CompletionStream(Generic[OutputT]):
         async for delta in stream:
             print(delta, end="")
         print(stream.result.usage)
+
+    With tools, `events()` yields the text deltas and the tool calls' pieces (`ToolCallDelta`)
+    as they arrive (a local engine's calls whole, each once decoded); iterate one or the other.
     """
 
-    def __init__(self, deltas: AsyncIterator[str]) -> None:
-        self._deltas = deltas
+    def __init__(self, events: AsyncIterator[str | ToolCallDelta]) -> None:
+        self._events = events
         self.result: Completion[OutputT] | None = None
 
     def __aiter__(self) -> AsyncIterator[str]:
-        return self._deltas
+        return self._text()
+
+    def events(self) -> AsyncIterator[str | ToolCallDelta]:
+        return self._events
+
+    async def _text(self) -> AsyncIterator[str]:
+        async for event in self._events:
+            if isinstance(event, str):
+                yield event
 
 
 def stream(
@@ -100,6 +121,8 @@ def stream(
     *,
     schema: type[OutputT] | None = None,
     json_schema: dict[str, Any] | None = None,
+    tools: Sequence[ToolLike] | None = None,
+    tool_choice: ToolChoice | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
     timeout: float | None = None,
@@ -111,10 +134,11 @@ def stream(
     request = _Request.start(
         role_or_model, messages, schema=schema, json_schema=json_schema, settings=settings,
         params={"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params},
+        tools=tools, tool_choice=tool_choice,
     )
     holder: CompletionStream[OutputT]
 
-    async def deltas() -> AsyncIterator[str]:
+    async def deltas() -> AsyncIterator[str | ToolCallDelta]:
         async for item in _run(request, reasks=0, streamed=True):
             if isinstance(item, Completion):
                 holder.result = item
@@ -125,7 +149,7 @@ def stream(
     return holder
 
 
-async def _run(request: _Request, *, reasks: int, streamed: bool) -> AsyncIterator[str | Completion[Any]]:
+async def _run(request: _Request, *, reasks: int, streamed: bool) -> AsyncIterator[str | ToolCallDelta | Completion[Any]]:
     """The call under its span: cleared by the guard, answered (live, or from a recording
     under a replay), then measured, traced and recorded. Yields the text as it arrives, then
     the Completion; a failure is recorded on the span and in the recording, and raised."""
@@ -153,9 +177,10 @@ async def _run(request: _Request, *, reasks: int, streamed: bool) -> AsyncIterat
 
 async def _attempts(
     request: _Request, cleared: Cleared, reasks: int, streamed: bool
-) -> AsyncIterator[str | Completion[Any]]:
-    """Ask, read the answer as it streams, check it against the schema; ask again with the
-    problems up to `reasks` times, then raise SchemaError with the last raw text."""
+) -> AsyncIterator[str | ToolCallDelta | Completion[Any]]:
+    """Ask, read the answer as it streams, check it against the schema (tool calls against
+    their tools'); ask again with the problems up to `reasks` times, then raise SchemaError
+    with the last raw text."""
     started = time.perf_counter()
     raw_schema = raw_schema_of(request.call)
     usage = Usage()
@@ -172,11 +197,15 @@ async def _attempts(
         usage = usage + answer.usage
         cost = None if cost is None or answer.cost_usd is None else cost + answer.cost_usd
         first_ttft = answer.ttft_s if attempt == 1 else first_ttft
-        output, problems = checked(request.schema, raw_schema, answer.text)
+        calls, problems = _calls(request, answer, conversation)
+        output = None
+        if not calls and problems is None:
+            output, problems = checked(request.schema, raw_schema, answer.text)
         if problems is None:
             yield Completion(  # unparametrized: Completion[X] is rebuilt per call once pydantic's cache drops it
                 text=answer.text,
                 output=output,
+                tool_calls=calls,
                 model=answer.served,
                 requested=request.target.requested,
                 role=request.target.role,
@@ -194,19 +223,39 @@ async def _attempts(
         if attempt > reasks:
             raise SchemaError(
                 f"{answer.served} answered {attempt} time(s) with output that does not match "
-                f"{schema_title(request.schema)}: {problems}",
-                raw_text=answer.text,
+                f"{_wanted(request, answer)}: {problems}",
+                raw_text=_raw(answer),
                 model=answer.served,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
                 finish_reason=answer.finish_reason,
             )
-        conversation = reask(conversation, answer.text, answer.served, problems, request.schema, raw_schema)
+        conversation = reask(conversation, _raw(answer), answer.served, problems, request.schema, raw_schema)
+
+
+def _calls(request: _Request, answer: Any, conversation: list[dict[str, Any]]) -> tuple[list[ToolCall], str | None]:
+    """The answer's tool calls, typed, and what is wrong with them (None: nothing, or no tools)."""
+    if request.tools is None:
+        return [], None
+    return request.tools.validated(answer.tool_calls, salt=f"{len(conversation)}:{_raw(answer)}")
+
+
+def _raw(answer: Any) -> str:
+    """What the model answered, as text: its tool calls written out when it made any."""
+    if not answer.tool_calls:
+        return str(answer.text)
+    return json.dumps({"tool_calls": [{"name": name, "arguments": arguments} for _, name, arguments in answer.tool_calls]})
+
+
+def _wanted(request: _Request, answer: Any) -> str:
+    if answer.tool_calls or (request.tools is not None and request.tools.mode == "required"):
+        return "its tools' argument schemas"
+    return schema_title(request.schema)
 
 
 async def _replayed(
     request: _Request, cleared: Cleared, reasks: int, streamed: bool
-) -> AsyncIterator[str | Completion[Any]]:
+) -> AsyncIterator[str | ToolCallDelta | Completion[Any]]:
     """The recorded answer, through the scripted engine and the same path as a live one,
     reported as the original call was (a call that failed fails again, with the same error)."""
     from turnout.engines import scripted
@@ -215,8 +264,12 @@ async def _replayed(
     if recorded.error_type is not None:
         raise revive_failure(recorded)
     name = f"replay-{recorded.span_id}-{id(request):x}"
+    calls = [ToolCall.model_validate(call) for call in recorded.tool_calls]
+    text = recorded.text
+    if request.tools is not None:  # answered by a local engine here: the turn it would decode
+        text = request.tools.local_reply(recorded.text, calls, answer_is_json=request.answer_schema() is not None)
     answer = scripted.Reply(
-        text=recorded.text, input_tokens=recorded.input_tokens, output_tokens=recorded.output_tokens,
+        text=text, input_tokens=recorded.input_tokens, output_tokens=recorded.output_tokens,
         finish_reason=recorded.finish_reason,
     )
     local = dataclasses.replace(request, target=Target(request.target.requested, None, f"scripted/{name}", None), replay=None)
@@ -227,6 +280,7 @@ async def _replayed(
                 item = item.model_copy(update={
                     "model": recorded.model, "provider": split_model(recorded.model)[0], "role": recorded.role,
                     "locality": recorded.locality, "cost_usd": recorded.cost_usd, "engine_stats": recorded.engine_stats,
+                    "tool_calls": calls,
                 })
             yield item
 

@@ -19,8 +19,12 @@ from turnout.engines._request import _Request
 from turnout.engines._result import Usage
 from turnout.engines._routing import endpoint_retries, router_for
 from turnout.engines.privacy import Cleared, Locality
+from turnout.engines.schema_budget import SCHEMA_MAX_TOKENS
 from turnout.engines.tag import plain_messages
+from turnout.engines.tool_calls import ToolCallDelta, ToolSet, new_call_id
 from turnout.errors import TurnoutError
+
+RawCall = tuple[str | None, str, str]  # a tool call as the model wrote it: id (if any), name, arguments JSON
 
 
 @dataclasses.dataclass
@@ -28,6 +32,7 @@ class _Answer:
     """One model answer, read whole."""
 
     text: str
+    tool_calls: list[RawCall]
     usage: Usage
     finish_reason: str | None
     served: str  # the litellm model string that answered (after fallbacks)
@@ -39,14 +44,16 @@ class _Answer:
 
 class _Exchange:
     """One request sent and its answer read: `deltas()` yields the text as it arrives (all of
-    it at once when litellm was asked for the whole answer); `answer` holds the whole of it
-    afterwards."""
+    it at once when litellm was asked for the whole answer) and the tool calls' pieces;
+    `answer` holds the whole of it afterwards. A local engine asked with tools decodes a
+    JSON turn (`tool_calls`): its answer text and calls are read out of it."""
 
     def __init__(self, request: _Request, cleared: Cleared, conversation: list[dict[str, Any]], streamed: bool) -> None:
         self.request = request
         self.cleared = cleared
         self.conversation = conversation
         self.streamed = streamed
+        self.local_tools = request.tools if request.tools is not None and not cleared.primary_remote else None
         self._answer: _Answer | None = None
 
     @property
@@ -54,16 +61,17 @@ class _Exchange:
         assert self._answer is not None, "read the deltas first"
         return self._answer
 
-    async def deltas(self) -> AsyncIterator[str]:
+    async def deltas(self) -> AsyncIterator[str | ToolCallDelta]:
         request, cleared = self.request, self.cleared
         started = time.perf_counter()
         ttft: float | None = None
         chunks: list[Any] = []
         parts: list[str] = []
+        calls: dict[int, list[Any]] = {}  # index → [id, name, arguments fragments]
         usage = Usage()
         finish_reason: str | None = None
         engine_stats: dict[str, Any] = {}
-        response = await _send(request, cleared, self.conversation, self.streamed)
+        response = await _send(request, cleared, self.conversation, self.streamed, self.local_tools)
         try:
             async for chunk in _chunks(response, self.streamed):
                 chunks.append(chunk)
@@ -74,11 +82,15 @@ class _Exchange:
                 choice = chunk.choices[0]
                 finish_reason = choice.finish_reason or finish_reason
                 engine_stats = (getattr(choice.delta, "provider_specific_fields", None) or {}).get(EXTRAS_FIELD) or engine_stats
+                for piece in getattr(choice.delta, "tool_calls", None) or ():
+                    ttft = ttft if ttft is not None else time.perf_counter() - started
+                    yield _call_piece(calls, piece)
                 if choice.delta.content:
                     if ttft is None:  # asked whole, the engine's own measure (a local engine's; else None)
                         ttft = time.perf_counter() - started if self.streamed else _hidden(response).get(TTFT_FIELD)
                     parts.append(choice.delta.content)
-                    yield choice.delta.content
+                    if self.local_tools is None:
+                        yield choice.delta.content
         except Exception as exc:
             if cleared.primary_remote:  # the request went out before it failed
                 cleared.count_sent(self.conversation)
@@ -86,10 +98,21 @@ class _Exchange:
             if unwrapped is exc:
                 raise
             raise unwrapped from None
+        text = "".join(parts)
+        raw_calls: list[RawCall] = [(c[0], c[1], "".join(c[2])) for _, c in sorted(calls.items())]
+        if self.local_tools is not None:
+            salt = f"{len(self.conversation)}:{text}"
+            text, local_calls = self.local_tools.read_local(text)
+            raw_calls = [(new_call_id(salt, i, name, arguments), name, arguments) for i, (name, arguments) in enumerate(local_calls)]
+            for index, (call_id, name, arguments) in enumerate(raw_calls):
+                yield ToolCallDelta(index=index, id=call_id, name=name, arguments=arguments)
+            if text:
+                yield text
+            finish_reason = "tool_calls" if raw_calls and finish_reason == "stop" else finish_reason
         served, locality = self._served(response)
         engine_stats = engine_stats if self.streamed else _hidden(response).get(EXTRAS_FIELD) or {}
         cost = 0.0 if locality == "local" else _cost(chunks if self.streamed else response, served, self.conversation)
-        self._answer = _Answer("".join(parts), usage, finish_reason, served, locality, cost, engine_stats, ttft)
+        self._answer = _Answer(text, raw_calls, usage, finish_reason, served, locality, cost, engine_stats, ttft)
 
     def _served(self, response: Any) -> tuple[str, Locality]:
         """The model that answered (after fallbacks) and, from the guard, where it runs."""
@@ -102,10 +125,13 @@ class _Exchange:
         return served, self.cleared.answered(served, answered_at, self.conversation)
 
 
-async def _send(request: _Request, cleared: Cleared, conversation: list[dict[str, Any]], streamed: bool) -> Any:
+async def _send(
+    request: _Request, cleared: Cleared, conversation: list[dict[str, Any]], streamed: bool, local_tools: ToolSet | None
+) -> Any:
     """The conversation sent through litellm (asked for a stream, or for the whole answer):
     through the role's Router (retries, fallbacks, a fleet's endpoints) or straight to the
-    model string."""
+    model string. Tools go as litellm's native tools to a remote model, and as the turn's
+    schema and a system message to a local engine (`tool_calls`)."""
     litellm = litellm_module()
     target, settings = request.target, request.settings
     retries = settings.remote_retries if cleared.primary_remote else settings.local_retries
@@ -113,6 +139,13 @@ async def _send(request: _Request, cleared: Cleared, conversation: list[dict[str
     params = {"timeout": settings.timeout_s, **request.call, **cleared.call}
     if streamed:
         params.update(stream=True, stream_options={"include_usage": True})
+    if local_tools is not None:
+        budget = params.get("max_tokens") or SCHEMA_MAX_TOKENS
+        turn = local_tools.local_schema(request.answer_schema(), budget)
+        params["response_format"] = {"type": "json_schema", "json_schema": {"name": "turn", "schema": turn}}
+        conversation = local_tools.local_messages(conversation)
+    elif request.tools is not None:
+        params.update(request.tools.remote_params())
     plain = plain_messages(conversation)
     try:
         if target.role is not None:
@@ -155,11 +188,30 @@ async def _chunks(response: Any, streamed: bool) -> AsyncIterator[Any]:
             yield chunk
         return
     message = response.choices[0].message
+    calls = [
+        SimpleNamespace(index=index, id=call.id, function=call.function)
+        for index, call in enumerate(getattr(message, "tool_calls", None) or ())
+    ]
     yield SimpleNamespace(
         usage=getattr(response, "usage", None),
         choices=[SimpleNamespace(finish_reason=response.choices[0].finish_reason,
-                                 delta=SimpleNamespace(content=message.content, provider_specific_fields=None))],
+                                 delta=SimpleNamespace(content=message.content, tool_calls=calls,
+                                                       provider_specific_fields=None))],
     )
+
+
+def _call_piece(calls: dict[int, list[Any]], piece: Any) -> ToolCallDelta:
+    """A streamed piece of a tool call, added to the calls read so far."""
+    index = getattr(piece, "index", None)
+    index = index if isinstance(index, int) else len(calls)
+    function = getattr(piece, "function", None)
+    name = getattr(function, "name", None)
+    arguments = getattr(function, "arguments", None) or ""
+    call = calls.setdefault(index, [None, "", []])
+    call[0] = call[0] or getattr(piece, "id", None)
+    call[1] = call[1] or name or ""
+    call[2].append(arguments)
+    return ToolCallDelta(index=index, id=getattr(piece, "id", None), name=name, arguments=arguments)
 
 
 def _hidden(response: Any) -> dict[str, Any]:

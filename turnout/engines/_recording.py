@@ -68,7 +68,7 @@ def record_call(
         outcome: dict[str, Any] = {
             "text": result.text, "finish_reason": result.finish_reason, "input_tokens": result.usage.input_tokens,
             "output_tokens": result.usage.output_tokens, "cost_usd": result.cost_usd, "duration_s": result.timings.total_s,
-            "engine_stats": result.engine_stats,
+            "engine_stats": result.engine_stats, "tool_calls": [call.model_dump() for call in result.tool_calls],
         }
     else:
         assert failure is not None
@@ -88,13 +88,17 @@ def record_call(
             role=role,
             model=model,
             locality=locality,
-            messages=[{**message, "content": redact(message["content"])} for message in plain],
+            messages=[{**message, "content": _redacted(message.get("content"))} for message in plain],
             schema_name=schema_name(schema),
             json_schema=json_schema_of(schema) if schema is not None else None,
             params={k: v for k, v in params.items() if k in ("temperature", "max_tokens") and v is not None},
             **outcome,
         ),
     )
+
+
+def _redacted(content: Any) -> Any:
+    return redact(content) if isinstance(content, str) else content
 
 
 def revive_failure(record: CallRecord) -> Exception:

@@ -20,6 +20,7 @@ from turnout.engines._replay import ReplaySession, recorded_answer, replay_plan
 from turnout.engines.schema_bounds import check_schema
 from turnout.engines.scripted import Script
 from turnout.engines.tag import Part, Tagged, plain_messages
+from turnout.engines.tool_calls import ToolChoice, ToolLike, ToolSet, tool_set
 from turnout.errors import EgressRefused, SchemaError, UnknownRole, UserError
 from turnout.telemetry import _conventions as sc
 from turnout.telemetry import chat_span
@@ -95,6 +96,8 @@ class _Request:
     call: dict[str, Any]
     schema: type[BaseModel] | None = None
     replay: ReplaySession | None = None  # set when a replay answers this call from its recording
+    tools: ToolSet | None = None
+    script: Script | None = None  # a test double passed in, held while the call lives
 
     @classmethod
     def start(
@@ -106,16 +109,19 @@ class _Request:
         json_schema: dict[str, Any] | None,
         settings: Settings | None,
         params: dict[str, Any],
+        tools: Sequence[ToolLike] | None = None,
+        tool_choice: ToolChoice | None = None,
     ) -> _Request:
         """The call resolved and checked. `json_schema`: a raw JSON schema the answer must
-        follow (instead of a pydantic `schema`); `params`: litellm's, None values dropped.
+        follow (instead of a pydantic `schema`); `tools`/`tool_choice`: OpenAI-style, checked
+        (`tool_calls`); `params`: litellm's, None values dropped.
         Under a replay, a call answered from its recording is not checked against a model
         that need not exist here, and a call the replay sends live goes where its rule says."""
-        if isinstance(role_or_model, Script):  # a test double passed in; the caller holds it for the call
-            role_or_model = role_or_model.model
-        session, live = replay_plan(role_or_model)
+        script = role_or_model if isinstance(role_or_model, Script) else None
+        requested = script.model if script is not None else str(role_or_model)
+        session, live = replay_plan(requested)
         settings = settings or get_settings()
-        target = resolve(live or role_or_model, settings)
+        target = resolve(live or requested, settings)
         if session is None or live is not None:
             if target.role is not None:
                 check_role(target.role, settings.roles.get(target.role))
@@ -123,8 +129,9 @@ class _Request:
                 check_model(target.model, target.api_base)
         if json_schema is not None:
             check_schema(json_schema)
+        toolset = tool_set(tools, tool_choice, params.pop("parallel_tool_calls", None))
         call = _call_params(schema, json_schema, params)
-        return cls(target, settings, _messages(messages), call, schema, session if live is None else None)
+        return cls(target, settings, _messages(messages), call, schema, session if live is None else None, toolset, script)
 
     def span(self, *, stream: bool = False) -> Any:
         # A stream's span outlives the caller's `async for`: it must not become current there.
@@ -172,5 +179,17 @@ class _Request:
             cleared.schema_bytes = len(json.dumps(json_schema_of(schema)).encode())
         elif cleared.report.remote_models and isinstance(schema, dict) and "json_schema" in schema:
             cleared.schema_bytes = len(json.dumps(schema["json_schema"].get("schema")).encode())
+        if cleared.report.remote_models and self.tools is not None:
+            cleared.schema_bytes += self.tools.definitions_bytes()
         return cleared
+
+    def answer_schema(self) -> dict[str, Any] | None:
+        """The JSON schema the final answer must follow (pydantic's or the raw one), if any."""
+        schema = self.call.get("response_format")
+        if isinstance(schema, type) and issubclass(schema, BaseModel):
+            return json_schema_of(schema)
+        if isinstance(schema, dict) and "json_schema" in schema:
+            found = schema["json_schema"].get("schema")
+            return found if isinstance(found, dict) else None
+        return None
 

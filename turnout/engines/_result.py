@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from turnout.engines.privacy._egress import EgressReport
 from turnout.engines.privacy._locality import Locality
+from turnout.engines.tool_calls import ToolCall
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
@@ -56,6 +57,9 @@ class Completion(BaseModel, Generic[OutputT]):
 
     text: str
     output: OutputT | None = None
+    tool_calls: list[ToolCall] = Field(
+        default_factory=list, description="The tools the model called (its arguments validated), in order."
+    )
     model: str = Field(description="The litellm model string that answered (after fallbacks).")
     requested: str = Field(description="The role or model string the caller asked for.")
     role: str | None = None
@@ -74,6 +78,16 @@ class Completion(BaseModel, Generic[OutputT]):
     egress: EgressReport | None = Field(
         None, description="The egress guard's decision and the bytes sent to remote models, by kind."
     )
+
+    def message(self) -> dict[str, Any]:
+        """The answer as the assistant message that continues the conversation: its text,
+        tagged as the model's, and its tool calls."""
+        from turnout.engines import tag
+
+        message: dict[str, Any] = {"role": "assistant", "content": tag.summary(self.text, origin=self.model) if self.text else None}
+        if self.tool_calls:
+            message["tool_calls"] = [call.openai() for call in self.tool_calls]
+        return message
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -45,6 +45,7 @@ class CallRecord(BaseModel):
     json_schema: dict[str, Any] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     text: str = Field(description="The answer; for a failed call, the raw text it failed on, if any.")
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list, description="The tool calls made (id, name, arguments).")
     error_type: str | None = Field(None, description="The exception class of a call that failed.")
     error: str | None = None
     finish_reason: str | None = None
