@@ -10,6 +10,7 @@ import turnout
 def test_public_names_are_pinned() -> None:
     assert sorted(turnout.__all__) == sorted(
         [
+            "BudgetExceeded",
             "Completion",
             "ConfigError",
             "EgressRefused",
@@ -24,6 +25,7 @@ def test_public_names_are_pinned() -> None:
             "SchemaRefused",
             "ScriptExhausted",
             "Settings",
+            "ToolDefinitionError",
             "TurnoutError",
             "TurnoutSignal",
             "UnknownProvider",
@@ -75,6 +77,7 @@ def test_every_subpackage_says_what_lives_there() -> None:
 PACKAGES: dict[str, list[str]] = {
     "turnout.agents": [
         "Agent",
+        "AgentResult",
         "Answer",
         "CodeResult",
         "Coder",
@@ -85,15 +88,19 @@ PACKAGES: dict[str, list[str]] = {
         "PlanStep",
         "Planner",
         "Retriever",
+        "RoleAgent",
         "Route",
         "Router",
         "STEP_KINDS",
         "SearchTerms",
         "Snippet",
         "StepKind",
+        "Tool",
+        "ToolResult",
         "Verdict",
         "Verifier",
         "edit_problems",
+        "tool",
     ],
     "turnout.engines": [
         "Completion",
@@ -106,6 +113,9 @@ PACKAGES: dict[str, list[str]] = {
         "Locality",
         "Target",
         "Timings",
+        "ToolCall",
+        "ToolCallDelta",
+        "ToolSpec",
         "Usage",
         "UsageMeter",
         "UsageTotals",

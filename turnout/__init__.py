@@ -8,6 +8,7 @@ Importing turnout is light: litellm, llama_cpp and torch load only when a model 
 from turnout.config import Settings, get_settings, load_settings
 from turnout.engines import Completion, complete, complete_sync, stream
 from turnout.errors import (
+    BudgetExceeded,
     ConfigError,
     EgressRefused,
     EngineUnavailable,
@@ -20,6 +21,7 @@ from turnout.errors import (
     SchemaImportError,
     SchemaRefused,
     ScriptExhausted,
+    ToolDefinitionError,
     TurnoutError,
     TurnoutSignal,
     UnknownProvider,
@@ -31,6 +33,7 @@ from turnout.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BudgetExceeded",
     "Completion",
     "ConfigError",
     "EgressRefused",
@@ -45,6 +48,7 @@ __all__ = [
     "SchemaRefused",
     "ScriptExhausted",
     "Settings",
+    "ToolDefinitionError",
     "TurnoutError",
     "TurnoutSignal",
     "UnknownProvider",

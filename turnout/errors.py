@@ -77,6 +77,20 @@ class SchemaError(ModelBehaviorError):
         self.finish_reason = finish_reason  # of the last attempt: "length" means it was cut off
 
 
+class BudgetExceeded(TurnoutError):
+    """A run reached one of its limits (turns, tokens, cost, wall time) before it had an
+    answer; `transcript` holds the conversation so far."""
+
+    def __init__(self, message: str, *, limit: str, transcript: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.transcript = transcript or []
+
+
+class ToolDefinitionError(UserError):
+    """A Python function cannot be made a tool as written (the message names the parameter)."""
+
+
 class ScriptExhausted(ModelBehaviorError):
     """A scripted engine was asked for more responses than its script holds."""
 

@@ -23,8 +23,9 @@ from turnout.engines.tag import Content, Tagged
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
 
-class Agent(ABC, Generic[OutputT]):
-    """Base of turnout's agents. Subclasses set the class attributes and implement `run`."""
+class RoleAgent(ABC, Generic[OutputT]):
+    """Base of turnout's built-in agents, one per role, each with a typed output. Subclasses set
+    the class attributes and implement `run`. (Your own agents: `turnout.agents.Agent`.)"""
 
     agent_name: ClassVar[str]
     role: ClassVar[RoleName]

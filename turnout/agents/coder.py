@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, create_model
 
-from turnout.agents._base import Agent, as_request
+from turnout.agents._base import RoleAgent, as_request
 from turnout.agents.schemas import CodeResult, Evidence, FileEdit, Snippet
 from turnout.config import RoleName
 from turnout.engines import tag
@@ -46,7 +46,7 @@ def edit_problems(result: CodeResult) -> list[str]:
     return problems
 
 
-class Coder(Agent[CodeResult]):
+class Coder(RoleAgent[CodeResult]):
     agent_name: ClassVar[str] = "coder"
     role: ClassVar[RoleName] = "coder"
     input_key: ClassVar[str] = "request"

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, create_model
 
-from turnout.agents._base import Agent, as_request
+from turnout.agents._base import RoleAgent, as_request
 from turnout.agents.schemas import STEP_KINDS, Answer, Decision, Plan, PlanStep, StepKind
 from turnout.config import RoleName
 from turnout.engines import tag
@@ -55,7 +55,7 @@ def describe_plan(plan: Sequence[PlanStep]) -> Tagged:
     return tag.join(tag.compose(f"{i}. [{s.kind}] {{d}}", d=tag.summary(s.description)) for i, s in enumerate(plan))
 
 
-class Planner(Agent[Plan]):
+class Planner(RoleAgent[Plan]):
     agent_name: ClassVar[str] = "planner"
     role: ClassVar[RoleName] = "planner"
     input_key: ClassVar[str] = "task"

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, create_model
 
-from turnout.agents._base import Agent, as_request
+from turnout.agents._base import RoleAgent, as_request
 from turnout.config import RoleName
 from turnout.engines import tag
 from turnout.engines.tag import Content
@@ -49,7 +49,7 @@ def refactor_plan_schema(
     return create_model("RefactorPlan", __base__=RefactorPlan, **fields) if fields else RefactorPlan
 
 
-class RefactorPlanner(Agent[RefactorPlan]):
+class RefactorPlanner(RoleAgent[RefactorPlan]):
     agent_name: ClassVar[str] = "refactor_planner"
     role: ClassVar[RoleName] = "planner"
     input_key: ClassVar[str] = "request"

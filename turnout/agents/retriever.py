@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, create_model
 
-from turnout.agents._base import Agent, as_request
+from turnout.agents._base import RoleAgent, as_request
 from turnout.agents.schemas import Evidence, SearchTerms, Snippet
 from turnout.config import RoleName
 from turnout.engines import tag
@@ -38,7 +38,7 @@ def search_terms_schema(symbols: tuple[str, ...]) -> type[SearchTerms]:
     )
 
 
-class Retriever(Agent[Evidence]):
+class Retriever(RoleAgent[Evidence]):
     agent_name: ClassVar[str] = "retriever"
     role: ClassVar[RoleName] = "retriever"
     input_key: ClassVar[str] = "query"

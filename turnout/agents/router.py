@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, create_model
 
-from turnout.agents._base import Agent
+from turnout.agents._base import RoleAgent
 from turnout.agents.schemas import PlanStep, Route, Tier
 from turnout.config import RoleName
 from turnout.engines import tag
@@ -47,7 +47,7 @@ def route_schema(candidates: tuple[str, ...]) -> type[Route]:
     return create_model("Route", __base__=Route, agent=(choice, ...))
 
 
-class Router(Agent[Route]):
+class Router(RoleAgent[Route]):
     agent_name: ClassVar[str] = "router"
     role: ClassVar[RoleName] = "router"
     input_key: ClassVar[str] = "step"

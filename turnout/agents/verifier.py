@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from turnout.agents._base import Agent, as_request
+from turnout.agents._base import RoleAgent, as_request
 from turnout.agents.schemas import Verdict
 from turnout.config import RoleName
 from turnout.engines import tag
 from turnout.engines.tag import Content
 
 
-class Verifier(Agent[Verdict]):
+class Verifier(RoleAgent[Verdict]):
     agent_name: ClassVar[str] = "verifier"
     role: ClassVar[RoleName] = "verifier"
     input_key: ClassVar[str] = "claim"

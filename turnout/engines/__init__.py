@@ -15,6 +15,7 @@ from turnout.engines import tag
 from turnout.engines.privacy import EgressReport, check_policy, locality_of, model_locality
 from turnout.engines._meter import UsageMeter, UsageTotals, usage_meter
 from turnout.engines._result import Completion, Locality, Timings, Usage
+from turnout.engines.tool_calls import ToolCall, ToolCallDelta, ToolSpec
 
 __all__ = [
     "Completion",
@@ -27,6 +28,9 @@ __all__ = [
     "Locality",
     "Target",
     "Timings",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolSpec",
     "Usage",
     "UsageMeter",
     "UsageTotals",

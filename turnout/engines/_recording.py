@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -14,6 +14,9 @@ from turnout.engines.tag import plain_messages
 from turnout.telemetry._calls import CallRecord, append_call, request_key
 from turnout.telemetry._redact import redact
 from turnout.telemetry._spans import ChatSpan
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 
 def graph_position() -> tuple[str | None, int | None]:
@@ -93,6 +96,33 @@ def record_call(
             json_schema=json_schema_of(schema) if schema is not None else None,
             params={k: v for k, v in params.items() if k in ("temperature", "max_tokens") and v is not None},
             **outcome,
+        ),
+    )
+
+
+def record_tool_call(
+    settings: Settings, span: Span, name: str, arguments: dict[str, Any], text: str, kind: str, error: str | None,
+    duration_s: float,
+) -> None:
+    """Append a tool call (its arguments and the result the model was given) to its run's
+    recording, so a replay answers it without running the tool again."""
+    from turnout.engines._replay import tool_call_messages, tool_requested
+
+    traces = settings.traces_path
+    context = span.get_span_context()
+    if not settings.record_calls or traces is None or not context.is_valid:
+        return
+    node, step = graph_position()
+    requested = tool_requested(name)
+    messages = tool_call_messages(arguments)
+    append_call(
+        traces,
+        CallRecord(
+            trace_id=f"{context.trace_id:032x}", span_id=f"{context.span_id:016x}",
+            key=request_key(requested, messages, None), node=node, step=step, requested=requested,
+            model=requested, locality="local", messages=[{**m, "content": redact(m["content"])} for m in messages],
+            params={"kind": kind}, text=redact(text), error_type="ToolError" if error else None,
+            error=redact(error) if error else None, duration_s=duration_s,
         ),
     )
 

@@ -14,6 +14,8 @@ recorded text through the scripted engine on its one path) and `turnout/graphs/r
 
 from __future__ import annotations
 
+import json
+
 import difflib
 import threading
 from collections import defaultdict, deque
@@ -58,7 +60,7 @@ class ReplaySession:
     def live_rule(self, node: str | None, step: int | None, requested: str) -> LiveRule | None:
         """The rule that makes this call live (None: answer it from the recording)."""
         for rule in self.live:
-            if rule.name in (node, requested):
+            if rule.name in (node, requested) or requested == tool_requested(rule.name):
                 return rule
         if self.from_step is not None and step is not None and step >= self.from_step:
             return LiveRule(node or requested)
@@ -128,6 +130,16 @@ def replay_plan(role_or_model: str) -> tuple[ReplaySession | None, str | None]:
         return session, None
     session.live_calls += 1
     return session, rule.model or role_or_model
+
+
+def tool_requested(name: str) -> str:
+    """What a tool call is recorded as having asked (`--live NAME` names the tool itself)."""
+    return f"tool:{name}"
+
+
+def tool_call_messages(arguments: dict[str, Any]) -> list[dict[str, Any]]:
+    """A tool call's arguments as the one message replay matches it by."""
+    return [{"role": "tool_call", "content": json.dumps(arguments, sort_keys=True)}]
 
 
 def recorded_answer(session: ReplaySession, requested: str, messages: list[dict[str, Any]], schema: str | None) -> CallRecord:
