@@ -52,7 +52,7 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_misspelt_role_names_the_key_and_the_valid_roles(tmp_path: Path) -> None:
     (tmp_path / "turnout.toml").write_text('[roles]\nplaner = "openai/gpt-5"\n')
-    with pytest.raises(ConfigError, match=r"roles\.planer: unknown key \(roles are planner"):
+    with pytest.raises(ConfigError, match=r"roles: unknown role 'planer': roles are planner, .*; did you mean 'planner'\?"):
         load_settings()
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from turnout._config_roles import DEFAULT_MODEL, RoleName
+from turnout._config_roles import DEFAULT_MODEL, check_role_name
 
 PolicyMode = Literal["open", "no-code", "local-only"]
 OnForbidden = Literal["refuse", "redact", "outline", "summarize"]
@@ -22,6 +22,11 @@ def stricter(a: PolicyMode, b: PolicyMode | None) -> PolicyMode:
 def _mode(value: Any) -> Any:
     return _MODE_ALIASES.get(value, value) if isinstance(value, str) else value
 
+
+
+def _role_key(name: str) -> str:
+    check_role_name(name)
+    return name
 
 class RolePolicy(BaseModel):
     """`[policy.roles.<role>]`: this role's own policy (unset keys follow `[policy]`)."""
@@ -57,7 +62,7 @@ class PolicySettings(BaseModel):
         default_factory=list,
         description="Hosts (name, name:port, or CIDR such as 10.0.0.0/8) whose servers count as local.",
     )
-    roles: dict[RoleName, RolePolicy] = Field(default_factory=dict)
+    roles: dict[Annotated[str, AfterValidator(_role_key)], RolePolicy] = Field(default_factory=dict)
     floor: PolicyMode | None = Field(None, description=(
         "The loosest mode any role may have, whatever [policy.roles] says: set by --policy, --offline and "
         "TURNOUT_POLICY__MODE, which a person typed for this run."))

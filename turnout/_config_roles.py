@@ -3,6 +3,7 @@ litellm's Router spreads a role's calls over them."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any, Literal
 
@@ -15,6 +16,25 @@ DEFAULT_MODEL = "llamacpp/smollm2"
 
 LocalityChoice = Literal["auto", "local", "remote"]
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+def check_role_name(name: str, known: tuple[str, ...] = ROLE_NAMES) -> None:
+    """Raise ValueError for a name that cannot be a role, or that looks like a misspelling of
+    a `known` one (a role of your own must not be one letter away from `planner`)."""
+    if name in known:
+        return
+    if not _ROLE_NAME.match(name):
+        raise ValueError(
+            f"unknown role {name!r}: roles are {', '.join(known)}; a role of your own is named with lowercase "
+            "letters, digits, '-' and '_', starting with a letter"
+        )
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+    if close:
+        raise ValueError(
+            f"unknown role {name!r}: roles are {', '.join(known)}; did you mean {close[0]!r}? (a role of your "
+            "own needs a name that is not a near-miss of one of them)"
+        )
 
 
 def _has_provider(value: str) -> str:
@@ -95,9 +115,11 @@ def _role(value: Any) -> Any:
 
 
 class Roles(BaseModel):
-    """`[roles]`: each role is a model string or a table `{model, api_base, fallbacks}`."""
+    """`[roles]`: each role is a model string or a table `{model, api_base, fallbacks}`. The
+    five built-in roles always exist; any other name is a role of your own (`triage = …`),
+    with fallbacks, endpoints and `[policy.roles.NAME]` like the built-ins."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
 
     # `str | RoleConfig` lets TURNOUT_ROLES__PLANNER=provider/name arrive as a plain string;
     # the validator turns every value into a RoleConfig.
@@ -112,10 +134,33 @@ class Roles(BaseModel):
     def _as_role_config(cls, value: Any) -> RoleConfig:
         return RoleConfig.model_validate(_role(value))
 
-    def get(self, role: RoleName) -> RoleConfig:
-        config = getattr(self, role)
+    @model_validator(mode="before")
+    @classmethod
+    def _own_role_names(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in data:
+                check_role_name(str(name))
+        return data
+
+    @model_validator(mode="after")
+    def _own_roles_as_config(self) -> Roles:
+        own = self.__pydantic_extra__ or {}
+        for name, value in own.items():
+            own[name] = RoleConfig.model_validate(_role(value))
+        return self
+
+    def get(self, role: str) -> RoleConfig:
+        """The role's config; a role nobody configured calls the default model."""
+        config = getattr(self, role) if role in ROLE_NAMES else (self.__pydantic_extra__ or {}).get(role, RoleConfig())
         assert isinstance(config, RoleConfig)
         return config
+
+    def names(self) -> tuple[str, ...]:
+        """The built-in roles, then the configured ones of your own."""
+        return (*ROLE_NAMES, *(self.__pydantic_extra__ or {}))
+
+    def configured(self, role: str) -> bool:
+        return role in ROLE_NAMES or role in (self.__pydantic_extra__ or {})
 
 
 class RoutingSettings(BaseModel):

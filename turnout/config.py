@@ -291,7 +291,7 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
         if error["type"] == "extra_forbidden":
             problems.append(f"{key}: unknown key{_role_hint(error['loc'])}")
         else:
-            problems.append(f"{key}: {error['msg']}")
+            problems.append(f"{key}: {error['msg'].removeprefix('Value error, ')}")
     return f"invalid configuration {where}: " + "; ".join(problems)
 
 

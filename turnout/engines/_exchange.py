@@ -149,7 +149,7 @@ async def _send(
     plain = plain_messages(conversation)
     try:
         if target.role is not None:
-            return await router_for(settings).acompletion(model=target.role, messages=plain, num_retries=retries, **params)
+            return await router_for(settings, target.role).acompletion(model=target.role, messages=plain, num_retries=retries, **params)
         if target.api_base:
             params["api_base"] = target.api_base
         return await litellm.acompletion(model=target.model, messages=plain, num_retries=retries, **params)

@@ -4,6 +4,7 @@ litellm parameters, and the span, guard and recording steps `complete()` and `st
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from typing import Any, TypeAlias
 
 from pydantic import BaseModel
 
-from turnout.config import ROLE_NAMES, RoleName, Settings, get_settings
+from turnout.config import Settings, get_settings
+from turnout._config_roles import check_role_name
 from turnout.engines._checks import check_model, check_role
 from turnout.engines.privacy import Cleared, EgressReport, guard, span_capture
 from turnout.engines._meter import record_refusal
@@ -27,6 +29,7 @@ from turnout.telemetry import chat_span
 from turnout.telemetry._calls import CallRecord
 from turnout.telemetry._spans import ChatSpan
 
+logger = logging.getLogger("turnout")
 Messages: TypeAlias = str | Tagged | Part | Sequence[Mapping[str, Any]]
 
 
@@ -35,24 +38,32 @@ class Target:
     """What a role or model string resolves to under the current settings."""
 
     requested: str
-    role: RoleName | None
+    role: str | None
     model: str
     api_base: str | None
 
 
 def resolve(role_or_model: str, settings: Settings | None = None) -> Target:
-    """A role name (`planner`, …) or a litellm model string (`provider/name`)."""
+    """A role name (`planner`, or one of your own) or a litellm model string (`provider/name`).
+    A role nobody configured calls the default model (said once); a near-miss of a known role
+    is refused with the closest name."""
     settings = settings or get_settings()
     if "/" in role_or_model:
         return Target(role_or_model, None, role_or_model, None)
-    if role_or_model not in ROLE_NAMES:
-        raise UnknownRole(
-            f"unknown role {role_or_model!r}: roles are {', '.join(ROLE_NAMES)}, "
-            "or pass a model string such as llamacpp/smollm2"
-        )
-    role: RoleName = role_or_model  # type: ignore[assignment]
-    config = settings.roles.get(role)
-    return Target(role_or_model, role, config.model, config.api_base)
+    known = settings.roles.names()
+    try:
+        check_role_name(role_or_model, known)
+    except ValueError as exc:
+        raise UnknownRole(f"{exc}; or pass a model string such as llamacpp/smollm2") from None
+    config = settings.roles.get(role_or_model)
+    if not settings.roles.configured(role_or_model) and role_or_model not in _noticed:
+        _noticed.add(role_or_model)
+        logger.warning("role %r is not in [roles]: it calls the default model %s; give it a model with "
+                       "[roles] %s = \"provider/name\"", role_or_model, config.model, role_or_model)
+    return Target(role_or_model, role_or_model, config.model, config.api_base)
+
+
+_noticed: set[str] = set()
 
 
 def _messages(messages: Messages) -> list[dict[str, Any]]:

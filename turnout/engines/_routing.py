@@ -8,11 +8,13 @@ which models and servers form a role.
 
 from __future__ import annotations
 
+import json
+
 import os
 import threading
 from typing import Any
 
-from turnout.config import ROLE_NAMES, Endpoint, Settings
+from turnout.config import Endpoint, Settings
 from turnout.engines._provider import litellm_module
 from turnout.errors import MissingCredentials
 
@@ -72,21 +74,25 @@ def endpoint_retries(settings: Settings, role: str | None) -> int:
     return max(len(settings.roles.get(role).endpoints) - 1, 0)  # type: ignore[arg-type]
 
 
-def router_for(settings: Settings) -> Any:
-    """The Router for these settings (built once per distinct configuration)."""
-    key = settings.model_dump_json()
+def router_for(settings: Settings, role: str | None = None) -> Any:
+    """The Router for these settings (built once per distinct configuration), with every
+    configured role, and `role` too when it is one nobody configured (the default model)."""
+    roles = settings.roles.names()
+    if role is not None and role not in roles:
+        roles = (*roles, role)
+    key = json.dumps([settings.model_dump_json(), roles])
     with _lock:
         router = _routers.get(key)
         if router is None:
-            router = _build(settings)
+            router = _build(settings, roles)
             _routers[key] = router
         return router
 
 
-def _build(settings: Settings) -> Any:
+def _build(settings: Settings, roles: tuple[str, ...]) -> Any:
     model_list = []
     fallbacks = []
-    for role in ROLE_NAMES:
+    for role in roles:
         config = settings.roles.get(role)
         if config.endpoints:
             model_list.extend(

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from turnout.config import ROLE_NAMES, Settings, get_settings
+from turnout.config import Settings, get_settings
 from turnout.engines._checks import check_endpoint, check_model, check_role
 from turnout.engines.privacy import deployments, own_locality
 from turnout.errors import TurnoutError
@@ -30,7 +30,7 @@ def engine_table(settings: Settings | None = None) -> list[EngineRow]:
     """Every role's row, each followed by one row per endpoint of its fleet and per fallback."""
     settings = settings or get_settings()
     rows: list[EngineRow] = []
-    for role in ROLE_NAMES:
+    for role in settings.roles.names():
         config = settings.roles.get(role)
         mode, strategy = settings.policy.for_role(role)
         reachable = deployments(role, config.model, config.api_base, settings)

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from turnout.config import ROLE_NAMES, get_settings
+from turnout.config import get_settings
 from turnout.engines._replay import LiveRule, ReplaySession, replaying
 from turnout.errors import ReplayDiverged, UserError
 from turnout.telemetry._calls import CALLS_DIR, RecordingError, calls_path, read_calls
@@ -75,11 +75,14 @@ def find_recorded_run(traces_dir: Path, run_id: str) -> RunManifest:
 
 def _check_live(rules: Sequence[LiveRule], graph: Any, manifest: RunManifest, requested: set[str]) -> None:
     nodes = sorted(n for n in graph.nodes if not n.startswith("__"))
+    roles = get_settings().roles.names()
+    tools = {name.removeprefix("tool:") for name in requested if name.startswith("tool:")}
     for rule in rules:
-        if rule.name not in (*nodes, *ROLE_NAMES, *requested):
+        if rule.name not in (*nodes, *roles, *requested, *tools):
             raise UserError(
-                f"--live {rule.name!r} names neither a node nor a role of graph {manifest.graph!r}: "
-                f"nodes are {', '.join(nodes)}; roles are {', '.join(ROLE_NAMES)}"
+                f"--live {rule.name!r} names neither a node, a role nor a tool of graph {manifest.graph!r}: "
+                f"nodes are {', '.join(nodes)}; roles are {', '.join(roles)}"
+                + (f"; tools are {', '.join(sorted(tools))}" if tools else "")
             )
 
 

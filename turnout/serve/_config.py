@@ -7,7 +7,7 @@ required, so a misplaced `--host 0.0.0.0` cannot hand the GPU to the whole netwo
 
 from __future__ import annotations
 
-from turnout.config import ROLE_NAMES, ServeSettings, Settings
+from turnout.config import ServeSettings, Settings
 from turnout.engines._checks import check_model
 from turnout.engines.privacy import is_loopback_host, split_model
 from turnout.engines._registry import LOCAL_ENGINES, is_local_provider
@@ -19,7 +19,7 @@ def served_models(settings: Settings) -> list[str]:
     to exist here (ModelNotFound / EngineUnavailable say what is missing)."""
     models = list(dict.fromkeys(settings.serve.models))
     if not models:
-        roles = (settings.roles.get(role).model for role in ROLE_NAMES)
+        roles = (settings.roles.get(role).model for role in settings.roles.names())
         models = list(dict.fromkeys(m for m in roles if is_local_provider(split_model(m)[0])))
         if not models:
             raise ConfigError(

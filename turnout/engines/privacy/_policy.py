@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from turnout.config import ROLE_NAMES, OnForbidden, PolicyMode, Settings
+from turnout.config import OnForbidden, PolicyMode, Settings
 from turnout.engines.privacy._locality import Locality, effective_api_base, is_loopback_url, locality_of, matches_host
 from turnout.errors import ConfigError, UnknownRole
 from turnout.telemetry import CaptureMode, capture_mode
@@ -102,7 +102,7 @@ def _role_hint(role: str, settings: Settings) -> str:
 
 
 def check_policy(
-    settings: Settings, *, roles: Iterable[str] = ROLE_NAMES, models: Mapping[str, str | None] | None = None
+    settings: Settings, *, roles: Iterable[str] | None = None, models: Mapping[str, str | None] | None = None
 ) -> None:
     """Raise ConfigError, before any run starts, when config contradicts the policy: a role,
     or a model the run will call (`models`: where it was named → role or model string, e.g.
@@ -110,7 +110,8 @@ def check_policy(
     summarizer that is not local."""
     problems: list[str] = []
     named = {where: m for where, m in (models or {}).items() if m}
-    for role in dict.fromkeys([*roles, *(m for m in named.values() if m in ROLE_NAMES)]):
+    known = settings.roles.names()
+    for role in dict.fromkeys([*(known if roles is None else roles), *(m for m in named.values() if m in known)]):
         mode, strategy = policy_for(role, settings)
         config = settings.roles.get(role)  # type: ignore[arg-type]
         if mode == "local-only":
@@ -132,7 +133,7 @@ def check_policy(
         if strategy == "summarize" and mode == "no-code":
             _check_summarizer(settings, problems)
     for where, model in named.items():
-        if model in ROLE_NAMES:
+        if model in known:
             continue  # checked as a role above
         mode, _ = policy_for(None, settings)
         if mode == "local-only" and model_locality(model, None, settings) == "remote":
