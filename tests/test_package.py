@@ -283,6 +283,7 @@ BELOW: dict[str, set[str]] = {
     "cli": {"serve", "graphs", "agents", "tools", "engines", "telemetry"},
     "serve": {"graphs", "agents", "tools", "engines", "telemetry"},
     "graphs": {"agents", "tools", "engines", "telemetry"},
+    "integrations": {"agents", "tools", "engines", "telemetry"},
     "agents": {"tools", "engines", "telemetry"},
     "tools": {"telemetry"},
     "engines": {"telemetry"},

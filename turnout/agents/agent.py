@@ -14,10 +14,10 @@
 A run is model turn → the tool calls it made (run concurrently) → their results back → the
 next turn, until the model answers without calling a tool, or a limit is reached (turns,
 tokens, cost, wall time), which raises BudgetExceeded with the transcript. Every model call
-goes through the door (`complete()`: config, local constraint, privacy guard, recording), so
-each turn is a `chat` span and each tool call an `execute_tool` span, under one
-`invoke_agent` span. Tool calls are recorded with their results: a replay answers them from
-the recording and runs no tool, unless the tool is named live (`--live search_code`).
+goes through the door (`complete()`: config, local constraint, privacy guard, recording) and
+every tool call through `Tool.call()` (span, recording, replay), so each turn is a `chat`
+span and each tool call an `execute_tool` span, under one `invoke_agent` span; a replay
+answers the tool calls from the recording and runs no tool unless it is named live.
 """
 
 from __future__ import annotations
@@ -31,18 +31,15 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from turnout._sync import run_sync
-from turnout.agents.tools import Tool, ToolLike, ToolResult, as_tool
-from turnout.config import Settings, get_settings
+from turnout.agents.tools import Tool, ToolLike, as_tool
+from turnout.config import Settings
 from turnout.engines import Completion, Usage, complete, tag
 from turnout.engines._meter import usage_meter
-from turnout.engines._recording import record_tool_call
-from turnout.engines._replay import recorded_answer, replay_plan, tool_call_messages, tool_requested
 from turnout.engines.scripted import Script
 from turnout.engines.tag import Content, Part, Tagged, plain_messages
-from turnout.engines.tool_calls import ToolCall, ToolChoice
+from turnout.engines.tool_calls import ToolChoice
 from turnout.errors import BudgetExceeded, UserError
-from turnout.telemetry import _conventions as sc
-from turnout.telemetry._spans import agent_span, mark_error, tool_span
+from turnout.telemetry._spans import agent_span
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
@@ -145,7 +142,10 @@ class Agent(Generic[OutputT]):
                         cost_usd=None if meter.totals.unpriced_calls else meter.totals.cost_usd,
                     )
                 calls_made += len(answer.tool_calls)
-                results = await asyncio.gather(*(self._call(call, tools[call.name]) for call in answer.tool_calls))
+                results = await asyncio.gather(*(
+                    tools[call.name].call(call.arguments, call_id=call.id, settings=self.settings)
+                    for call in answer.tool_calls
+                ))
                 conversation.extend(call.result(result.content) for call, result in zip(answer.tool_calls, results))
             raise self._exceeded(
                 "max_turns", f"agent {self.name} made {self.max_turns} model turns (max_turns) and was still calling "
@@ -185,33 +185,6 @@ class Agent(Generic[OutputT]):
         else:
             conversation.extend(dict(message) for message in request)
         return conversation
-
-    async def _call(self, call: ToolCall, tool: Tool) -> ToolResult:
-        """One tool call under its `execute_tool` span: run, or answered from the recording
-        under a replay (unless the tool is live), and recorded."""
-        attributes = {sc.GEN_AI_TOOL_CALL_ID: call.id, sc.GEN_AI_TOOL_TYPE: "function",
-                      sc.GEN_AI_TOOL_DESCRIPTION: tool.description[:200] or None}
-        with tool_span(tool.name, **attributes) as span:
-            started = time.perf_counter()
-            session, live = replay_plan(tool_requested(tool.name))
-            if session is not None and live is None:
-                recorded = recorded_answer(session, tool_requested(tool.name), tool_call_messages(call.arguments), None)
-                kind = recorded.params.get("kind", "tool_output")
-                result = ToolResult(tag.as_tagged(Part(kind=kind, text=recorded.text, origin=tool.name)), error=recorded.error)
-                span.set_attribute("turnout.tool.replayed", True)
-            else:
-                result = await tool.invoke(call.arguments)
-            text = str(result.content)
-            span.set_attribute("turnout.tool.result_bytes", len(text.encode()))
-            if result.truncated_chars:
-                span.set_attribute("turnout.tool.truncated_chars", result.truncated_chars)
-            if result.error:
-                mark_error(span, "ToolError", result.error)
-            kinds = {part.kind for part in result.content.parts}
-            record_tool_call(self.settings or get_settings(), span, tool.name, call.arguments, text,
-                             kinds.pop() if len(kinds) == 1 else "tool_output", result.error,
-                             time.perf_counter() - started)
-            return result
 
     def _check_budget(
         self, tokens: int, cost: float, unpriced: int, started: float, conversation: list[dict[str, Any]], span: Any

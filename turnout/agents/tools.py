@@ -19,6 +19,7 @@ import asyncio
 import functools
 import inspect
 import json
+import time
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,10 +27,15 @@ from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from turnout.config import Settings, get_settings
 from turnout.engines import tag
+from turnout.engines._recording import record_tool_call
+from turnout.engines._replay import recorded_answer, replay_plan, tool_call_messages, tool_requested
 from turnout.engines.tag import ContentKind, Part, Tagged
 from turnout.engines.tool_calls import ToolSpec
 from turnout.errors import ToolDefinitionError
+from turnout.telemetry import _conventions as sc
+from turnout.telemetry._spans import mark_error, tool_span
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_RESULT_CHARS = 8_000
@@ -80,8 +86,36 @@ class Tool:
         """The function itself, called directly."""
         return self.function(*args, **kwargs)
 
+    async def call(self, arguments: dict[str, Any], *, call_id: str | None = None,
+                   settings: Settings | None = None) -> ToolResult:
+        """A model's call of this tool, under its `execute_tool` span: run (or, under a replay,
+        answered from the recording unless the tool is named live) and recorded."""
+        attributes = {sc.GEN_AI_TOOL_CALL_ID: call_id, sc.GEN_AI_TOOL_TYPE: "function",
+                      sc.GEN_AI_TOOL_DESCRIPTION: self.description[:200] or None}
+        with tool_span(self.name, **attributes) as span:
+            started = time.perf_counter()
+            session, live = replay_plan(tool_requested(self.name))
+            if session is not None and live is None:
+                recorded = recorded_answer(session, tool_requested(self.name), tool_call_messages(arguments), None)
+                kind = recorded.params.get("kind", "tool_output")
+                result = ToolResult(tag.as_tagged(Part(kind=kind, text=recorded.text, origin=self.name)), error=recorded.error)
+                span.set_attribute("turnout.tool.replayed", True)
+            else:
+                result = await self.invoke(arguments)
+            text = str(result.content)
+            span.set_attribute("turnout.tool.result_bytes", len(text.encode()))
+            if result.truncated_chars:
+                span.set_attribute("turnout.tool.truncated_chars", result.truncated_chars)
+            if result.error:
+                mark_error(span, "ToolError", result.error)
+            kinds = {part.kind for part in result.content.parts}
+            record_tool_call(settings or get_settings(), span, self.name, arguments, text,
+                             kinds.pop() if len(kinds) == 1 else "tool_output", result.error, time.perf_counter() - started)
+            return result
+
     async def invoke(self, arguments: dict[str, Any]) -> ToolResult:
-        """Run the tool on a model's arguments; failures become results the model can read."""
+        """Run the tool on a model's arguments (untraced, unrecorded: `call()` is the model's
+        way in); failures become results the model can read."""
         try:
             values = self.arguments.model_validate(arguments)
         except ValidationError as exc:
