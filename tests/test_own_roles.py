@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.privacy.fake_provider import FakeProvider, fake_provider_fixture  # noqa: F401
+from tests.privacy.fake_provider import FakeProvider, cloud_role, fake_provider_fixture  # noqa: F401
 from turnout.agents import Agent
 from turnout.config import load_settings, use_settings
 from turnout.engines import complete, engine_table, scripted
@@ -29,10 +29,7 @@ async def test_a_role_of_your_own_calls_its_model_and_falls_back_like_a_built_in
 
 
 async def test_a_role_of_your_own_has_its_own_policy(fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    use_settings(load_settings(roles={"triage": {"model": "openai/gpt-4o-mini", "api_base": fake_provider.base_url,
-                                                 "locality": "remote"}},
-                               policy={"mode": "open", "roles": {"triage": "no-code"}}))
+    cloud_role(fake_provider, monkeypatch, "triage", policy={"mode": "open", "roles": {"triage": "no-code"}})
     with pytest.raises(EgressRefused, match="role triage"):
         await complete("triage", "def secret(): return 42")  # untagged text is source under no-code
     assert fake_provider.requests == []

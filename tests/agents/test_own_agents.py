@@ -15,9 +15,8 @@ from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel
 from typing_extensions import TypedDict
 
-from tests.privacy.fake_provider import Calls, FakeProvider, fake_provider_fixture  # noqa: F401
+from tests.privacy.fake_provider import Calls, FakeProvider, cloud_role, fake_provider_fixture  # noqa: F401
 from turnout.agents import Agent, Tool, tool
-from turnout.config import load_settings, use_settings
 from turnout.engines import tag
 from turnout.engines._replay import ReplaySession, replaying, LiveRule
 from turnout.engines.scripted import Script
@@ -243,10 +242,7 @@ async def test_under_no_code_a_tool_result_with_source_never_reaches_a_remote_mo
     fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     canary = "zq7-canary-in-a-function-body"
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    use_settings(load_settings(roles={"planner": {"model": "openai/gpt-4o-mini", "api_base": fake_provider.base_url,
-                                                  "locality": "remote"}},
-                               remote_retries=0, policy={"mode": "no-code", "on_forbidden": "redact"}))
+    cloud_role(fake_provider, monkeypatch, policy={"mode": "no-code", "on_forbidden": "redact"})
 
     def read_file(path: str) -> str:
         """The text of a file."""

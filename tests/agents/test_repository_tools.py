@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.privacy.fake_provider import Calls, FakeProvider, fake_provider_fixture  # noqa: F401
+from tests.privacy.fake_provider import Calls, FakeProvider, cloud_role, fake_provider_fixture  # noqa: F401
 from tests.refactor_repo import repo  # noqa: F401  (the fixture)
 from turnout.agents import Agent
 from turnout.agents.repository_tools import RepositoryTools
-from turnout.config import load_settings, use_settings
 from turnout.engines import tag
 from turnout.engines.scripted import Script
 from turnout.tools.workspace import tree_fingerprint
@@ -82,10 +81,7 @@ async def test_a_repository_agent_in_a_few_lines(repo: Path) -> None:
 async def test_under_no_code_a_remote_model_sees_locations_and_signatures_but_no_source(
     repo: Path, fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    use_settings(load_settings(roles={"planner": {"model": "openai/gpt-4o-mini", "api_base": fake_provider.base_url,
-                                                  "locality": "remote"}},
-                               remote_retries=0, policy={"mode": "no-code", "on_forbidden": "redact"}))
+    cloud_role(fake_provider, monkeypatch, policy={"mode": "no-code", "on_forbidden": "redact"})
     answers = iter([Calls([("search_code", {"query": "stock counts"})]), "load_inventory in shop/inventory.py"])
     fake_provider.answer = lambda request: next(answers)
     result = await Agent("planner", tools=RepositoryTools(repo).reading()).run(tag.request("Where are stock counts read?"))

@@ -16,8 +16,7 @@ import pytest
 from pydantic import BaseModel
 
 from tests.engines.conftest import EngineUnderTest
-from tests.privacy.fake_provider import Calls, FakeProvider, fake_provider_fixture  # noqa: F401
-from turnout.config import load_settings, use_settings
+from tests.privacy.fake_provider import Calls, FakeProvider, cloud_role, fake_provider_fixture  # noqa: F401
 from turnout.engines import Completion, complete, stream, tag
 from turnout.engines.scripted import Script
 from turnout.engines.tool_calls import MAX_LOCAL_CALLS, ToolCall, ToolCallDelta, ToolSpec, tool_set
@@ -172,9 +171,7 @@ async def test_a_tool_schema_past_the_limits_is_refused() -> None:
 
 @pytest.fixture
 def cloud(fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    use_settings(load_settings(roles={"planner": {"model": "openai/gpt-4o-mini", "api_base": fake_provider.base_url,
-                                                  "locality": "remote"}}, remote_retries=0))
+    cloud_role(fake_provider, monkeypatch)
     yield fake_provider
 
 
@@ -213,11 +210,11 @@ async def test_a_remote_call_with_bad_arguments_is_asked_again_then_refused(clou
         await complete("planner", tag.request("read a.py"), tools=TOOLS, tool_choice="required")
 
 
-async def test_under_no_code_a_tool_result_never_reaches_a_remote_model(cloud: FakeProvider) -> None:
+async def test_under_no_code_a_tool_result_never_reaches_a_remote_model(
+    cloud: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
     canary = "zq7-canary-source-text-in-a-tool-result"
-    use_settings(load_settings(roles={"planner": {"model": "openai/gpt-4o-mini", "api_base": cloud.base_url,
-                                                  "locality": "remote"}},
-                               remote_retries=0, policy={"mode": "no-code", "on_forbidden": "refuse"}))
+    cloud_role(cloud, monkeypatch, policy={"mode": "no-code", "on_forbidden": "refuse"})
     call = ToolCall(id="call_1", name="read_file", arguments={"path": "a.py", "start": 1})
     conversation: list[dict[str, Any]] = [
         {"role": "user", "content": tag.request("read a.py")},

@@ -9,10 +9,9 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel
 
-from tests.privacy.fake_provider import Calls, FakeProvider, fake_provider_fixture  # noqa: F401
+from tests.privacy.fake_provider import Calls, FakeProvider, cloud_role, fake_provider_fixture  # noqa: F401
 from tests.refactor_repo import repo  # noqa: F401  (the fixture)
 from turnout.agents.repository_tools import RepositoryTools
-from turnout.config import load_settings, use_settings
 from turnout.engines.scripted import Script
 from turnout.integrations.langchain import ChatTurnout, langchain_tool
 
@@ -96,10 +95,7 @@ async def test_a_turnout_tools_kinds_reach_the_guard_through_langchain(
 ) -> None:
     from langgraph.prebuilt import create_react_agent
 
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    use_settings(load_settings(roles={"planner": {"model": "openai/gpt-4o-mini", "api_base": fake_provider.base_url,
-                                                  "locality": "remote"}},
-                               remote_retries=0, policy={"mode": "no-code", "on_forbidden": "redact"}))
+    cloud_role(fake_provider, monkeypatch, policy={"mode": "no-code", "on_forbidden": "redact"})
     answers = iter([Calls([("find_symbol", {"name": "total"})]), Calls([("read_file", {"path": "shop/inventory.py"})]),
                     "done"])
     fake_provider.answer = lambda request: next(answers)

@@ -251,3 +251,13 @@ def fake_provider_fixture() -> Iterator[FakeProvider]:
     finally:
         provider.stop()
     assert not provider.errors, f"the fake provider's answer failed: {provider.errors}"
+
+
+def cloud_role(provider: FakeProvider, monkeypatch: pytest.MonkeyPatch, role: str = "planner", **settings: Any) -> None:
+    """Point `role` at the fake provider, declared remote (as a cloud model is), with an API key
+    set; `settings` go to load_settings (e.g. policy={"mode": "no-code"})."""
+    from turnout.config import load_settings, use_settings
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    roles = {role: {"model": "openai/gpt-4o-mini", "api_base": provider.base_url, "locality": "remote"}}
+    use_settings(load_settings(roles=roles, **{"remote_retries": 0, **settings}))
