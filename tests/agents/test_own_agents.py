@@ -20,6 +20,7 @@ from turnout.agents import Agent, Tool, tool
 from turnout.engines import tag
 from turnout.engines._replay import ReplaySession, replaying, LiveRule
 from turnout.engines.scripted import Script
+from turnout.engines.scripted import scripted as scripted_model
 from turnout.errors import BudgetExceeded, ReplayDiverged, ToolDefinitionError, UserError
 from turnout.telemetry._calls import CALLS_DIR, read_calls
 
@@ -276,3 +277,40 @@ async def test_an_agent_on_the_embedded_model_makes_only_well_formed_calls(spans
         assert exc.limit == "max_turns"
     calls = [s for s in spans.get_finished_spans() if s.name.startswith("execute_tool")]
     assert calls and all(s.status.status_code.name != "ERROR" for s in calls)  # every call's arguments fit
+
+
+async def test_a_graph_with_an_agent_node_replays_without_running_its_tools() -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from turnout.graphs.replay import recorded_runs, replay
+    from turnout.telemetry import instrument
+
+    runs: list[str] = []
+
+    def deploy(target: Literal["staging", "production"]) -> str:
+        """Deploys (a side effect)."""
+        runs.append(target)
+        return f"deployed to {target}"
+
+    class State(TypedDict, total=False):
+        request: str
+        answer: str
+
+    def graph() -> Any:
+        builder = StateGraph(State)
+        builder.add_node("ops", Agent("ops", model="scripted/ops-graph", tools=[deploy]))
+        builder.add_edge(START, "ops")
+        builder.add_edge("ops", END)
+        return instrument(builder.compile(checkpointer=InMemorySaver()))
+
+    with scripted_model("ops-graph", [call("deploy", target="staging"), answer("shipped")]):
+        state = await graph().ainvoke({"request": "ship it"}, {"configurable": {"thread_id": "t1"}})
+    assert state["answer"] == "shipped" and runs == ["staging"]
+    (manifest,) = recorded_runs(Path(".turnout/traces"))
+
+    replayed = await replay(manifest.run_id, graph())  # no script registered: every model call is replayed
+    assert replayed.diverged is None and replayed.state["answer"] == "shipped"
+    assert runs == ["staging"] and replayed.live_calls == 0
+
+    live = await replay(manifest.run_id, graph(), live=["deploy"])
+    assert live.diverged is None and runs == ["staging", "staging"]

@@ -190,6 +190,7 @@ async def test_a_remote_model_gets_native_tools_and_its_calls_are_typed(cloud: F
     assert len(pieces) == 4 and pieces[0].name == "search_code" and pieces[1].name is None  # arguments in fragments
     sent = cloud.requests[0]
     assert [t["function"]["name"] for t in sent["tools"]] == ["search_code", "read_file"]
+    assert whole.egress is not None and whole.egress.sent_bytes["schema"] == len(json.dumps(sent["tools"]))  # counted
     assert sent["tool_choice"] == "auto" and "response_format" not in sent
 
 
