@@ -156,6 +156,7 @@ PACKAGES: dict[str, list[str]] = {
         "guard",
         "is_loopback_host",
         "locality_of",
+        "mcp_server_locality",
         "model_locality",
         "own_locality",
         "served_locality",

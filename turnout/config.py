@@ -26,6 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from turnout._config_mcp import MCPServerConfig, MCPSettings
 from turnout._config_policy import OnForbidden, PolicyMode, PolicySettings, RolePolicy, stricter
 from turnout._config_roles import (
     DEFAULT_MODEL,
@@ -41,7 +42,8 @@ from turnout.errors import ConfigError
 
 __all__ = [
     "CONFIG_FILE_NAME", "DEFAULT_MODEL", "ROLE_NAMES", "Endpoint", "ExLlamaV2Settings", "ExLlamaV3Settings",
-    "GpuEngineSettings", "HybridSettings", "LlamaCppSettings", "LocalityChoice", "OnForbidden", "PolicyMode",
+    "GpuEngineSettings", "HybridSettings", "LlamaCppSettings", "LocalityChoice", "MCPServerConfig", "MCPSettings",
+    "OnForbidden", "PolicyMode",
     "PolicySettings", "RoleConfig", "RoleName", "RolePolicy", "Roles", "RoutingSettings", "ServeSettings",
     "Settings", "find_config_file", "get_settings", "load_settings", "use_settings",
 ]
@@ -185,6 +187,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     refactor: RefactorSettings = Field(default_factory=RefactorSettings)
+    mcp: MCPSettings = Field(default_factory=MCPSettings)
     checkpoints: str = Field(
         ".turnout/checkpoints.sqlite",
         description="Graph checkpoints of CLI runs: a SQLite file, or a postgres://user:password@host/db URL.",

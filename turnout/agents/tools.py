@@ -32,6 +32,7 @@ from turnout.engines import tag
 from turnout.engines._recording import record_tool_call
 from turnout.engines._replay import recorded_answer, replay_plan, tool_call_messages, tool_requested
 from turnout.engines.tag import ContentKind, Part, Tagged
+from turnout.engines.schema_bounds import answer_problems
 from turnout.engines.tool_calls import ToolSpec
 from turnout.errors import ToolDefinitionError
 from turnout.telemetry import _conventions as sc
@@ -64,20 +65,40 @@ class Tool:
         kind: ContentKind = "tool_output",
         timeout_s: float | None = DEFAULT_TIMEOUT_S,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+        spec: ToolSpec | None = None,
+        span_attributes: dict[str, Any] | None = None,
     ) -> None:
-        """`kind`: what the tool's output holds, for the egress guard (`tool_output`, which
+        """`spec`: the tool as the model sees it, when it does not come from `function`'s
+        signature (`Tool.remote`); `kind`: what the tool's output holds, for the egress guard (`tool_output`, which
         `no-code` keeps from remote models; `path` or `signature` for a tool whose output is
         only those)."""
         self.function = function
-        self.name = name or function.__name__
-        self.description = description if description is not None else inspect.cleandoc(function.__doc__ or "")
+        self.name = spec.name if spec is not None else name or function.__name__
+        self.description = (spec.description if spec is not None else description if description is not None
+                            else inspect.cleandoc(function.__doc__ or ""))
         self.kind: ContentKind = kind
         self.timeout_s = timeout_s
         self.max_result_chars = max_result_chars
-        self.arguments = arguments_model(function, self.name)
-        self.spec = ToolSpec(name=self.name, description=self.description,
-                             parameters=self.arguments.model_json_schema())
+        self.arguments: type[BaseModel] | None = None if spec is not None else arguments_model(function, self.name)
+        self.spec = spec or ToolSpec(name=self.name, description=self.description,
+                                     parameters=self.arguments.model_json_schema() if self.arguments else {})
+        self.span_attributes: dict[str, Any] = dict(span_attributes or {})
         functools.update_wrapper(self, function)  # type: ignore[arg-type]
+
+    @classmethod
+    def remote(
+        cls, spec: ToolSpec, run: Callable[[dict[str, Any]], Awaitable[Any]], *, kind: ContentKind = "tool_output",
+        timeout_s: float | None = DEFAULT_TIMEOUT_S, max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+        span_attributes: dict[str, Any] | None = None,
+    ) -> Tool:
+        """A tool that runs elsewhere (an MCP server's): its spec as given, its arguments
+        checked against the spec's JSON schema, `run(arguments)` doing the work."""
+
+        async def call_remote(**arguments: Any) -> Any:
+            return await run(arguments)
+
+        return cls(call_remote, kind=kind, timeout_s=timeout_s, max_result_chars=max_result_chars, spec=spec,
+                   span_attributes=span_attributes)
 
     def __repr__(self) -> str:
         return f"Tool({self.name!r})"
@@ -91,7 +112,7 @@ class Tool:
         """A model's call of this tool, under its `execute_tool` span: run (or, under a replay,
         answered from the recording unless the tool is named live) and recorded."""
         attributes = {sc.GEN_AI_TOOL_CALL_ID: call_id, sc.GEN_AI_TOOL_TYPE: "function",
-                      sc.GEN_AI_TOOL_DESCRIPTION: self.description[:200] or None}
+                      sc.GEN_AI_TOOL_DESCRIPTION: self.description[:200] or None, **self.span_attributes}
         with tool_span(self.name, **attributes) as span:
             started = time.perf_counter()
             session, live = replay_plan(tool_requested(self.name))
@@ -116,11 +137,17 @@ class Tool:
     async def invoke(self, arguments: dict[str, Any]) -> ToolResult:
         """Run the tool on a model's arguments (untraced, unrecorded: `call()` is the model's
         way in); failures become results the model can read."""
-        try:
-            values = self.arguments.model_validate(arguments)
-        except ValidationError as exc:
-            return self._failed(f"the arguments do not fit {self.name}'s schema: {_problems(exc)}")
-        kwargs = {name: getattr(values, name) for name in type(values).model_fields}
+        if self.arguments is None:
+            problems = answer_problems(self.spec.parameters, json.dumps(arguments))
+            if problems:
+                return self._failed(f"the arguments do not fit {self.name}'s schema: {problems}")
+            kwargs = dict(arguments)
+        else:
+            try:
+                values = self.arguments.model_validate(arguments)
+            except ValidationError as exc:
+                return self._failed(f"the arguments do not fit {self.name}'s schema: {_problems(exc)}")
+            kwargs = {name: getattr(values, name) for name in type(values).model_fields}
         try:
             async with asyncio.timeout(self.timeout_s):
                 if inspect.iscoroutinefunction(self.function):

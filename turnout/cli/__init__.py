@@ -61,7 +61,8 @@ def engines(config: ConfigOption = None) -> None:
     for column in ("role", "model", "locality", "policy", "available"):
         table.add_column(column)
     for row in engine_table(settings):
-        label = {"role": row.role, "endpoint": f"  ↳ endpoint {row.endpoint}", "fallback": "  ↳ fallback"}[row.kind]
+        label = {"role": row.role, "endpoint": f"  ↳ endpoint {row.endpoint}", "fallback": "  ↳ fallback",
+                 "mcp": f"mcp {row.role}"}[row.kind]
         available = "[green]yes[/]" if row.unavailable is None else f"[red]no[/]: {escape(row.unavailable)}"
         table.add_row(label, row.model, row.locality, row.policy or "", available)
     console.print(table)

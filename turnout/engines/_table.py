@@ -10,14 +10,14 @@ from pydantic import BaseModel
 
 from turnout.config import Settings, get_settings
 from turnout.engines._checks import check_endpoint, check_model, check_role
-from turnout.engines.privacy import deployments, own_locality
+from turnout.engines.privacy import deployments, mcp_server_locality, own_locality
 from turnout.errors import TurnoutError
 
 
 class EngineRow(BaseModel):
     """One role, or one endpoint or fallback under the role above it."""
 
-    kind: Literal["role", "endpoint", "fallback"]
+    kind: Literal["role", "endpoint", "fallback", "mcp"]
     role: str
     model: str  # with its server (`model @ api_base`) for an endpoint
     locality: str
@@ -47,6 +47,9 @@ def engine_table(settings: Settings | None = None) -> list[EngineRow]:
             elif d.fallback_index is not None:
                 rows.append(EngineRow(kind="fallback", role=role, model=d.model, locality=d.locality,
                                       unavailable=_why_not(check_model, d.model)))
+    for server, config in settings.mcp.servers.items():  # MCP servers whose tools agents may call
+        rows.append(EngineRow(kind="mcp", role=server, model=config.url or " ".join(config.command or []),
+                              locality=mcp_server_locality(config, settings)))
     return rows
 
 

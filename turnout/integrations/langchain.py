@@ -151,7 +151,7 @@ def langchain_tool(tool: Tool) -> StructuredTool:
         return str(result.content), {PARTS_KEY: parts}
 
     return StructuredTool.from_function(
-        coroutine=run, name=tool.name, description=tool.description or tool.name, args_schema=tool.arguments,
+        coroutine=run, name=tool.name, description=tool.description or tool.name, args_schema=tool.arguments or tool.spec.parameters,
         response_format="content_and_artifact",
     )
 

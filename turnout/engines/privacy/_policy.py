@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from turnout.config import OnForbidden, PolicyMode, Settings
+from turnout.config import MCPServerConfig, OnForbidden, PolicyMode, Settings
 from turnout.engines.privacy._locality import Locality, effective_api_base, is_loopback_url, locality_of, matches_host
 from turnout.errors import ConfigError, UnknownRole
 from turnout.telemetry import CaptureMode, capture_mode
@@ -30,6 +30,17 @@ class Deployment:
     locality: Locality
     fallback_index: int | None = None  # None: the role's own model (one of its endpoints)
     endpoint_index: int | None = None  # which of the role's endpoints, when it has several
+
+
+def mcp_server_locality(config: MCPServerConfig, settings: Settings) -> Locality:
+    """Where an MCP server runs: a stdio server here; a URL by its host (loopback and
+    `local_hosts` are local, any other host remote), unless config declares it."""
+    if config.locality != "auto":
+        return config.locality
+    if config.command is not None:
+        return "local"
+    local = is_loopback_url(config.url) or matches_host(config.url, settings.policy.local_hosts)
+    return "local" if local else "remote"
 
 
 def model_locality(model: str, api_base: str | None, settings: Settings, declared: str = "auto") -> Locality:
@@ -132,6 +143,10 @@ def check_policy(
                 )
         if strategy == "summarize" and mode == "no-code":
             _check_summarizer(settings, problems)
+    for server, config in settings.mcp.servers.items():
+        if policy_for(None, settings)[0] == "local-only" and mcp_server_locality(config, settings) == "remote":
+            problems.append(f"MCP server {server}: {config.url} is remote, but policy local-only allows no remote "
+                            "call; use a local server or add its host to [policy] local_hosts")
     for where, model in named.items():
         if model in known:
             continue  # checked as a role above
