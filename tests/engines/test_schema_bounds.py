@@ -221,6 +221,7 @@ def test_the_schema_that_crashed_llama_cpp_still_would_without_the_bounds(vocabu
 @example(schema=CRASHED_LLAMA_CPP[1])
 @example(schema=nested(MAX_DEPTH - 1))
 @example(schema={"type": "array", "items": {"type": "string", "maxLength": MAX_REPEAT}, "maxItems": MAX_REPEAT})
+@example(schema={"enum": ['"'], "$defs": {"leaf": {"type": "string", "maxLength": 20}}})  # a literal's quote and backslash
 def test_fuzzed_schemas_are_refused_clearly_or_load_in_llama_cpp(vocabulary: Any, schema: Any) -> None:
     try:
         safe = grammar_schema(schema)

