@@ -159,6 +159,7 @@ PACKAGES: dict[str, list[str]] = {
         "mcp_server_locality",
         "model_locality",
         "own_locality",
+        "release",
         "served_locality",
         "span_capture",
         "split_model",

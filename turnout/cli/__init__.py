@@ -12,6 +12,7 @@ from rich.table import Table
 
 from turnout._imports import import_object
 from turnout.cli._common import ConfigOption, OfflineOption, PolicyOption, console, errors, fail, settings_from
+from turnout.cli.mcp import mcp
 from turnout.cli.refactor import refactor
 from turnout.cli.replay import replay
 from turnout.cli.run import run
@@ -130,6 +131,7 @@ app.command()(run)
 app.command()(refactor)
 app.command()(replay)
 app.command()(serve)
+app.command()(mcp)
 app.add_typer(trace_app, name="trace")
 
 

@@ -203,5 +203,6 @@ def report(trace: StoredTrace) -> RunReport:
         run=summarize(trace),
         by_node=[_stats(name, calls) for name, calls in by_node.items()],
         by_model=[_stats(name, calls) for name, calls in by_model.items()],
-        egress=egress_summary([s for s in trace.spans if is_model_call(s)]),
+        # model calls, and tool results `turnout mcp` returned to its client
+        egress=egress_summary([s for s in trace.spans if is_model_call(s) or sc.EGRESS_DECISION in s.attributes]),
     )

@@ -22,6 +22,9 @@ The rules:
 7. `check_policy` refuses at start-up a config that contradicts its policy (a remote model
    under `local-only`), before any run.
 
+8. A tool result that `turnout mcp` returns to a client declared remote obeys the same rules
+   (`release()`, `_release.py`): under `no-code` its source parts are rewritten or withheld.
+
 The door calls one entry point, `guard()`, which returns the call `Cleared` (the messages to
 send, litellm parameters, the record) or raises EgressRefused; the door then reports back
 through `Cleared` where the answer came from (`answered`) so what reached a remote model is
@@ -30,6 +33,7 @@ counted.
 
 from turnout.engines.privacy._egress import EgressReport
 from turnout.engines.privacy._guard import FORBIDDEN, Cleared, guard
+from turnout.engines.privacy._release import release
 from turnout.engines.privacy._locality import Locality, is_loopback_host, locality_of, split_model
 from turnout.engines.privacy._policy import (
     Deployment,
@@ -56,6 +60,7 @@ __all__ = [
     "mcp_server_locality",
     "model_locality",
     "own_locality",
+    "release",
     "served_locality",
     "span_capture",
     "split_model",
