@@ -5,6 +5,7 @@
     python tests/agents/mcp_server.py --name other    # another server with a clashing tool name
     python tests/agents/mcp_server.py --hang          # never answers its initialize
     python tests/agents/mcp_server.py --exit-at-start # fails before serving, with a message on stderr
+    python tests/agents/mcp_server.py --odd-tool      # also a tool whose name a model cannot call
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 
-def build(name: str) -> MCPServer:
+def build(name: str, odd_tool: bool = False) -> MCPServer:
     server = MCPServer(name)
+    if odd_tool:
+
+        @server.tool(name="notes.search")
+        def search(words: str) -> str:
+            """A name no OpenAI-style tool may have (a dot)."""
+            return words
 
     @server.tool()
     def read_note(title: str) -> str:
@@ -58,13 +65,14 @@ def main() -> None:
     parser.add_argument("--name", default="notes")
     parser.add_argument("--hang", action="store_true")
     parser.add_argument("--exit-at-start", action="store_true")
+    parser.add_argument("--odd-tool", action="store_true")
     args = parser.parse_args()
     if args.exit_at_start:
         print("notes server: cannot open the notes database (missing file notes.db)", file=sys.stderr)
         sys.exit(2)
     if args.hang:
         time.sleep(3600)
-    server = build(args.name)
+    server = build(args.name, args.odd_tool)
     if args.http:
         server.run("streamable-http", host="127.0.0.1", port=args.http)
     else:

@@ -173,3 +173,11 @@ async def test_a_long_result_is_cut_and_said() -> None:
         (big,) = [t for t in servers.tools() if t.name == "big"]
         result = await big.call({})
     assert result.truncated_chars == 19_900 and "more characters cut" in str(result.content)
+
+
+async def test_a_tool_that_cannot_be_offered_to_a_model_is_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    use({"notes": stdio("--odd-tool")})
+    async with MCPTools() as servers:
+        names = {t.name for t in servers.tools()}
+    assert "add" in names and not any("search" in n for n in names)
+    assert any("tool 'notes.search' is skipped" in r.getMessage() for r in caplog.records)
