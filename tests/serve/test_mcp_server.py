@@ -193,3 +193,18 @@ async def test_the_turnout_mcp_command_over_stdio(repo: Path) -> None:
     async with Client(params, read_timeout_seconds=60) as client:
         result = await client.call_tool("find_symbol", {"name": "total"})
     assert result.content[0].text == "shop/inventory.py:6-8 def total(path)"
+
+
+async def test_turnouts_mcp_client_reaches_it_with_a_header_from_a_named_variable(
+    http_served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from turnout.agents.mcp import MCPTools
+    from turnout.integrations.langchain import langchain_tool
+
+    monkeypatch.setenv("TEAM_MCP_AUTH", "Bearer k3y")
+    settings = load_settings(mcp={"servers": {"team": {"url": http_served, "headers": {"Authorization": "TEAM_MCP_AUTH"}}}})
+    async with MCPTools(settings=settings) as servers:
+        (find,) = [t for t in servers.tools() if t.name == "find_symbol"]
+        assert str((await find.call({"name": "total"})).content) == "shop/inventory.py:6-8 def total(path)"
+        as_langchain = await langchain_tool(find).ainvoke({"name": "total"})  # LangChain's way in: the same tool
+    assert as_langchain == "shop/inventory.py:6-8 def total(path)"
