@@ -89,7 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
         with provider._lock:
             provider.bodies.append(body)
             provider.authorizations.append(self.headers.get("Authorization"))
-        if self.path != CHAT_PATH:
+        if self.path.split("?")[0] != provider.chat_path:
             self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
         try:
@@ -153,8 +153,11 @@ class FakeProvider:
     """The server and what it saw: raw request bodies, accepted TCP connections, and the
     errors the test's `answer` raised (the fixture fails the test on any)."""
 
-    def __init__(self, answer: Answer = _no_answer) -> None:
+    def __init__(self, answer: Answer = _no_answer, *, chat_path: str = CHAT_PATH) -> None:
+        """`chat_path`: where chat completions are served (OpenAI's `/v1/chat/completions`;
+        a Microsoft Foundry deployment's `/models/chat/completions`)."""
         self.answer = answer
+        self.chat_path = chat_path
         self.bodies: list[bytes] = []
         self.authorizations: list[str | None] = []  # each request's Authorization header
         self.connections = 0
@@ -172,8 +175,9 @@ class FakeProvider:
 
     @property
     def base_url(self) -> str:
+        """The API base a client is given: the chat path less `/chat/completions`."""
         host, port = self.address
-        return f"http://{host}:{port}/v1"
+        return f"http://{host}:{port}{self.chat_path.removesuffix('/chat/completions')}"
 
     @property
     def requests(self) -> list[dict[str, Any]]:

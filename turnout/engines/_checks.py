@@ -16,6 +16,10 @@ from turnout.errors import MissingCredentials, TurnoutError, UnknownProvider
 from turnout.telemetry._redact import is_secret_name
 
 
+# Keys litellm's validate_environment does not ask for, though the provider needs them.
+_UNCHECKED_KEYS: dict[str, tuple[str, ...]] = {"azure_ai": ("AZURE_AI_API_KEY",)}
+
+
 def check_model(model: str, api_base: str | None = None) -> None:
     """Raise a TurnoutError saying what is wrong with `model` and how to fix it."""
     provider, name = split_model(model)
@@ -32,6 +36,7 @@ def check_model(model: str, api_base: str | None = None) -> None:
     with _hidden(empty):
         needed = litellm_module().validate_environment(model, api_base=api_base).get("missing_keys", [])
     missing = [key for key in needed if is_secret_name(key)]
+    missing += [key for key in _UNCHECKED_KEYS.get(provider, ()) if key not in missing and not os.environ.get(key, "").strip()]
     if missing:
         said = [f"{key} (set, but empty)" if key in empty else key for key in missing]
         raise MissingCredentials(
