@@ -10,6 +10,19 @@ A plan file is TOML or JSON with one list, `operations`, whose items name their 
 `op` (`rename`, `move`, `convert_formatting`, `extract`, `inline`, `change_signature`,
 `add_type_hints`, `edit`); an unknown kind or field is an error that names it. Adding an operation is one
 module here and one line in `OPERATIONS`.
+
+From a refactoring request to a codemod (`turnout refactor`, `run_refactor`, the `refactor` graph):
+
+1. Words → plan: `phrasing.read_request` reads the operations the words ask for ("Rename
+   function load to read"); when it reads none, the planner model answers instead
+   (`graphs/refactor.py`, node `plan`). A plan file or the command line gives a `Plan` directly.
+2. The plan is checked against the workspace copy: `running.check_plan` (every name resolved).
+3. Plan → change: `running.apply_plan` calls each operation's `apply` (its module here:
+   `rename.py`, `move.py`, …), which does it with a deterministic tool: rope for rename,
+   move, extract, inline and change_signature (rename and move through `turnout.tools.codemods`,
+   the others through `_rope_ops`), ruff for convert_formatting, mypy's suggestions written
+   with libcst for add_type_hints; `edit` alone is the coder model's (node `edit`).
+4. `running.plan_postconditions` checks each operation's postcondition, then the tests run.
 """
 
 from __future__ import annotations
