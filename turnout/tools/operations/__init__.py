@@ -21,8 +21,9 @@ From a refactoring request to a codemod (`turnout refactor`, `run_refactor`, the
    `rename.py`, `move.py`, …), which does it with a deterministic tool: rope for rename,
    move, extract, inline and change_signature (rename and move through `turnout.tools.codemods`,
    the others through `_rope_ops`), ruff for convert_formatting, mypy's suggestions written
-   with libcst for add_type_hints; `edit` alone is the coder model's (node `edit`).
+   with libcst for add_type_hints; only the `edit` operation is written by the coder model.
 4. `running.plan_postconditions` checks each operation's postcondition, then the tests run.
+   Steps 2-4 run in the graph's `edit` node.
 """
 
 from __future__ import annotations
