@@ -19,9 +19,11 @@ From a refactoring request to a codemod (`turnout refactor`, `run_refactor`, the
 2. The plan is checked against the workspace copy: `running.check_plan` (every name resolved).
 3. Plan → change: `running.apply_plan` calls each operation's `apply` (its module here:
    `rename.py`, `move.py`, …), which does it with a deterministic tool: rope for rename,
-   move, extract, inline and change_signature (rename and move through `turnout.tools.codemods`,
-   the others through `_rope_ops`), ruff for convert_formatting, mypy's suggestions written
-   with libcst for add_type_hints; only the `edit` operation is written by the coder model.
+   move, extract, inline and change_signature (rename and move through `turnout.tools.codemods`:
+   `codemods.rename_symbol` → `_rename.rename` → `_rope_ops.rename`; move's import fix-ups are
+   libcst; the others through `_rope_ops`), ruff for convert_formatting (`_fstrings`), mypy's
+   suggestions written with libcst for add_type_hints; only the `edit` operation is written
+   by the coder model.
 4. `running.plan_postconditions` checks each operation's postcondition, then the tests run.
    Steps 2-4 run in the graph's `edit` node.
 """
