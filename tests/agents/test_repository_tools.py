@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.privacy.fake_provider import Calls, FakeProvider, cloud_role, fake_provider_fixture  # noqa: F401
-from tests.refactor_repo import repo  # noqa: F401  (the fixture)
+from tests.refactor_repo import make_repo, repo  # noqa: F401  (the fixture)
 from turnout.agents import Agent
 from turnout.agents.repository_tools import RepositoryTools
 from turnout.engines import tag
@@ -89,3 +89,23 @@ async def test_under_no_code_a_remote_model_sees_locations_and_signatures_but_no
     sent = fake_provider.requests[1]["messages"][-1]["content"]
     assert "shop/inventory.py:1-3 load_inventory" in sent  # the location and the symbol went
     assert "line.split('=')" not in sent and not fake_provider.received("Read stock counts from a text file")
+
+
+async def test_a_signature_over_several_lines_is_one_line_and_results_stay_apart(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    (repo / "shop" / "report.py").write_text(
+        "def stock_report(\n    path: str,\n    *,\n    limit: int = 10,\n) -> dict[str, int]:\n"
+        '    """Stock counts, largest first."""\n    return {}\n'
+    )
+    tools = _tools(RepositoryTools(repo))
+    found = (await tools["find_symbol"].invoke({"name": "stock_report"})).content
+    assert str(found) == "shop/report.py:1-7 def stock_report(path: str, *, limit: int = 10,) -> dict[str, int]"
+
+    from turnout.engines.privacy import release
+    from turnout.config import load_settings
+
+    hits = (await tools["search_code"].invoke({"query": "stock", "limit": 2})).content
+    shown, _ = await release(hits, load_settings(policy={"mode": "no-code"}), client="remote", what="search")
+    lines = str(shown).splitlines()  # each hit: its location and symbol, then its code withheld
+    assert len(lines) == 4 and lines[0] == "shop/report.py:1-7 stock_report"
+    assert lines[1].startswith("[code from shop/report.py:1-7") and lines[3].startswith("[code from ")

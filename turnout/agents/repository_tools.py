@@ -87,7 +87,7 @@ class RepositoryTools:
             chunk = hit.chunk
             parts += [tag.path(chunk.location), tag.instructions(" "),
                       tag.signature(chunk.symbol or "(module text)"), tag.instructions("\n"),
-                      tag.code(chunk.text.rstrip() + "\n", origin=chunk.location)]
+                      tag.code(chunk.text.rstrip(), origin=chunk.location), tag.instructions("\n")]
         return tag.join(parts, "") if parts else tag.as_tagged(tag.instructions("no matches"))
 
     def find_symbol(self, name: str) -> Tagged:
@@ -169,11 +169,20 @@ class RepositoryTools:
 
 
 def _signature(text: str) -> str:
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith(("def ", "async def ", "class ")):
-            return stripped.rstrip(":")
-    return text.splitlines()[0].strip() if text.strip() else ""
+    """A definition's header on one line, however many lines it spans (`def f(\n  a,\n) -> T`)."""
+    lines = text.splitlines()
+    for start, line in enumerate(lines):
+        if line.strip().startswith(("def ", "async def ", "class ")):
+            header: list[str] = []
+            depth = 0
+            for part in lines[start:start + 20]:
+                header.append(part.strip())
+                depth += part.count("(") + part.count("[") - part.count(")") - part.count("]")
+                if depth <= 0 and part.rstrip().endswith((":", ": ...", ":...")):
+                    break
+            joined = " ".join(header).replace("( ", "(").replace(" )", ")")
+            return joined.removesuffix("...").rstrip().removesuffix(":")
+    return lines[0].strip() if lines else ""
 
 
 def _changed(files: list[str], remaining: list[str]) -> str:
