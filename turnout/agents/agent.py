@@ -31,6 +31,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from turnout._sync import run_sync
+from turnout.agents._base import as_request
 from turnout.agents.tools import Tool, ToolLike, as_tool
 from turnout.config import Settings
 from turnout.engines import Completion, Usage, complete, tag
@@ -180,8 +181,7 @@ class Agent(Generic[OutputT]):
         if self.instructions:
             conversation.append({"role": "system", "content": tag.instructions(self.instructions)})
         if isinstance(request, (str, Part, Tagged)):
-            content = tag.request(request) if isinstance(request, str) else request
-            conversation.append({"role": "user", "content": content})
+            conversation.append({"role": "user", "content": as_request(request)})
         else:
             conversation.extend(dict(message) for message in request)
         return conversation

@@ -19,6 +19,7 @@ from turnout.engines.privacy import Cleared, EgressReport, guard, span_capture
 from turnout.engines._meter import record_refusal
 from turnout.engines._recording import json_schema_of, record_call, schema_name
 from turnout.engines._replay import ReplaySession, recorded_answer, replay_plan
+from turnout.engines._schema_check import raw_schema_of
 from turnout.engines.schema_bounds import check_schema
 from turnout.engines.scripted import Script
 from turnout.engines.tag import Part, Tagged, plain_messages
@@ -185,22 +186,14 @@ class _Request:
                 span.record(exc.report.attributes())
             record_refusal()
             raise
-        schema = self.call.get("response_format")
-        if cleared.report.remote_models and isinstance(schema, type) and issubclass(schema, BaseModel):
-            cleared.schema_bytes = len(json.dumps(json_schema_of(schema)).encode())
-        elif cleared.report.remote_models and isinstance(schema, dict) and "json_schema" in schema:
-            cleared.schema_bytes = len(json.dumps(schema["json_schema"].get("schema")).encode())
-        if cleared.report.remote_models and self.tools is not None:
-            cleared.schema_bytes += self.tools.definitions_bytes()
+        if cleared.report.remote_models:  # what goes with the messages: the answer's schema, the tools
+            answer = self.answer_schema()
+            cleared.schema_bytes = len(json.dumps(answer).encode()) if answer is not None else 0
+            if self.tools is not None:
+                cleared.schema_bytes += self.tools.definitions_bytes()
         return cleared
 
     def answer_schema(self) -> dict[str, Any] | None:
         """The JSON schema the final answer must follow (pydantic's or the raw one), if any."""
-        schema = self.call.get("response_format")
-        if isinstance(schema, type) and issubclass(schema, BaseModel):
-            return json_schema_of(schema)
-        if isinstance(schema, dict) and "json_schema" in schema:
-            found = schema["json_schema"].get("schema")
-            return found if isinstance(found, dict) else None
-        return None
+        return json_schema_of(self.schema) if self.schema is not None else raw_schema_of(self.call)
 

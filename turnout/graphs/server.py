@@ -96,11 +96,16 @@ def repo_for(config: RunnableConfig | None) -> Path:
     return allowed_repo(root, where)
 
 
+def repo_roots() -> list[Path]:
+    """The directories `TURNOUT_REPO_ROOTS` names (separated by the OS path separator), resolved."""
+    return [Path(r).expanduser().resolve() for r in os.environ.get(REPO_ROOTS_ENV, "").split(os.pathsep) if r.strip()]
+
+
 def allowed_repo(root: Path, where: str = "repo") -> Path:
     """`root`, when `TURNOUT_REPO_ROOTS` (directories separated by the OS path separator)
     is unset or holds it: a shared server then works only on the repositories it was meant
     for, whatever path a client sends."""
-    roots = [Path(r).expanduser().resolve() for r in os.environ.get(REPO_ROOTS_ENV, "").split(os.pathsep) if r.strip()]
+    roots = repo_roots()
     resolved = Path(root).expanduser().resolve()
     if roots and not any(resolved == r or r in resolved.parents for r in roots):
         raise UserError(

@@ -35,7 +35,7 @@ from turnout.engines import tag
 from turnout.engines.privacy import EgressReport, deployments, own_locality, release
 from turnout.engines.tag import Part, Tagged
 from turnout.errors import BudgetExceeded, ConfigError, EgressRefused, TurnoutError, UserError
-from turnout.graphs.server import REPO_ROOTS_ENV
+from turnout.graphs.server import REPO_ROOTS_ENV, repo_roots
 from turnout.telemetry._spans import mark_error, tool_span
 
 Client = Literal["remote", "local"]
@@ -233,7 +233,7 @@ def _checked_dir(path: Path) -> Path:
 
 
 def _allowed_roots(repos: Sequence[Path]) -> list[Path]:
-    named = [Path(r).expanduser().resolve() for r in os.environ.get(REPO_ROOTS_ENV, "").split(os.pathsep) if r.strip()]
+    named = repo_roots()
     if named:
         for repo in repos:
             if not any(repo == root or root in repo.parents for root in named):

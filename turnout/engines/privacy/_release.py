@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from turnout.config import Settings
 from turnout.engines.privacy._egress import EgressReport
-from turnout.engines.privacy._guard import FORBIDDEN
+from turnout.engines.privacy._guard import FORBIDDEN, _counts, _parts, _rewritten
 from turnout.engines.privacy._locality import Locality
-from turnout.engines.privacy._rewrite import rewrite
-from turnout.engines.tag import Part, Tagged
+from turnout.engines.tag import Tagged, as_tagged
 from turnout.errors import EgressRefused
 
 
@@ -24,8 +23,8 @@ async def release(content: Tagged, settings: Settings, *, client: Locality, what
     """`content` as it may be returned to a `client`, and the egress record of returning it.
     EgressRefused when the policy lets nothing reach a remote client (`local-only`)."""
     mode, strategy = settings.policy.for_role(None)
-    report = EgressReport(policy=mode, strategy=strategy, decision="local",
-                          parts=dict(_kinds(content)))
+    message = [{"role": "tool", "content": content}]
+    report = EgressReport(policy=mode, strategy=strategy, decision="local", parts=_counts(_parts(message)))
     if client == "local":
         return content, report
     report.remote_models = ["mcp client"]
@@ -35,23 +34,10 @@ async def release(content: Tagged, settings: Settings, *, client: Locality, what
             f"egress refused: {what} would go to a remote MCP client, and privacy policy local-only lets nothing "
             "leave this machine; declare the client local (--client local) if it runs here",
             role=None, model="mcp client", policy=mode, part=None, report=report)
-    forbidden = FORBIDDEN[mode]
-    parts: list[Part] = []
-    withheld: dict[str, int] = {}
-    for part in content.parts:
-        if part.kind in forbidden:
-            withheld[part.kind] = withheld.get(part.kind, 0) + part.size
-            part = await rewrite(part, "redact" if strategy == "refuse" else strategy, mode, settings)
-        parts.append(part)
-    released = Tagged(parts=tuple(parts))
+    # the guard's rewriting; `refuse` withholds the part (there is no call to refuse)
+    (released,), withheld = await _rewritten(message, FORBIDDEN[mode], "redact" if strategy == "refuse" else strategy,
+                                             mode, settings)
     report.decision = "rewritten" if withheld else "sent"
     report.withheld_bytes = withheld
-    report.count_sent([{"role": "tool", "content": released}])
-    return released, report
-
-
-def _kinds(content: Tagged) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for part in content.parts:
-        counts[part.kind] = counts.get(part.kind, 0) + 1
-    return counts
+    report.count_sent([released])
+    return as_tagged(released["content"]), report
