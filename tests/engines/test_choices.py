@@ -13,7 +13,9 @@ from pydantic import BaseModel
 from turnout.agents import Router
 from turnout.agents.router import _probability_of
 from turnout.agents.schemas import PlanStep
+from turnout.config import load_settings
 from turnout.engines import complete
+from turnout.engines._llamacpp_choice import ChoiceScorer
 from turnout.engines.choices import finite_answers, scores_choices
 from turnout.engines.schema_bounds import grammar_schema
 
@@ -64,16 +66,50 @@ async def test_a_choice_is_scored_on_llama_cpp_and_answers_the_same_typed_object
     assert first.usage.input_tokens > 10 and first.usage.output_tokens > 0
 
 
-async def test_the_router_scores_its_choice_and_its_confidence_is_the_agents_probability() -> None:
-    route = await Router().run(PlanStep(kind="code", description="Rename load_inventory"), candidates=["coder", "retriever"])
+async def test_the_router_scores_its_choice_and_its_confidence_is_the_agents_probability(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TURNOUT_HYBRID__ESCALATE_TO", "planner")  # a remote tier: the tier is a choice too
+    settings = load_settings()
+    route = await Router(settings=settings).run(PlanStep(kind="code", description="Rename load_inventory"),
+                                                candidates=["coder", "retriever"])
     assert route.agent in ("coder", "retriever") and route.tier in ("local", "remote")
     assert 0.5 <= route.confidence <= 1.0
     assert re.fullmatch(r"scored [1-4] of 4 choices: p\(agent\)=[01]\.\d\d", route.reason)
-    every = await Router(temperature=1e-6).run(PlanStep(kind="code", description="Rename load_inventory"),
-                                               candidates=["coder", "retriever"])
+    every = await Router(settings=settings, temperature=1e-6).run(
+        PlanStep(kind="code", description="Rename load_inventory"), candidates=["coder", "retriever"])
     assert every.reason.startswith("scored 4 of 4 choices")
     assert (every.agent, every.tier) == (route.agent, route.tier)
     assert every.confidence == pytest.approx(route.confidence, abs=1e-3)
+
+
+async def test_with_no_remote_tier_the_router_chooses_only_the_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TURNOUT_HYBRID__ESCALATE_TO", raising=False)
+    settings = load_settings()
+    assert settings.hybrid.escalate_to is None
+    route = await Router(settings=settings).run(PlanStep(kind="code", description="Rename load_inventory"),
+                                                candidates=["coder", "retriever"])
+    assert route.agent in ("coder", "retriever") and route.tier == "local"
+    assert re.fullmatch(r"scored [12] of 2 choices: p\(agent\)=[01]\.\d\d", route.reason)
+    alone = await Router(settings=settings).run(PlanStep(kind="verify", description="Run the tests"),
+                                                candidates=["verifier"])
+    assert (alone.agent, alone.tier, alone.confidence) == ("verifier", "local", 1.0)
+    assert alone.reason == "scored 0 of 1 choices: p(agent)=1.00"
+
+
+async def test_a_single_answer_is_given_without_evaluating_the_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Only(BaseModel):
+        color: Literal["red"]
+
+    def evaluated(self: object, tokens: list[int]) -> None:
+        raise AssertionError("a single answer was evaluated")
+
+    monkeypatch.setattr(ChoiceScorer, "_evaluate", evaluated)
+    result = await complete("llamacpp/smollm2", "Pick a color.", schema=Only, temperature=0)
+    assert result.output == Only(color="red")
+    assert result.engine_stats["choice"] == "only" and result.engine_stats["choices_scored"] == 0
+    assert result.engine_stats["choice_probability"] == 1.0
+    assert result.usage.input_tokens > 5
 
 
 def test_a_branch_left_unscored_that_mixes_agents_makes_the_confidence_a_lower_bound() -> None:

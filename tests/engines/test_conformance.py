@@ -89,3 +89,10 @@ async def test_a_cancelled_call_stops_the_engine_within_a_second(engine: EngineU
     after = await complete(engine.model, PROMPT, temperature=0, max_tokens=1)
     waited_s = time.monotonic() - cancelled_at - after.timings.total_s
     assert waited_s < 1.0
+
+
+async def test_a_local_engine_puts_its_repetition_penalty_on_the_call(engine: EngineUnderTest) -> None:
+    if engine.name == "scripted":
+        pytest.skip("a script samples nothing")
+    result = await complete(engine.model, PROMPT, temperature=0, max_tokens=8)
+    assert result.engine_stats["repeat_penalty"] == 1.1 and result.engine_stats["repeat_last_n"] == 64

@@ -5,7 +5,9 @@ one; confidence below the graph's threshold sends the step to the remote tier. O
 that scores choices (llama.cpp) the call asks only for the agent and the tier, a short list
 of answers decided in one pass by their probabilities (`turnout.engines.choices`): the
 confidence is the agent's probability (the scorer's exact total, scored answers and the
-branches it had no need to score), the reason says so. Elsewhere the model writes the
+branches it had no need to score), the reason says so. There the remote tier is offered only
+where one is configured (`[hybrid] escalate_to`): a tier that cannot be taken is no choice,
+and each branch scored costs an evaluation. Elsewhere the model writes the
 whole `Route`, confidence and reason included.
 """
 
@@ -20,7 +22,7 @@ from pydantic import BaseModel, create_model
 
 from turnout.agents._base import RoleAgent
 from turnout.agents.schemas import PlanStep, Route, Tier
-from turnout.config import RoleName
+from turnout.config import RoleName, get_settings
 from turnout.engines import tag
 from turnout.engines.choices import scores_choices
 from turnout.errors import UserError
@@ -34,9 +36,10 @@ class RouteChoice(BaseModel):
 
 
 @lru_cache(maxsize=256)
-def route_choice_schema(candidates: tuple[str, ...]) -> type[RouteChoice]:
+def route_choice_schema(candidates: tuple[str, ...], tiers: tuple[Tier, ...] = ("local", "remote")) -> type[RouteChoice]:
     choice: Any = Literal[tuple(candidates)]  # type: ignore[valid-type]
-    return create_model("RouteChoice", __base__=RouteChoice, agent=(choice, ...))
+    tier: Any = Literal[tuple(tiers)]  # type: ignore[valid-type]
+    return create_model("RouteChoice", __base__=RouteChoice, agent=(choice, ...), tier=(tier, ...))
 
 
 @lru_cache(maxsize=256)
@@ -72,7 +75,9 @@ class Router(RoleAgent[Route]):
             step=tag.summary(step.description) if isinstance(request, PlanStep) else tag.request(step.description),
         )
         if scores_choices(self.model, self.settings):
-            scored = await self.ask(prompt, route_choice_schema(choices))
+            settings = self.settings or get_settings()
+            tiers: tuple[Tier, ...] = ("local", "remote") if settings.hybrid.escalate_to else ("local",)
+            scored = await self.ask(prompt, route_choice_schema(choices, tiers))
             assert isinstance(scored.output, RouteChoice)
             stats = scored.engine_stats
             agent = scored.output.agent

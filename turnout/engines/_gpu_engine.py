@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from turnout.config import GpuEngineSettings, get_settings
 from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine
+from turnout.engines.repetition import sampler_stats
 from turnout.errors import EngineUnavailable, ModelNotFound
 
 ALTERNATIVES = "use llamacpp/<gguf> (CPU/Metal) or a remote model for this role"
@@ -105,4 +106,6 @@ class GpuEngine(LocalEngine):
             json_schema=request.json_schema,
         )
         async for chunk in to_engine_chunks(worker.submit(job, cancel=request.cancel)):
+            if chunk.finish_reason is not None:
+                chunk.extras.update(sampler_stats(settings.repeat_penalty))
             yield chunk

@@ -3,7 +3,8 @@
 The prompt is built as `create_chat_completion` builds it (the GGUF's chat template) and
 evaluated once, reusing what the context already holds; the listed answers, each with the end
 token, are then scored as constrained decoding would score them, sharing common prefixes and,
-at temperature 0, skipping those that can no longer be the most probable.
+at temperature 0, skipping those that can no longer be the most probable. A single answer is
+no choice: it is given without evaluating anything.
 Runs on the engine's worker thread under the model's lock, like generation.
 """
 
@@ -62,6 +63,12 @@ class ChoiceScorer:
                 f"the prompt is {len(prompt):,} tokens, which with its answer exceeds the context window of "
                 f"llamacpp/{request.model} ({llm.n_ctx():,} tokens; [llamacpp] n_ctx): shorten the prompt or raise n_ctx"
             )
+        if len(sequences) == 1:  # one answer is no choice: nothing to evaluate
+            yield EngineChunk(text=texts[0])
+            yield EngineChunk(finish_reason="stop", input_tokens=len(prompt), output_tokens=len(sequences[0]) - 1,
+                              extras={"choice": "only", "choices": 1, "choices_scored": 0, "choice_probability": 1.0,
+                                      "choice_probabilities": json.dumps({texts[0]: 1.0}), "choices_left": "[]"})
+            return
         shared = 0
         while all(len(s) > shared + 1 and s[shared] == sequences[0][shared] for s in sequences):
             shared += 1  # the same for every answer: evaluated with the prompt, never scored

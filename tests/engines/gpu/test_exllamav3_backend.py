@@ -28,7 +28,7 @@ from turnout.engines.gpu.exllamav3_backend import (
     load_options,
     new_token_budget,
     released_text,
-    sampler_choice,
+    sampler_steps,
 )
 from turnout.engines.gpu.worker import GenerationJob, GenerationWorker, JobEvent
 from turnout.errors import UserError
@@ -63,20 +63,35 @@ def test_a_gpu_split_is_gigabytes_per_device() -> None:
     assert load_options([20, 0, 23.5]) == {"progressbar": False, "use_per_device": [20.0, 0.0, 23.5]}
 
 
+GREEDY = [("SS_Argmax", {})]
+DEFAULT = [("SS_MinP", {"min_p": 0.08}), ("SS_Temperature", {"temperature": 0.8}), ("SS_Sample", {})]
+
+
+def top_p(p: float, t: float) -> list[tuple[str, dict[str, float]]]:
+    return [("SS_Temperature", {"temperature": t}), ("SS_TopP", {"top_p": p}), ("SS_Sample", {})]
+
+
 @pytest.mark.parametrize(
-    ("temperature", "top_p", "expected"),
+    ("temperature", "top_p_value", "expected"),
     [
-        (0, None, ("GreedySampler", {})),
-        (0.0, 0.9, ("GreedySampler", {})),
-        (0.7, 0, ("GreedySampler", {})),
-        (None, None, ("DefaultSampler", {})),
-        (0.7, None, ("TopPSampler", {"top_p": 1.0, "temperature": 0.7})),
-        (None, 0.9, ("TopPSampler", {"top_p": 0.9, "temperature": 1.0})),
-        (1.2, 0.5, ("TopPSampler", {"top_p": 0.5, "temperature": 1.2})),
+        (0, None, GREEDY),
+        (0.0, 0.9, GREEDY),
+        (0.7, 0, GREEDY),
+        (None, None, DEFAULT),
+        (0.7, None, top_p(1.0, 0.7)),
+        (None, 0.9, top_p(0.9, 1.0)),
+        (1.2, 0.5, top_p(0.5, 1.2)),
     ],
 )
-def test_sampler_choice(temperature: float | None, top_p: float | None, expected: Any) -> None:
-    assert sampler_choice(temperature, top_p) == expected
+def test_sampler_steps_spell_out_exllamav3s_presets(temperature: float | None, top_p_value: float | None,
+                                                    expected: Any) -> None:
+    assert sampler_steps(temperature, top_p_value) == expected
+
+
+def test_a_repetition_penalty_comes_first_over_the_answers_window() -> None:
+    assert sampler_steps(0, None, 1.1) == [("SS_RepP", {"rep_p": 1.1, "sustain_range": 64}), ("SS_Argmax", {})]
+    assert sampler_steps(None, None, 1.3)[0] == ("SS_RepP", {"rep_p": 1.3, "sustain_range": 64})
+    assert sampler_steps(0, None, 1.0) == GREEDY  # 1.0: no penalty step at all
 
 
 # --- how many tokens a job may generate
@@ -386,8 +401,10 @@ def fake_exllamav3(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         return calls["generator"]
 
     samplers = types.ModuleType("exllamav3.generator.sampler")
-    for name in ("GreedySampler", "DefaultSampler", "TopPSampler"):
-        setattr(samplers, name, type(name, (), {"__init__": lambda self, **kw: setattr(self, "kwargs", kw)}))
+    for name in ("SS_RepP", "SS_Argmax", "SS_MinP", "SS_Temperature", "SS_TopP", "SS_Sample"):
+        setattr(samplers, name, type(name, (), {"__init__": lambda self, **kw: self.__dict__.update(kw)}))
+    samplers.CustomSampler = type(  # type: ignore[attr-defined]
+        "CustomSampler", (), {"__init__": lambda self, steps: setattr(self, "steps", list(steps))})
     package = types.ModuleType("exllamav3")
     generator_package = types.ModuleType("exllamav3.generator")
     generator_package.sampler = samplers  # type: ignore[attr-defined]
@@ -433,7 +450,9 @@ def test_a_job_becomes_an_exllamav3_job(fake_exllamav3: dict[str, Any], tiny_mod
     assert fake_exllamav3["load"] == {"progressbar": False}
     assert handle.identifier == job.id and handle.seed == 5 and handle.filters == []
     assert handle.max_new_tokens == 100
-    assert type(handle.sampler).__name__ == "GreedySampler"
+    assert [type(step).__name__ for step in handle.sampler.steps] == ["SS_RepP", "SS_Argmax"]
+    penalty = handle.sampler.steps[0]
+    assert penalty.rep_p == 1.1 and penalty.sustain_range == 0  # made over 64, then no answer yet
     stops = stop_conditions(tiny_model)
     assert handle.stop_conditions == [*sorted(stops.token_ids), *stops.strings, "END"]
     assert backend.active() == 1
@@ -441,7 +460,12 @@ def test_a_job_becomes_an_exllamav3_job(fake_exllamav3: dict[str, Any], tiny_mod
     long_job = GenerationJob(prompt=" ".join(["w"] * 250), max_tokens=50, temperature=0.5)
     long_handle: Any = backend.enqueue(long_job)
     assert long_handle.max_new_tokens == 6
-    assert long_handle.sampler.kwargs == {"top_p": 1.0, "temperature": 0.5}
+    assert [(type(step).__name__, vars(step)) for step in long_handle.sampler.steps[1:]] == [
+        ("SS_Temperature", {"temperature": 0.5}), ("SS_TopP", {"top_p": 1.0}), ("SS_Sample", {})]
+
+    unpenalised = ExLlamaV3Backend(tiny_model, ExLlamaV3Settings(repeat_penalty=1.0))
+    assert [type(step).__name__ for step in unpenalised.enqueue(job).sampler.steps] == ["SS_Argmax"]  # type: ignore[attr-defined]
+    assert len(unpenalised.penalised) == 0
 
 
 def test_step_translates_results_and_forgets_finished_and_cancelled_jobs(
@@ -450,9 +474,10 @@ def test_step_translates_results_and_forgets_finished_and_cancelled_jobs(
     backend = ExLlamaV3Backend(tiny_model, ExLlamaV3Settings())
     a = GenerationJob(prompt="a b c")
     b = GenerationJob(prompt="d e")
-    backend.enqueue(a)
-    b_handle = backend.enqueue(b)
+    a_handle: Any = backend.enqueue(a)
+    b_handle: Any = backend.enqueue(b)
     generator: FakeGenerator = fake_exllamav3["generator"]
+    a_handle.new_tokens, b_handle.new_tokens = 0, 0
     generator.script = [
         [{"stage": "started", "eos": False, "identifier": a.id, "serial": 0},
          {"stage": "prefill", "eos": False, "identifier": a.id, "serial": 0, "curr_progress": 2, "max_progress": 2}],
@@ -462,13 +487,16 @@ def test_step_translates_results_and_forgets_finished_and_cancelled_jobs(
           "new_tokens": 2, "prompt_tokens": 3, "cached_tokens": 0, "time_enqueued": 0.0, "time_prefill": 0.1}],
     ]
     assert backend.step() == []
+    a_handle.new_tokens, b_handle.new_tokens = 1, 1  # as the generator counts them
     assert [(e.job_id, e.text, e.prompt_tokens) for e in backend.step()] == [(a.id, "Hi", 3), (b.id, "Yo", 2)]
+    assert a_handle.sampler.steps[0].sustain_range == b_handle.sampler.steps[0].sustain_range == 1
+    a_handle.new_tokens = 2
     (last,) = backend.step()
     assert (last.done, last.finish_reason, last.generated_tokens) == (True, "length", 2)
-    assert backend.active() == 1
+    assert backend.active() == 1 and len(backend.penalised) == 1
     backend.cancel(b_handle)
     assert generator.cancelled == [b_handle] and backend.active() == 0
-    assert backend._prompt_tokens == {}
+    assert backend._prompt_tokens == {} and len(backend.penalised) == 0
 
 
 # --- imports

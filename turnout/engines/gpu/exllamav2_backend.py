@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from turnout.config import GpuEngineSettings
+from turnout.engines.repetition import AnswerRanges
 from turnout.engines.gpu.schema_constraint import SchemaConstraint, vocabulary_for
 from turnout.engines.gpu.stops import (
     finish_reason,
@@ -107,6 +108,8 @@ class ExLlamaV2Backend:
         self.stops = stop_conditions(model_dir)
         self.vocabulary = vocabulary_for(model_dir / "tokenizer.json", tuple(sorted(self.stops.token_ids)))
         self.default_max_tokens = settings.max_tokens
+        self.repeat_penalty = settings.repeat_penalty
+        self.penalised = AnswerRanges()  # jobs whose penalty range follows their answer (see `repetition`)
 
     @property
     def batched(self) -> bool:
@@ -125,6 +128,9 @@ class ExLlamaV2Backend:
                 sampling.temperature = job.temperature
             if job.top_p is not None:
                 sampling.top_p = job.top_p
+        # Its own default (1.025 over the whole sequence) gives way to the answer-only penalty.
+        sampling.token_repetition_penalty = self.repeat_penalty
+        sampling.token_repetition_decay = 0
         filters = None
         if job.json_schema is not None:
             filters = [make_filter(SchemaConstraint(job.json_schema, self.vocabulary), self.model, self.tokenizer)]
@@ -137,15 +143,21 @@ class ExLlamaV2Backend:
             filters=filters,
             identifier=job.id,
         )
+        if self.repeat_penalty != 1.0:
+            self.penalised.track(job.id, handle, lambda n: setattr(sampling, "token_repetition_range", n))
         self.generator.enqueue(handle)
         return handle
 
     def step(self) -> list[JobEvent]:
         events = []
-        for result in self.generator.iterate():
+        results = self.generator.iterate()
+        self.penalised.update()
+        for result in results:
             if result.get("stage") != "streaming":
                 continue
             done = bool(result.get("eos"))
+            if done:
+                self.penalised.drop(str(result["identifier"]))
             events.append(
                 JobEvent(
                     job_id=result["identifier"],
@@ -162,6 +174,7 @@ class ExLlamaV2Backend:
 
     def cancel(self, handle: object) -> None:
         self.generator.cancel(handle)
+        self.penalised.drop(str(getattr(handle, "identifier", None)))
 
     def active(self) -> int:
         return int(self.generator.num_remaining_jobs())

@@ -6,7 +6,7 @@ imported by `import turnout`, and importing this module loads neither torch nor 
 holds one model, its paged cache and one `Generator`; every job the worker enqueues shares
 them. exllamav3 pages its cache with its own attention kernels, so jobs always batch.
 
-The pure pieces (cache and load options, sampler choice, token budget, stop conditions, the
+The pure pieces (cache and load options, sampler steps, token budget, stop conditions, the
 schema filter's logic, result dict -> `JobEvent`) are plain functions and classes, tested on
 CPU with dicts and the tiny model's vocabulary; the exllamav3 classes are thin shells around
 them.
@@ -59,6 +59,10 @@ API facts (exllamav3 1.x, turboderp-org/exllamav3; exllamav3/version.py reads 1.
   `GreedySampler` (= ArgmaxSampler), `TopPSampler(top_p, temperature=1.0)` (temperature then
   top-p); exllamav3/generator/sampler/custom.py: top_p 1.0 and temperature 1.0 steps become
   no-ops, and SS_Temperature divides by the temperature, so 0 must mean greedy.
+  `CustomSampler(steps)` drops a step whose `alt()` is a no-op (`SS_RepP` with rep_p 1.0 or a
+  range of 0) and keeps leading penalty steps as they are, reading `SS_RepP(rep_p,
+  sustain_range, decay_range)`'s range when it runs; the penalty must come first; the job
+  passes the whole sequence (prompt and answer) as past ids, and counts `new_tokens`.
 - pyproject.toml: dependencies name no flash-attn (paged attention is
   exllamav3/modules/attention_fn/triton_paged.py); llguidance is a dependency.
 """
@@ -70,6 +74,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from turnout.config import GpuEngineSettings
+from turnout.engines.repetition import REPEAT_LAST_N, AnswerRanges
 from turnout.engines.gpu.schema_constraint import SchemaConstraint, vocabulary_for
 from turnout.engines.gpu.stops import (
     finish_reason,
@@ -110,20 +115,26 @@ def load_options(gpu_split: Iterable[float] | None) -> dict[str, Any]:
     return options
 
 
-def sampler_choice(temperature: float | None, top_p: float | None) -> tuple[str, dict[str, float]]:
-    """Which exllamav3 sampler preset a job's settings ask for, and its arguments.
+def sampler_steps(temperature: float | None, top_p: float | None, repeat_penalty: float = 1.0) -> list[tuple[str, dict[str, Any]]]:
+    """The exllamav3 sampler steps (class names in `exllamav3.generator.sampler`, arguments) a
+    job's settings ask for: exllamav3's own presets, spelled out, after the repetition penalty.
 
-    Temperature 0 (or top_p 0) is greedy; neither set is exllamav3's `DefaultSampler`;
-    otherwise `TopPSampler`, the unset one at its neutral value (temperature 1, top_p 1).
+    Temperature 0 (or top_p 0) is greedy (`GreedySampler`: argmax); neither set is
+    `DefaultSampler` (min_p 0.08, temperature 0.8); otherwise `TopPSampler` (temperature, then
+    top-p), the unset one at its neutral value (temperature 1, top_p 1). A penalty other than
+    1.0 comes first, as exllamav3 requires: `SS_RepP` over `REPEAT_LAST_N` tokens, a range
+    `AnswerRanges` then keeps to the answer's (see `turnout.engines.repetition`).
     """
     if temperature == 0 or top_p == 0:
-        return "GreedySampler", {}
-    if temperature is None and top_p is None:
-        return "DefaultSampler", {}
-    return "TopPSampler", {
-        "top_p": 1.0 if top_p is None else float(top_p),
-        "temperature": 1.0 if temperature is None else float(temperature),
-    }
+        steps: list[tuple[str, dict[str, Any]]] = [("SS_Argmax", {})]
+    elif temperature is None and top_p is None:
+        steps = [("SS_MinP", {"min_p": 0.08}), ("SS_Temperature", {"temperature": 0.8}), ("SS_Sample", {})]
+    else:
+        steps = [("SS_Temperature", {"temperature": 1.0 if temperature is None else float(temperature)}),
+                 ("SS_TopP", {"top_p": 1.0 if top_p is None else float(top_p)}), ("SS_Sample", {})]
+    if repeat_penalty != 1.0:
+        steps.insert(0, ("SS_RepP", {"rep_p": float(repeat_penalty), "sustain_range": REPEAT_LAST_N}))
+    return steps
 
 
 def new_token_budget(prompt_tokens: int, requested: int | None, default: int, max_seq_len: int) -> int:
@@ -271,12 +282,15 @@ def make_filter(constraint: SchemaConstraint, tokenizer: Any) -> Any:
     return SchemaFilter()
 
 
-def make_sampler(temperature: float | None, top_p: float | None) -> Any:
-    """The exllamav3 sampler for a job's temperature and top_p (see `sampler_choice`)."""
+def make_sampler(temperature: float | None, top_p: float | None, repeat_penalty: float = 1.0) -> tuple[Any, Any]:
+    """The exllamav3 sampler for a job's settings (see `sampler_steps`), and its repetition
+    penalty step (None without one), whose `sustain_range` the backend moves with the answer.
+    The step is made with a non-zero range: exllamav3 drops a penalty step of range 0 as a no-op."""
     from exllamav3.generator import sampler as samplers
 
-    name, kwargs = sampler_choice(temperature, top_p)
-    return getattr(samplers, name)(**kwargs)
+    steps = [getattr(samplers, name)(**kwargs) for name, kwargs in sampler_steps(temperature, top_p, repeat_penalty)]
+    penalty = next((step for step in steps if type(step).__name__ == "SS_RepP"), None)
+    return samplers.CustomSampler(steps), penalty
 
 
 class ExLlamaV3Backend:
@@ -307,6 +321,8 @@ class ExLlamaV3Backend:
         self.stops = stop_conditions(model_dir)
         self.default_max_tokens = settings.max_tokens
         self.max_seq_len = settings.max_seq_len
+        self.repeat_penalty = settings.repeat_penalty
+        self.penalised = AnswerRanges()  # jobs whose penalty range follows their answer (see `repetition`)
         self._prompt_tokens: dict[str, int] = {}
 
     @property
@@ -328,10 +344,11 @@ class ExLlamaV3Backend:
         filters = None
         if job.json_schema is not None:
             filters = [make_filter(SchemaConstraint(job.json_schema, self.vocabulary), self.tokenizer)]
+        sampler, penalty = make_sampler(job.temperature, job.top_p, self.repeat_penalty)
         handle = Job(
             input_ids=input_ids,
             max_new_tokens=max_new_tokens,
-            sampler=make_sampler(job.temperature, job.top_p),
+            sampler=sampler,
             seed=job.seed,
             stop_conditions=job_stop_conditions(self.stops, job),
             filters=filters,
@@ -340,25 +357,31 @@ class ExLlamaV3Backend:
         if filters and not getattr(handle, "filters", None):
             # Early exllamav3 releases took `filters` into **kwargs and ignored it.
             raise EngineUnavailable("this exllamav3 has no sampling filters; upgrade it for schema-constrained output")
+        if penalty is not None:
+            self.penalised.track(job.id, handle, lambda n: setattr(penalty, "sustain_range", n))
         self.generator.enqueue(handle)
         self._prompt_tokens[job.id] = prompt_tokens
         return handle
 
     def step(self) -> list[JobEvent]:
         events = []
-        for result in self.generator.iterate():
+        results = self.generator.iterate()
+        self.penalised.update()
+        for result in results:
             identifier = result.get("identifier")
             event = job_event(result, prompt_tokens=self._prompt_tokens.get(str(identifier)))
             if event is None:
                 continue
             if event.done:
                 self._prompt_tokens.pop(event.job_id, None)
+                self.penalised.drop(event.job_id)
             events.append(event)
         return events
 
     def cancel(self, handle: object) -> None:
         self.generator.cancel(handle)
         self._prompt_tokens.pop(str(getattr(handle, "identifier", None)), None)
+        self.penalised.drop(str(getattr(handle, "identifier", None)))
 
     def active(self) -> int:
         return int(self.generator.num_remaining_jobs())
