@@ -90,3 +90,15 @@ async def test_a_remote_model_litellm_cannot_price_has_no_cost_not_a_free_one(
                                                   "locality": "remote"}}, remote_retries=0))
     whole, streamed = await _both("planner")
     assert whole.locality == "remote" and whole.cost_usd is None and streamed.cost_usd is None
+
+
+def test_complete_and_stream_take_the_one_signature_of_a_model_call() -> None:
+    import inspect
+
+    from turnout.engines._door import call_arguments
+
+    parameters = inspect.signature(call_arguments).parameters
+    assert inspect.signature(complete).parameters == inspect.signature(stream).parameters == parameters
+    assert {"schema", "json_schema", "tools", "tool_choice", "temperature", "max_tokens", "settings", "params"} <= set(parameters)
+    assert str(inspect.signature(complete).return_annotation) == "Completion[OutputT]"
+    assert (complete.__name__, stream.__name__) == ("complete", "stream")

@@ -6,18 +6,20 @@ one path: `stream()` shows the text as it arrives, and `complete()` is the same 
 to the end, plus the schema re-ask loop (as httpx's `send()` is its stream read whole).
 `_Exchange` (`_exchange.py`) is the one place a model's answer is read. The only difference
 is what litellm is asked for: `stream()` a stream, `complete()` the whole answer, read as a
-stream of one chunk. (Streamed through litellm, every token of a local engine passes its
-stream wrapper: measured 1.05x raw llama.cpp per token on the embedded model, against
-1.01-1.03x asked whole; see README.)
+stream of one chunk. Both are made from `call_arguments`, the one signature of a model call.
+(Streamed through litellm, every token of a local engine passes its stream wrapper: measured
+1.05x raw llama.cpp per token on the embedded model, against 1.01-1.03x asked whole; see
+README.)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from pydantic import BaseModel
 
@@ -36,9 +38,12 @@ from turnout.errors import SchemaError
 from turnout.telemetry._spans import ChatSpan
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)
+P = ParamSpec("P")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-async def complete(
+def call_arguments(
     role_or_model: str | Script,
     messages: Messages,
     *,
@@ -51,40 +56,72 @@ async def complete(
     timeout: float | None = None,
     settings: Settings | None = None,
     **params: Any,
-) -> Completion[OutputT]:
-    """Call the model behind a role (`"router"`) or a litellm model string (`"llamacpp/smollm2"`),
-    or a `Script` passed in (a test double: `complete(Script.auto(), …)`).
+) -> _Request[OutputT]:
+    """What every model call takes, read into the one request that travels the whole way.
+    `complete()` and `stream()` take exactly these arguments (they are made from this function).
 
-    With `schema`, the answer is validated into that pydantic model (`Completion.output`);
-    local engines decode under the schema's grammar, and an answer that still fails to
-    validate is re-asked `settings.schema_retries` times with the error, then raised as
-    SchemaError carrying the raw text. With `json_schema` (a raw JSON schema, for callers
-    that have no pydantic model, such as `turnout serve`'s clients) local engines decode under
-    it too, and the answer is returned as `Completion.text`, validated and re-asked the same
-    way. A schema past `schema_bounds`' limits raises SchemaRefused before any model call.
-
-    With `tools` (OpenAI tool dicts, `ToolSpec`s or turnout `Tool`s) and `tool_choice`
-    (`auto`, `required`, `none` or a tool's name) the model may call tools: the calls are in
-    `Completion.tool_calls` with arguments validated against each tool's schema (re-asked like
-    a schema); a local engine decodes under a constraint that admits only well-formed calls
-    (`tool_calls`). Extra keyword arguments go to litellm unchanged.
+    `role_or_model`: a role (`"router"`), a litellm model string (`"llamacpp/smollm2"`), or a
+    `Script` passed in (a test double: `complete(Script.auto(), …)`). With `schema`, the
+    answer is validated into that pydantic model (`Completion.output`); local engines decode
+    under the schema's grammar. With `json_schema` (a raw JSON schema, for callers that have
+    no pydantic model, such as `turnout serve`'s clients) local engines decode under it too,
+    and the answer is returned as `Completion.text`, validated the same way. A schema past
+    `schema_bounds`' limits raises SchemaRefused before any model call. With `tools` (OpenAI
+    tool dicts, `ToolSpec`s or turnout `Tool`s) and `tool_choice` (`auto`, `required`, `none`
+    or a tool's name) the model may call tools: the calls are in `Completion.tool_calls` with
+    arguments validated against each tool's schema; a local engine decodes under a constraint
+    that admits only well-formed calls (`tool_calls`). Extra keyword arguments go to litellm
+    unchanged.
     """
-    request = _Request.start(
+    return _Request.start(
         role_or_model, messages, schema=schema, json_schema=json_schema, settings=settings,
         params={"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params},
         tools=tools, tool_choice=tool_choice,
     )
-    result: Completion[OutputT] | None = None
-    async for item in _run(request, reasks=request.settings.schema_retries, streamed=False):
-        if isinstance(item, Completion):
-            result = item
-    assert result is not None
-    return result
 
 
-def complete_sync(role_or_model: str | Script, messages: Messages, **kwargs: Any) -> Completion[Any]:
-    """`complete()` for scripts and REPLs."""
-    return run_sync(complete(role_or_model, messages, **kwargs))
+def _completing(arguments: Callable[P, _Request[R]]) -> Callable[P, Coroutine[Any, Any, Completion[R]]]:
+    async def complete(*args: P.args, **kwargs: P.kwargs) -> Completion[R]:
+        """Call the model behind a role or a model string and return its whole answer
+        (arguments: `call_arguments`). An answer that fails its schema or its tools' argument
+        schemas is re-asked `settings.schema_retries` times with the problems, then raised as
+        SchemaError carrying the raw text. It is `stream()` read to the end, plus the re-asks."""
+        request = arguments(*args, **kwargs)
+        result: Completion[R] | None = None
+        async for item in _run(request, reasks=request.settings.schema_retries, streamed=False):
+            if isinstance(item, Completion):
+                result = item
+        assert result is not None
+        return result
+
+    return _signed(complete, arguments, "Completion[OutputT]")
+
+
+def _streaming(arguments: Callable[P, _Request[R]]) -> Callable[P, CompletionStream[R]]:
+    def stream(*args: P.args, **kwargs: P.kwargs) -> CompletionStream[R]:
+        """Like `complete()`, streamed (arguments: `call_arguments`). A schema (pydantic or a
+        raw `json_schema`) is validated at the end (no re-ask: the text was already shown),
+        raising SchemaError if it fails."""
+        request = arguments(*args, **kwargs)
+
+        async def deltas() -> AsyncIterator[str | ToolCallDelta]:
+            async for item in _run(request, reasks=0, streamed=True):
+                if isinstance(item, Completion):
+                    holder.result = item
+                else:
+                    yield item
+
+        holder: CompletionStream[R] = CompletionStream(deltas())
+        return holder
+
+    return _signed(stream, arguments, "CompletionStream[OutputT]")
+
+
+def _signed(call: F, arguments: Callable[..., Any], returns: str) -> F:
+    """`call`, shown (`help()`, `inspect.signature`) with the parameters of `arguments`."""
+    setattr(call, "__signature__", inspect.signature(arguments).replace(return_annotation=returns))
+    call.__qualname__ = call.__name__
+    return call
 
 
 class CompletionStream(Generic[OutputT]):
@@ -115,38 +152,13 @@ class CompletionStream(Generic[OutputT]):
                 yield event
 
 
-def stream(
-    role_or_model: str | Script,
-    messages: Messages,
-    *,
-    schema: type[OutputT] | None = None,
-    json_schema: dict[str, Any] | None = None,
-    tools: Sequence[ToolLike] | None = None,
-    tool_choice: ToolChoice | None = None,
-    temperature: float | None = None,
-    max_tokens: int | None = None,
-    timeout: float | None = None,
-    settings: Settings | None = None,
-    **params: Any,
-) -> CompletionStream[OutputT]:
-    """Like `complete()`, streamed. A schema (pydantic or a raw `json_schema`) is validated
-    at the end (no re-ask: the text was already shown), raising SchemaError if it fails."""
-    request = _Request.start(
-        role_or_model, messages, schema=schema, json_schema=json_schema, settings=settings,
-        params={"temperature": temperature, "max_tokens": max_tokens, "timeout": timeout, **params},
-        tools=tools, tool_choice=tool_choice,
-    )
-    holder: CompletionStream[OutputT]
+complete = _completing(call_arguments)
+stream = _streaming(call_arguments)
 
-    async def deltas() -> AsyncIterator[str | ToolCallDelta]:
-        async for item in _run(request, reasks=0, streamed=True):
-            if isinstance(item, Completion):
-                holder.result = item
-            else:
-                yield item
 
-    holder = CompletionStream(deltas())
-    return holder
+def complete_sync(role_or_model: str | Script, messages: Messages, **kwargs: Any) -> Completion[Any]:
+    """`complete()` for scripts and REPLs."""
+    return run_sync(complete(role_or_model, messages, **kwargs))
 
 
 async def _run(request: _Request, *, reasks: int, streamed: bool) -> AsyncIterator[str | ToolCallDelta | Completion[Any]]:

@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from pydantic import BaseModel
 
@@ -32,6 +32,8 @@ from turnout.telemetry._spans import ChatSpan
 
 logger = logging.getLogger("turnout")
 Messages: TypeAlias = str | Tagged | Part | Sequence[Mapping[str, Any]]
+
+OutputT = TypeVar("OutputT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,9 @@ def _call_params(
 
 
 @dataclass
-class _Request:
-    """One call, resolved and checked: what `complete()` and `stream()` both start from."""
+class _Request(Generic[OutputT]):
+    """One call, resolved and checked: what `complete()` and `stream()` both start from
+    (typed by the schema its answer is validated into)."""
 
     target: Target
     settings: Settings
@@ -123,7 +126,7 @@ class _Request:
         params: dict[str, Any],
         tools: Sequence[ToolLike] | None = None,
         tool_choice: ToolChoice | None = None,
-    ) -> _Request:
+    ) -> _Request[Any]:
         """The call resolved and checked. `json_schema`: a raw JSON schema the answer must
         follow (instead of a pydantic `schema`); `tools`/`tool_choice`: OpenAI-style, checked
         (`tool_calls`); `params`: litellm's, None values dropped.

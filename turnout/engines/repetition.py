@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+ResultsT = TypeVar("ResultsT")
 
 REPEAT_LAST_N = 64
 
@@ -62,7 +64,8 @@ class AnswerRepetitionPenalty:
 class AnswerRanges:
     """The GPU engines' jobs whose penalty range follows their answer. `track` a job when it
     is made (its range starts at 0: no answer yet), `update` after every generator step (the
-    range becomes `answer_range` of the job's `new_tokens`), `drop` it when it ends."""
+    range becomes `answer_range` of the job's `new_tokens`; `after_step` wraps the step's
+    results), `drop` it when it ends."""
 
     _jobs: dict[str, tuple[Any, Callable[[int], None]]] = field(default_factory=dict)
 
@@ -73,6 +76,11 @@ class AnswerRanges:
     def update(self) -> None:
         for handle, set_range in self._jobs.values():
             set_range(answer_range(int(getattr(handle, "new_tokens", 0))))
+
+    def after_step(self, results: ResultsT) -> ResultsT:
+        """A generator step's `results`, once every range is set for the next step."""
+        self.update()
+        return results
 
     def drop(self, job_id: str) -> None:
         self._jobs.pop(job_id, None)

@@ -150,9 +150,7 @@ class ExLlamaV2Backend:
 
     def step(self) -> list[JobEvent]:
         events = []
-        results = self.generator.iterate()
-        self.penalised.update()
-        for result in results:
+        for result in self.penalised.after_step(self.generator.iterate()):
             if result.get("stage") != "streaming":
                 continue
             done = bool(result.get("eos"))

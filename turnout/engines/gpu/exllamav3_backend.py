@@ -365,9 +365,7 @@ class ExLlamaV3Backend:
 
     def step(self) -> list[JobEvent]:
         events = []
-        results = self.generator.iterate()
-        self.penalised.update()
-        for result in results:
+        for result in self.penalised.after_step(self.generator.iterate()):
             identifier = result.get("identifier")
             event = job_event(result, prompt_tokens=self._prompt_tokens.get(str(identifier)))
             if event is None:
