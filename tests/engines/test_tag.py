@@ -33,6 +33,13 @@ def test_messages_are_flattened_to_text_for_the_model() -> None:
     assert tag.plain_messages(messages) == [{"role": "user", "content": "A p.py"}, {"role": "assistant", "content": "ok"}]
 
 
+def test_a_tool_result_written_by_hand_is_tool_output_to_the_guard() -> None:
+    messages = [{"role": "user", "content": "go"}, {"role": "tool", "tool_call_id": "1", "content": "def f(): ..."},
+                {"role": "tool", "tool_call_id": "2", "content": tag.code("x = 1")}]
+    kinds = [[p.kind for p in tagged.parts] for _, tagged in tag.tagged_messages(messages)]
+    assert kinds == [["untagged"], ["tool_output"], ["code"]]  # a tag given stays
+
+
 def test_bytes_are_counted_per_kind_in_utf8() -> None:
     prompt = tag.compose("{a}{b}", a=tag.request("é"), b=tag.code("xy"))
     assert prompt.bytes_by_kind() == {"request": 2, "code": 2}

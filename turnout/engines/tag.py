@@ -177,13 +177,16 @@ def plain_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
 
 
 def tagged_messages(messages: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], Tagged]]:
-    """Each message with its content as Tagged (non-text content, such as images, is
-    `untagged` by its repr size: the guard treats what it cannot read as source)."""
+    """Each message with its content as Tagged (a tool result given as a plain string is
+    `tool_output`; non-text content, such as images, is `untagged` by its repr size: the
+    guard treats what it cannot read as source)."""
     out = []
     for message in messages:
         content = message.get("content")
         if content is None:
             tagged = Tagged()
+        elif isinstance(content, str) and message.get("role") == "tool":
+            tagged = as_tagged(tool_output(content))
         elif isinstance(content, (str, Part, Tagged)):
             tagged = as_tagged(content)
         else:

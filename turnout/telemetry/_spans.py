@@ -1,7 +1,8 @@
 """Model-call and tool spans, following the OpenTelemetry GenAI semantic conventions.
 
-`engines.complete()` opens a `chat {model}` span for every model call; tools open
-`execute_tool {name}`. Both are free when telemetry is not configured: nothing is computed
+Every model call (`engines.complete()`, `engines.stream()`, in `_door._run`) has a `chat
+{model}` span: `chat_span` opens it with the request's attributes, `ChatSpan.finish` records
+the answer's; tools open `execute_tool {name}`. Both are free when telemetry is not configured: nothing is computed
 for a span that is not recording.
 """
 

@@ -11,21 +11,24 @@ A plan file is TOML or JSON with one list, `operations`, whose items name their 
 `add_type_hints`, `edit`); an unknown kind or field is an error that names it. Adding an operation is one
 module here and one line in `OPERATIONS`.
 
-From a refactoring request to a codemod (`turnout refactor`, `run_refactor`, the `refactor` graph):
+From a refactoring request to a codemod (`turnout refactor`, `run_refactor`, the `refactor`
+graph in `graphs/refactor.py`, node by node):
 
-1. Words → plan: `phrasing.read_request` reads the operations the words ask for ("Rename
-   function load to read"); when it reads none, the planner model answers instead
-   (`graphs/refactor.py`, node `plan`). A plan file or the command line gives a `Plan` directly.
-2. The plan is checked against the workspace copy: `running.check_plan` (every name resolved).
-3. Plan → change: `running.apply_plan` calls each operation's `apply` (its module here:
-   `rename.py`, `move.py`, …), which does it with a deterministic tool: rope for rename,
-   move, extract, inline and change_signature (rename and move through `turnout.tools.codemods`:
-   `codemods.rename_symbol` → `_rename.rename` → `_rope_ops.rename`; move's import fix-ups are
-   libcst; the others through `_rope_ops`), ruff for convert_formatting (`_fstrings`), mypy's
-   suggestions written with libcst for add_type_hints; only the `edit` operation is written
-   by the coder model.
-4. `running.plan_postconditions` checks each operation's postcondition, then the tests run.
-   Steps 2-4 run in the graph's `edit` node.
+1. `plan` node. Words → plan: `phrasing.read_request` reads the operations the words ask
+   for ("Rename function load to read"); when it reads none, or reads them with problems,
+   the planner model answers instead. A plan file or the command line gives a `Plan`
+   directly. Then `running.check_plan` checks the plan against the workspace copy (every
+   name resolved).
+2. `edit` node. Plan → change: `running.apply_plan` checks each operation again and calls its
+   `apply` (its module here: `rename.py`, `move.py`, …), which does it with a deterministic
+   tool: rope for rename, move, extract, inline and change_signature (rename and move
+   through `turnout.tools.codemods`: `Rename.apply` → `codemods.rename_symbol` →
+   `_rename.rename` → `_rope_ops.rename`; move's import fix-ups are libcst; the others
+   through `_rope_ops`), ruff for convert_formatting (`_fstrings`), mypy's suggestions
+   written with libcst for add_type_hints; only the `edit` operation is written by the coder
+   model.
+3. `verify` node. The tests run, then `running.plan_postconditions` checks each operation's
+   postcondition.
 """
 
 from __future__ import annotations
