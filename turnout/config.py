@@ -57,7 +57,9 @@ class LlamaCppSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     n_ctx: int = Field(8192, ge=256)
-    n_threads: int | None = Field(None, ge=1, description="Threads for generating; None: every CPU this process may use.")
+    n_threads: int | None = Field(
+        None, ge=1, description="Threads for generating; None: llama-cpp-python's default, half the CPUs."
+    )
     n_gpu_layers: int = 0
     seed: int = 0
     repeat_penalty: float = Field(

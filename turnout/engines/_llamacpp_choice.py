@@ -1,10 +1,10 @@
 """A choice schema decided on llama.cpp by scoring its listed answers (see `choices`).
 
-The prompt is built as `create_chat_completion` builds it (the GGUF's chat template) and
-evaluated once, reusing what the context already holds; the listed answers, each with the end
-token, are then scored as constrained decoding would score them, sharing common prefixes and,
-at temperature 0, skipping those that can no longer be the most probable. A single answer is
-no choice: it is given without evaluating anything.
+The prompt is built as `create_chat_completion` builds it (`_llamacpp_prompts`) and evaluated
+once, reusing what the context or a saved state of its instructions holds; the listed
+answers, each with the end token, are then scored as constrained decoding would score them,
+sharing common prefixes and, at temperature 0, skipping those that can no longer be the most
+probable. A single answer is no choice: it is given without evaluating anything.
 Runs on the engine's worker thread under the model's lock, like generation.
 """
 
@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from turnout.engines._base import EngineChunk, EngineRequest, plain_messages
+from turnout.engines._llamacpp_prompts import Prompts
 from turnout.engines.choices import answer_text
 from turnout.errors import EngineUnavailable, PromptTooLong
 
@@ -23,28 +24,9 @@ from turnout.errors import EngineUnavailable, PromptTooLong
 class ChoiceScorer:
     """Scores choices on one loaded `llama_cpp.Llama`."""
 
-    def __init__(self, llm: Any) -> None:
+    def __init__(self, llm: Any, prompts: Prompts) -> None:
         self.llm = llm
-        self.formatter: Any = None  # the model's chat template, made on first use
-
-    def prompt_tokens(self, messages: list[dict[str, Any]]) -> list[int]:
-        """The prompt as create_chat_completion builds it: the GGUF's chat template, then tokens."""
-        from llama_cpp import llama_chat_format
-
-        llm = self.llm
-        if self.formatter is None:
-            template = llm.metadata.get("tokenizer.chat_template")
-            if not template:
-                raise EngineUnavailable("this GGUF has no chat template: a choice cannot be scored on it")
-            eos, bos = llm.token_eos(), llm.token_bos()
-            self.formatter = llama_chat_format.Jinja2ChatFormatter(
-                template=template,
-                eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
-                bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
-                stop_token_ids=[eos],
-            )
-        formatted = self.formatter(messages=messages)
-        return list(llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True))
+        self.prompts = prompts
 
     def choose(self, request: EngineRequest, answers: list[Any]) -> Iterator[EngineChunk]:
         """Decide a choice schema by scoring: the prompt evaluated once (its cached prefix
@@ -55,7 +37,10 @@ class ChoiceScorer:
         import numpy as np
 
         llm = self.llm
-        prompt = self.prompt_tokens(plain_messages(request.messages))
+        made = self.prompts.tokens(plain_messages(request.messages))
+        if made is None:
+            raise EngineUnavailable("this GGUF has no chat template: a choice cannot be scored on it")
+        prompt, instructions = made
         texts = [answer_text(answer) for answer in answers]
         sequences = [list(llm.tokenize(t.encode("utf-8"), add_bos=False, special=False)) + [llm.token_eos()] for t in texts]
         if len(prompt) + max(map(len, sequences)) > llm.n_ctx():
@@ -69,6 +54,7 @@ class ChoiceScorer:
                               extras={"choice": "only", "choices": 1, "choices_scored": 0, "choice_probability": 1.0,
                                       "choice_probabilities": json.dumps({texts[0]: 1.0}), "choices_left": "[]"})
             return
+        self.prompts.prepare(prompt, instructions)
         shared = 0
         while all(len(s) > shared + 1 and s[shared] == sequences[0][shared] for s in sequences):
             shared += 1  # the same for every answer: evaluated with the prompt, never scored

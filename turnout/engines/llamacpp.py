@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import os
 import re
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +25,7 @@ from turnout.config import LlamaCppSettings, get_settings
 from turnout.engines._base import EngineChunk, EngineRequest, LocalEngine, plain_messages
 from turnout.engines._gbnf import schema_gbnf
 from turnout.engines._llamacpp_choice import ChoiceScorer
+from turnout.engines._llamacpp_prompts import Prompts
 from turnout.engines.choices import finite_answers
 from turnout.engines.repetition import AnswerRepetitionPenalty, sampler_stats
 from turnout.engines.schema_budget import SCHEMA_MAX_TOKENS
@@ -106,6 +106,10 @@ class _LoadedModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
     parsed: set[str] = field(default_factory=set)  # schemas whose grammar llama.cpp has accepted
     scorer: ChoiceScorer | None = None  # made on the first choice schema (see _llamacpp_choice)
+    prompts: Prompts = field(init=False)  # saved states of each prompt's instructions
+
+    def __post_init__(self) -> None:
+        self.prompts = Prompts(self.llm)
 
     def checked_grammar(self, schema_json: str) -> Any:
         """The grammar, once llama.cpp's own parser has accepted it for this model: where it
@@ -130,7 +134,7 @@ class _LoadedModel:
 
         schema_call = request.json_schema is not None
         if request.json_schema is not None and (answers := finite_answers(request.json_schema)) is not None:
-            self.scorer = self.scorer or ChoiceScorer(self.llm)
+            self.scorer = self.scorer or ChoiceScorer(self.llm, self.prompts)
             yield from self.scorer.choose(request, answers)
             return
         max_tokens = request.max_tokens or (SCHEMA_MAX_TOKENS if schema_call else None)
@@ -159,6 +163,9 @@ class _LoadedModel:
             # Property order is kept: small models answer better when the fields come in the order
             # the schema author chose (the choice first, free text last).
             kwargs["grammar"] = self.checked_grammar(json.dumps(request.json_schema))
+        made = self.prompts.tokens(kwargs["messages"])
+        if made is not None:  # its instructions restored, or saved for the next call of this kind
+            self.prompts.prepare(*made)
         finish_reason = "stop"
         chunks = self.llm.create_chat_completion(**kwargs)
         try:
@@ -184,16 +191,6 @@ class _LoadedModel:
             output_tokens=output_tokens,
             extras=sampler,
         )
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on: llama.cpp's threads for generating when `[llamacpp]
-    n_threads` is unset. (llama-cpp-python's own default is half of them; on 2 cores that left
-    one idle and made each generated token take twice as long.)"""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 _CONTEXT_WINDOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
@@ -260,7 +257,7 @@ class LlamaCppEngine(LocalEngine):
                 llm = Llama(
                     model_path=str(path),
                     n_ctx=settings.n_ctx,
-                    n_threads=settings.n_threads or usable_cpus(),
+                    n_threads=settings.n_threads,
                     n_gpu_layers=settings.n_gpu_layers,
                     seed=settings.seed,
                     verbose=False,
