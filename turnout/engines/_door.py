@@ -26,16 +26,17 @@ from pydantic import BaseModel
 from turnout._sync import run_sync
 from turnout.config import Settings
 from turnout.engines._exchange import _Exchange
-from turnout.engines.privacy import Cleared, split_model
+from turnout.engines.privacy import Cleared, span_capture, split_model
 from turnout.engines._meter import record
 from turnout.engines._recording import record_call, revive_failure
 from turnout.engines._request import Messages, Target, _Request
 from turnout.engines._result import Completion, Timings, Usage
 from turnout.engines._schema_check import checked, raw_schema_of, reask, schema_title
 from turnout.engines.scripted import Script
+from turnout.engines.tag import plain_messages
 from turnout.engines.tool_calls import ToolCall, ToolCallDelta, ToolChoice, ToolLike
 from turnout.errors import SchemaError
-from turnout.telemetry._spans import ChatSpan
+from turnout.telemetry._spans import ChatSpan, chat_span
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
@@ -162,10 +163,15 @@ def complete_sync(role_or_model: str | Script, messages: Messages, **kwargs: Any
 
 
 async def _run(request: _Request, *, reasks: int, streamed: bool) -> AsyncIterator[str | ToolCallDelta | Completion[Any]]:
-    """The call under its span: cleared by the guard, answered (live, or from a recording
+    """The call under its `chat` span (opened here with the request's attributes, finished in
+    `_finish` with the answer's, the egress record added): cleared by the guard, answered (live, or from a recording
     under a replay), then measured, traced and recorded. Yields the text as it arrives, then
     the Completion; a failure is recorded on the span and in the recording, and raised."""
-    with request.span(stream=streamed) as span:
+    # A stream's span outlives the caller's `async for`: it must not become current there.
+    with chat_span(request.target.model, role=request.target.role, messages=plain_messages(request.conversation),
+                   capture=span_capture(request.settings, request.target.role),
+                   temperature=request.call.get("temperature"), max_tokens=request.call.get("max_tokens"),
+                   stream=streamed, current=not streamed) as span:
         cleared = await request.clear(span)
         result: Completion[Any] | None = None
         try:

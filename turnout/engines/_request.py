@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from turnout.config import Settings, get_settings
 from turnout._config_roles import check_role_name
 from turnout.engines._checks import check_model, check_role
-from turnout.engines.privacy import Cleared, EgressReport, guard, span_capture
+from turnout.engines.privacy import Cleared, EgressReport, guard
 from turnout.engines._meter import record_refusal
 from turnout.engines._recording import json_schema_of, record_call, schema_name
 from turnout.engines._replay import ReplaySession, recorded_answer, replay_plan
@@ -26,7 +26,6 @@ from turnout.engines.tag import Part, Tagged, plain_messages
 from turnout.engines.tool_calls import ToolChoice, ToolLike, ToolSet, tool_set
 from turnout.errors import EgressRefused, SchemaError, UnknownRole, UserError
 from turnout.telemetry import _conventions as sc
-from turnout.telemetry import chat_span
 from turnout.telemetry._calls import CallRecord
 from turnout.telemetry._spans import ChatSpan
 
@@ -147,19 +146,6 @@ class _Request(Generic[OutputT]):
         toolset = tool_set(tools, tool_choice, params.pop("parallel_tool_calls", None))
         call = _call_params(schema, json_schema, params)
         return cls(target, settings, _messages(messages), call, schema, session if live is None else None, toolset, script)
-
-    def span(self, *, stream: bool = False) -> Any:
-        # A stream's span outlives the caller's `async for`: it must not become current there.
-        return chat_span(
-            self.target.model,
-            role=self.target.role,
-            messages=plain_messages(self.conversation),
-            capture=span_capture(self.settings, self.target.role),
-            temperature=self.call.get("temperature"),
-            max_tokens=self.call.get("max_tokens"),
-            stream=stream,
-            current=not stream,
-        )
 
     def recorded(self, cleared: Cleared) -> CallRecord:
         """The recorded call this request matches; ReplayDiverged when there is none."""

@@ -1,4 +1,5 @@
-"""The refactor graph: prepare → plan → locate → edit → verify → (repair | escalate) → finish.
+"""The refactor graph: prepare → plan → edit → verify → finish, or back to edit for another
+attempt (the coder model, the remote tier last), or give_up.
 
     graph = build_refactor_graph()
     state = await graph.ainvoke({"request": "Rename load_inventory to read_inventory",

@@ -12,7 +12,8 @@ A plan file is TOML or JSON with one list, `operations`, whose items name their 
 module here and one line in `OPERATIONS`.
 
 From a refactoring request to a codemod (`turnout refactor`, `run_refactor`, the `refactor`
-graph in `graphs/refactor.py`, node by node):
+graph in `graphs/refactor.py`, node by node, after `prepare` has made the workspace copy and
+run the baseline tests):
 
 1. `plan` node. Words → plan: `phrasing.read_request` reads the operations the words ask
    for ("Rename function load to read"); when it reads none, or reads them with problems,
@@ -28,7 +29,9 @@ graph in `graphs/refactor.py`, node by node):
    written with libcst for add_type_hints; only the `edit` operation is written by the coder
    model.
 3. `verify` node. The tests run, then `running.plan_postconditions` checks each operation's
-   postcondition.
+   postcondition, then the verifier model reviews the diff (it can only lower the verdict).
+   A failed attempt goes back to `edit`; a retry after a codemod has the coder model write
+   the whole change (the remote tier last).
 """
 
 from __future__ import annotations
