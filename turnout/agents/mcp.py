@@ -30,6 +30,7 @@ from turnout.agents.tools import Tool
 from turnout.config import MCPServerConfig, Settings, get_settings
 from turnout.engines import tag
 from turnout.engines.privacy import mcp_server_locality
+from turnout.engines.schema_bounds import check_schema
 from turnout.engines.tool_calls import ToolSpec
 from turnout.errors import ConfigError, EgressRefused, TurnoutError, UserError
 
@@ -229,8 +230,6 @@ class MCPTools:
                 name = f"{server}__{listed.name}" if seen[listed.name] > 1 else listed.name
                 try:
                     spec = ToolSpec(name=name, description=listed.description or "", parameters=dict(listed.input_schema))
-                    from turnout.engines.schema_bounds import check_schema
-
                     check_schema(spec.parameters)
                 except Exception as exc:
                     logger.warning("MCP server %s: tool %r is skipped, its schema cannot be used: %s", server, listed.name, exc)

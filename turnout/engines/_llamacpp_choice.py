@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from turnout.engines._base import EngineChunk, EngineRequest, plain_messages
-from turnout.engines._llamacpp_prompts import Prompts
+from turnout.engines._llamacpp_prompts import Prompts, common_prefix
 from turnout.engines.choices import answer_text
 from turnout.errors import EngineUnavailable, PromptTooLong
 
@@ -94,10 +94,7 @@ class ChoiceScorer:
         """`tokens` evaluated, reusing what the context already holds of them; at least the
         last one is evaluated, so its logits are current."""
         llm = self.llm
-        held = llm.input_ids[: llm.n_tokens].tolist()
-        reuse = 0
-        while reuse < min(len(held), len(tokens) - 1) and held[reuse] == tokens[reuse]:
-            reuse += 1
+        reuse = min(common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1)
         llm.n_tokens = reuse
         llm.eval(tokens[reuse:])
 

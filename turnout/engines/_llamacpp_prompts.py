@@ -55,8 +55,8 @@ class Prompts:
         llm = self.llm
         if len(tokens) >= llm.n_ctx():
             return  # too long: the caller says so, as it would without this
-        live = _common(llm.input_ids[: llm.n_tokens].tolist(), tokens)
-        best = max((key for key in self._saved if len(key) > live and _common(key, tokens) == len(key)),
+        live = common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+        best = max((key for key in self._saved if len(key) > live and common_prefix(key, tokens) == len(key)),
                    key=len, default=None)
         if best is not None:
             self._restore(best)
@@ -123,7 +123,8 @@ class Prompts:
         llm._requires_eval = True  # llama-cpp-python decodes again before it samples
 
 
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens `a` and `b` share."""
     n = 0
     for x, y in zip(a, b):
         if x != y:
