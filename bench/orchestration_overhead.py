@@ -115,11 +115,6 @@ class State(TypedDict, total=False):
     route: Any  # the validated Route-like object the last node stored
 
 
-def router_prompt(kind: str, description: str, candidates: tuple[str, ...]) -> str:
-    """The user prompt exactly as `Router.run` builds it."""
-    return f"Step kind: {kind}\nStep: {description}\nAgents: {', '.join(candidates)}"
-
-
 def build_graphs(steps: int) -> tuple[Any, Any]:
     """The same linear graph built twice: (bare nodes, plain) and (Router agents, instrumented)."""
     from typing import Annotated
@@ -139,13 +134,12 @@ def build_graphs(steps: int) -> tuple[Any, Any]:
         confidence=(Annotated[float, Field(ge=0, le=1)], ...),
         reason=(Annotated[str, Field(max_length=160)], ...),
     )
-    system = Router.instructions
-
     def make_bare(i: int) -> Any:
         async def step(state: State) -> dict[str, Any]:
-            request = state["step"]
-            messages = [{"role": "system", "content": system},
-                        {"role": "user", "content": router_prompt(request.kind, request.description, BENCH_CANDIDATES)}]
+            request = state["step"]  # the messages exactly as `Router.run` builds them
+            messages = [{"role": "system", "content": f"{Router.instructions}\nStep kind: {request.kind}\n"
+                                                      f"Agents: {', '.join(BENCH_CANDIDATES)}"},
+                        {"role": "user", "content": request.description}]
             result = await complete(MODEL, messages, schema=bare_route, temperature=0.0, max_tokens=256)
             return {"route": result.output}
         return step

@@ -29,7 +29,7 @@ REPO_FILES = {
 
 
 def first_candidate(messages: list[dict[str, Any]]) -> str:
-    return re.search(r"Agents: ([a-z]+)", messages[-1]["content"]).group(1)  # type: ignore[union-attr]
+    return re.search(r"Agents: ([a-z]+)", messages[0]["content"]).group(1)  # type: ignore[union-attr]
 
 
 def route(confidence: float = 0.9, tier: str = "local") -> Any:

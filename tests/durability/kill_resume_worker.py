@@ -42,7 +42,7 @@ def main(phase: str, checkpointer: str, thread: str, repo: str, journal: Path) -
         return {"steps": steps}
 
     def router(messages: list[dict[str, Any]]) -> Any:
-        agent = re.search(r"Agents: ([a-z]+)", messages[-1]["content"]).group(1)  # type: ignore[union-attr]
+        agent = re.search(r"Agents: ([a-z]+)", messages[0]["content"]).group(1)  # type: ignore[union-attr]
         note("router", re.search(r"look \d", messages[-1]["content"]).group(0))  # type: ignore[union-attr]
         return {"agent": agent, "tier": "local", "confidence": 0.9, "reason": "fits"}
 

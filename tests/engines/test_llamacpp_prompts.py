@@ -46,13 +46,13 @@ def restores(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return seen
 
 
-async def test_the_instructions_are_the_prompts_leading_system_messages() -> None:
+async def test_the_instructions_are_the_leading_system_messages_and_the_next_ones_header() -> None:
     await complete("llamacpp/smollm2", "hi", max_tokens=1)
     tokens, instructions = prompts().tokens(messages(ROUTER, "Step: rename load"))  # type: ignore[misc]
     alone, none = prompts().tokens([{"role": "user", "content": "Step: rename load"}])  # type: ignore[misc]
     assert 10 < instructions < len(tokens) and none == 0
-    llm = prompts().llm
-    assert ROUTER in llm.detokenize(tokens[:instructions]).decode() and "rename" not in llm.detokenize(tokens[:instructions]).decode()
+    head = prompts().llm.detokenize(tokens[:instructions], special=True).decode()
+    assert ROUTER in head and head.endswith("<|im_start|>user\n") and "rename" not in head
 
 
 async def test_a_choice_after_another_roles_call_restores_its_instructions_and_scores_the_same(restores: list[int]) -> None:

@@ -90,8 +90,8 @@ async def test_a_live_planner_that_plans_differently_diverges_at_the_first_new_r
         scripted.unregister("other-planner")
     assert result.diverged is not None
     assert "replay diverged at call 2 (node 'route', step 2, router)" in result.diverged
-    assert "-user: Step: find the tax code" in result.diverged
-    assert "+user: Step: find the discount code" in result.diverged
+    assert "-user: find the tax code" in result.diverged
+    assert "+user: find the discount code" in result.diverged
 
 
 async def test_live_names_must_be_nodes_or_roles(team: Team) -> None:

@@ -49,19 +49,21 @@ class RoleAgent(ABC, Generic[OutputT]):
         self.temperature = temperature
         self.max_tokens = max_tokens
 
-    def messages(self, request: Content) -> list[dict[str, Any]]:
+    def messages(self, request: Content, *, instructions: str | None = None) -> list[dict[str, Any]]:
         return [
-            {"role": "system", "content": tag.instructions(self.instructions)},
+            {"role": "system", "content": tag.instructions(instructions or self.instructions)},
             {"role": "user", "content": as_request(request)},
         ]
 
     async def ask(
-        self, request: Content, schema: type[OutputT] | type[BaseModel], *, model: str | None = None
+        self, request: Content, schema: type[OutputT] | type[BaseModel], *, model: str | None = None,
+        instructions: str | None = None,
     ) -> Completion[Any]:
-        """One schema-constrained call of this agent's model (or `model`, e.g. for escalation)."""
+        """One schema-constrained call of this agent's model (or `model`, e.g. for escalation),
+        with the agent's instructions or `instructions`."""
         return await complete(
             model or self.model,
-            self.messages(request),
+            self.messages(request, instructions=instructions),
             schema=schema,
             temperature=self.temperature,
             max_tokens=self.max_tokens,

@@ -9,6 +9,12 @@ branches it had no need to score), the reason says so. There the remote tier is 
 where one is configured (`[hybrid] escalate_to`): a tier that cannot be taken is no choice,
 and each branch scored costs an evaluation. Elsewhere the model writes the
 whole `Route`, confidence and reason included.
+
+The step's kind and the candidates are part of the system message, the step alone is the
+user message: a route call's instructions are then the same for every step of a kind, and
+llama.cpp restores their saved state instead of evaluating them (on the embedded model, 2
+cores, the tokens evaluated per call fell from ~35 to ~23, p50 from 231 to 154 ms measured
+side by side).
 """
 
 from __future__ import annotations
@@ -65,19 +71,23 @@ class Router(RoleAgent[Route]):
         super().__init__(max_tokens=kwargs.pop("max_tokens", 256), **kwargs)
         self.candidates = tuple(candidates)
 
+    def instructions_for(self, kind: str, candidates: Sequence[str]) -> str:
+        """The system message of a route call: the router's instructions, the step's kind and
+        the candidate agents. The step itself is the user message, so what a call evaluates
+        beyond a saved state of its instructions is the step (see the module docstring)."""
+        return f"{self.instructions}\nStep kind: {kind}\nAgents: {', '.join(candidates)}"
+
     async def run(self, request: PlanStep | str, *, candidates: Sequence[str] | None = None) -> Route:
         choices = tuple(candidates or self.candidates)
         if not choices:
             raise UserError("Router.run needs at least one candidate agent")
         step = request if isinstance(request, PlanStep) else PlanStep(kind="answer", description=request)
-        prompt = tag.compose(
-            f"Step kind: {step.kind}\nStep: {{step}}\nAgents: {', '.join(choices)}",
-            step=tag.summary(step.description) if isinstance(request, PlanStep) else tag.request(step.description),
-        )
+        prompt = tag.summary(step.description) if isinstance(request, PlanStep) else tag.request(step.description)
+        instructions = self.instructions_for(step.kind, choices)
         if scores_choices(self.model, self.settings):
             settings = self.settings or get_settings()
             tiers: tuple[Tier, ...] = ("local", "remote") if settings.hybrid.escalate_to else ("local",)
-            scored = await self.ask(prompt, route_choice_schema(choices, tiers))
+            scored = await self.ask(prompt, route_choice_schema(choices, tiers), instructions=instructions)
             assert isinstance(scored.output, RouteChoice)
             stats = scored.engine_stats
             agent = scored.output.agent
@@ -88,7 +98,7 @@ class Router(RoleAgent[Route]):
                 reason=f"scored {stats.get('choices_scored')} of {stats.get('choices')} choices: "
                 f"p(agent){'=' if exact else '>='}{confidence:.2f}"[:80],
             )
-        result = await self.ask(prompt, route_schema(choices))
+        result = await self.ask(prompt, route_schema(choices), instructions=instructions)
         route = result.output
         assert isinstance(route, Route)
         return Route.model_validate(route.model_dump())

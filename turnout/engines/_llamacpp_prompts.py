@@ -5,8 +5,10 @@ tokens. One llama.cpp context serves every role on a model, and it reuses only w
 prompt shares with the next. A router call after a planner call would evaluate all of the
 router's instructions again (measured on the embedded model, 2 cores: p50 641 ms a router
 call right after a planner call, 298 ms with its instructions restored). So the state of the context at the end of a prompt's
-system message is saved once for each distinct one, and restored when it covers more of the
-next prompt than the live context does. A saved state is one sequence's KV cache (~23 KB a
+system message (and the header of the message that follows) is saved once for each distinct
+one, and restored when it covers more of the next prompt than the live context does. An
+agent whose system message holds what is the same for many calls (the router's step kind
+and candidates) has only the rest evaluated. A saved state is one sequence's KV cache (~23 KB a
 token on the embedded model; 2-6 ms to save or restore); at most `MAX_SAVED` are kept, the
 least recently used dropped. Restoring is exact: the logits that follow equal those of the
 same tokens evaluated in the same steps.
@@ -19,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-MAX_SAVED = 8
+MAX_SAVED = 16
 
 
 class Prompts:
@@ -31,21 +33,23 @@ class Prompts:
         self._saved: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
 
     def tokens(self, messages: list[dict[str, Any]]) -> tuple[list[int], int] | None:
-        """The prompt's tokens and how many of them are its instructions (the leading system
-        messages; 0 when there are none or they do not end on a token boundary); None when
-        the GGUF has no chat template."""
+        """The prompt's tokens and how many of them are its instructions: the leading system
+        messages and the header of the message after them (`<|im_start|>user\n`), as far as
+        they are a prefix of the prompt's tokens; 0 when there are no system messages. None
+        when the GGUF has no chat template."""
         formatters = self._chat_formatters()
         if formatters is None:
             return None
-        whole, instructions_only = formatters
+        whole, without_generation_prompt = formatters
         prompt = self._tokenize(whole(messages=messages))
         leading = 0
         while leading < len(messages) and messages[leading].get("role") == "system":
             leading += 1
         if not leading or leading == len(messages):
             return prompt, 0
-        head = self._tokenize(instructions_only(messages=messages[:leading]))
-        return prompt, len(head) if prompt[: len(head)] == head else 0
+        header_only = {"role": messages[leading].get("role", "user"), "content": ""}
+        head = self._tokenize(without_generation_prompt(messages=[*messages[:leading], header_only]))
+        return prompt, common_prefix(prompt, head)
 
     def prepare(self, tokens: Sequence[int], instructions: int) -> None:
         """Before `tokens` are evaluated: the saved state that covers the most of them is
