@@ -4,6 +4,7 @@ policy applied to what a (remote) client is given."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import threading
@@ -183,16 +184,25 @@ async def test_over_http_the_key_is_required(http_served: str) -> None:
             await client.list_tools()
 
 
-async def test_the_turnout_mcp_command_over_stdio(repo: Path) -> None:
-    from mcp.client.stdio import StdioServerParameters
+async def test_the_turnout_mcp_command_over_stdio_logs_only_its_banner(repo: Path, tmp_path: Path) -> None:
+    from mcp.client.stdio import StdioServerParameters, stdio_client
 
     command = shutil.which("turnout")
     if command is None:
         pytest.skip("the turnout command is not installed on PATH")
-    params = StdioServerParameters(command=command, args=["mcp", "--repo", str(repo)])
-    async with Client(params, read_timeout_seconds=60) as client:
-        result = await client.call_tool("find_symbol", {"name": "total"})
-    assert result.content[0].text == "shop/inventory.py:6-8 def total(path)"
+    answers = tmp_path / "retriever.json"  # ask_local's model call goes through litellm, which logs at INFO
+    answers.write_text(json.dumps([{"answer": "total in shop/inventory.py adds up the stock counts."}]))
+    params = StdioServerParameters(command=command, args=["mcp", "--repo", str(repo)],
+                                   env={**os.environ, "TURNOUT_ROLES__RETRIEVER": f"scripted/{answers}"})
+    with (tmp_path / "stderr.txt").open("w+") as stderr:
+        async with Client(stdio_client(params, errlog=stderr), read_timeout_seconds=60) as client:
+            found = await client.call_tool("find_symbol", {"name": "total"})
+            answered = await client.call_tool("ask_local", {"question": "Where are the stock counts added up?"})
+        stderr.seek(0)
+        logged = stderr.read()
+    assert found.content[0].text == "shop/inventory.py:6-8 def total(path)"
+    assert answered.content[0].text == "total in shop/inventory.py adds up the stock counts."
+    assert logged.startswith("turnout mcp · stdio · ") and "INFO" not in logged, logged
 
 
 async def test_turnouts_mcp_client_reaches_it_with_a_header_from_a_named_variable(

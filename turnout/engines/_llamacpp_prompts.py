@@ -34,7 +34,7 @@ class Prompts:
 
     def tokens(self, messages: list[dict[str, Any]]) -> tuple[list[int], int] | None:
         """The prompt's tokens and how many of them are its instructions: the leading system
-        messages and the header of the message after them (`<|im_start|>user\n`), as far as
+        messages and the header of the message after them (e.g. `<|im_start|>user\n`), as far as
         they are a prefix of the prompt's tokens; 0 when there are no system messages. None
         when the GGUF has no chat template."""
         formatters = self._chat_formatters()

@@ -155,7 +155,9 @@ def build_mcp_server(tools: LentTools) -> Any:
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
-    server = MCPServer("turnout", instructions=(
+    # The SDK sets the root logger to its level: at its default, INFO, every library's INFO lines
+    # (litellm's on every model call) would go to the client's stderr log.
+    server = MCPServer("turnout", log_level="WARNING", instructions=(
         "Tools over the team's repository, run on its own machines: code search, symbol lookup, questions "
         "answered by a local model, verified refactorings and test runs. Results follow the team's privacy policy."))
 
