@@ -1,5 +1,6 @@
 """A repository Q&A agent with turnout's tools, on the local model — then the same with
-LangGraph's prebuilt ReAct agent on `ChatTurnout`.
+LangChain's `create_agent` (a LangGraph graph; `pip install "turnout[langchain]"`) on
+`ChatTurnout`.
 
     python examples/tool_agent.py "Where is the tax for a region computed?"
     python examples/tool_agent.py --langgraph "Where is the tax for a region computed?"
@@ -48,23 +49,33 @@ async def with_turnout_agent(question: str, repo: Path) -> None:
 
 async def with_langgraph_prebuilt(question: str, repo: Path) -> None:
     from langchain_core.messages import HumanMessage
-    from langgraph.prebuilt import create_react_agent
+    from langgraph.errors import GraphRecursionError
+
+    try:
+        from langchain.agents import create_agent
+    except ImportError:
+        raise SystemExit('--langgraph needs LangChain\'s create_agent: pip install "turnout[langchain]"') from None
 
     from turnout.integrations.langchain import ChatTurnout, langchain_tool
 
     tools = [langchain_tool(t) for t in RepositoryTools(repo).reading()]
-    agent = create_react_agent(ChatTurnout("explorer", max_tokens=200), tools, prompt=INSTRUCTIONS)
-    state = await agent.ainvoke({"messages": [HumanMessage(question)]}, {"recursion_limit": 8})
-    for message in state["messages"][1:]:
-        calls = getattr(message, "tool_calls", None)
-        print(f"{message.type}: {calls or str(message.content)[:200]}")
+    agent = create_agent(ChatTurnout("explorer", max_tokens=200), tools, system_prompt=INSTRUCTIONS)
+    try:
+        async for update in agent.astream({"messages": [HumanMessage(question)]}, {"recursion_limit": 8},
+                                          stream_mode="updates"):
+            for node_update in update.values():
+                for message in (node_update or {}).get("messages", []):
+                    calls = getattr(message, "tool_calls", None)
+                    print(f"{message.type}: {calls or str(message.content)[:200]}")
+    except GraphRecursionError:
+        print("stopped: no answer within 8 graph steps (recursion_limit)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("question", nargs="?", default="Where is the tax for a region computed?")
     parser.add_argument("--repo", type=Path, default=SAMPLE_REPO)
-    parser.add_argument("--langgraph", action="store_true", help="use LangGraph's create_react_agent on ChatTurnout")
+    parser.add_argument("--langgraph", action="store_true", help="use LangChain's create_agent on ChatTurnout")
     args = parser.parse_args()
     telemetry.configure()
     run = with_langgraph_prebuilt if args.langgraph else with_turnout_agent

@@ -1,15 +1,16 @@
 """`ChatTurnout`: a LangChain chat model on turnout's door.
 
-    from langgraph.prebuilt import create_react_agent
+    from langchain.agents import create_agent  # pip install "turnout[langchain]"
     from turnout.integrations.langchain import ChatTurnout, langchain_tool
 
-    agent = create_react_agent(ChatTurnout("coder"), [langchain_tool(t) for t in repo.reading()])
+    agent = create_agent(ChatTurnout("coder"), [langchain_tool(t) for t in repo.reading()])
 
 Every call goes through `turnout.engines.complete()` / `stream()`: the role's config (local
 engine, cloud model, fallbacks, fleet), the local constraint that keeps a small model's tool
 calls well-formed, the privacy guard, the `chat` span and the run's recording. LangChain's
 `bind_tools`, `with_structured_output` (through a tool call), streaming and async all work,
-so LangGraph's `create_react_agent` and `ToolNode` and LangChain's `create_agent` run on it.
+so LangChain's `create_agent`, LangGraph's `ToolNode` and its `create_react_agent` (deprecated
+since LangGraph 1.0 in favour of `create_agent`) run on it.
 
 What each message is, for the egress guard: a system message is `instructions`, a human
 message the user's `request`, an AI message a `summary` a model wrote, and a tool message
