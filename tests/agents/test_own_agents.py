@@ -123,6 +123,35 @@ async def test_a_tool_that_raises_or_hangs_is_reported_to_the_model_and_on_its_s
     assert errored["execute_tool hangs"].attributes["error.type"] == "ToolError"
 
 
+async def test_at_its_timeout_an_async_tool_is_cancelled_and_a_sync_one_runs_to_its_end() -> None:
+    seen: list[str] = []
+    finished = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow_sync() -> str:
+        """Slow."""
+        time.sleep(0.5)
+        seen.append("sync finished")
+        loop.call_soon_threadsafe(finished.set)
+        return "late"
+
+    async def slow_async() -> str:
+        """Slow."""
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            seen.append("async cancelled")
+            raise
+        return "late"
+
+    for function in (slow_sync, slow_async):
+        result = await Tool(function, timeout_s=0.1).call({})
+        assert result.error == f"{function.__name__} did not finish within 0.1s and was stopped waiting for"
+    assert seen == ["async cancelled"]  # the sync one is still running: Python cannot stop a thread
+    await asyncio.wait_for(finished.wait(), 5)
+    assert seen == ["async cancelled", "sync finished"]
+
+
 async def test_arguments_that_do_not_fit_are_told_to_the_model_not_raised() -> None:
     def lines(path: str, start: int) -> str:
         """Lines of a file."""
