@@ -137,8 +137,7 @@ def build_graphs(steps: int) -> tuple[Any, Any]:
     def make_bare(i: int) -> Any:
         async def step(state: State) -> dict[str, Any]:
             request = state["step"]  # the messages exactly as `Router.run` builds them
-            messages = [{"role": "system", "content": f"{Router.instructions}\nStep kind: {request.kind}\n"
-                                                      f"Agents: {', '.join(BENCH_CANDIDATES)}"},
+            messages = [{"role": "system", "content": Router.instructions_for(request.kind, BENCH_CANDIDATES)},
                         {"role": "user", "content": request.description}]
             result = await complete(MODEL, messages, schema=bare_route, temperature=0.0, max_tokens=256)
             return {"route": result.output}

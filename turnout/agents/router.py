@@ -71,11 +71,12 @@ class Router(RoleAgent[Route]):
         super().__init__(max_tokens=kwargs.pop("max_tokens", 256), **kwargs)
         self.candidates = tuple(candidates)
 
-    def instructions_for(self, kind: str, candidates: Sequence[str]) -> str:
+    @classmethod
+    def instructions_for(cls, kind: str, candidates: Sequence[str]) -> str:
         """The system message of a route call: the router's instructions, the step's kind and
         the candidate agents. The step itself is the user message, so what a call evaluates
         beyond a saved state of its instructions is the step (see the module docstring)."""
-        return f"{self.instructions}\nStep kind: {kind}\nAgents: {', '.join(candidates)}"
+        return f"{cls.instructions}\nStep kind: {kind}\nAgents: {', '.join(candidates)}"
 
     async def run(self, request: PlanStep | str, *, candidates: Sequence[str] | None = None) -> Route:
         choices = tuple(candidates or self.candidates)

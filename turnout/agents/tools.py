@@ -8,9 +8,9 @@ The argument schema comes from the type hints (through pydantic, so `Annotated[i
 ge=1)]`, enums, literals and models all work); the description from the docstring. A call's
 arguments are validated before the function runs; sync functions run in a worker thread,
 with a timeout (at which an async function is cancelled; a sync one cannot be stopped, so it
-runs to its end in its thread while the agent goes on). What the tool returns goes back to the model as `tool_output` (under
-`no-code` no remote model sees it), unless the tool declares a kind a remote model may see
-(`kind="path"`) or returns tagged content itself. Nothing is lost silently: an exception, a
+runs to its end in its thread while the agent goes on). What the tool returns goes back to
+the model as `tool_output` (under `no-code` no remote model sees it), unless the tool
+declares a kind a remote model may see (`kind="path"`) or returns tagged content itself. Nothing is lost silently: an exception, a
 timeout and a result cut to size are each said to the model and on the `execute_tool` span.
 """
 

@@ -4,13 +4,13 @@ A prompt is built as `create_chat_completion` builds it: the GGUF's chat templat
 tokens. One llama.cpp context serves every role on a model, and it reuses only what its last
 prompt shares with the next. A router call after a planner call would evaluate all of the
 router's instructions again (measured on the embedded model, 2 cores: p50 641 ms a router
-call right after a planner call, 298 ms with its instructions restored). So the state of the context at the end of a prompt's
-system message (and the header of the message that follows) is saved once for each distinct
-one, and restored when it covers more of the next prompt than the live context does. An
-agent whose system message holds what is the same for many calls (the router's step kind
-and candidates) has only the rest evaluated. A saved state is one sequence's KV cache (~23 KB a
-token on the embedded model; 2-6 ms to save or restore); at most `MAX_SAVED` are kept, the
-least recently used dropped. Restoring is exact: the logits that follow equal those of the
+call right after a planner call, 298 ms with its instructions restored). So the state of the
+context at the end of a prompt's system message (and the header of the message that
+follows) is saved once for each distinct one, and restored when it covers more of the next
+prompt than the live context does. An agent whose system message holds what is the same for
+many calls (the router's step kind and candidates) has only the rest evaluated. A saved
+state is one sequence's KV cache (~23 KB a token on the embedded model; 2-6 ms to save or
+restore); at most `MAX_SAVED` are kept, the least recently used dropped. Restoring is exact: the logits that follow equal those of the
 same tokens evaluated in the same steps.
 Runs on the engine's worker thread under the model's lock, like generation.
 """
@@ -60,7 +60,7 @@ class Prompts:
         if len(tokens) >= llm.n_ctx():
             return  # too long: the caller says so, as it would without this
         live = common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
-        best = max((key for key in self._saved if len(key) > live and common_prefix(key, tokens) == len(key)),
+        best = max((key for key in self._saved if len(key) > live and tuple(tokens[: len(key)]) == key),
                    key=len, default=None)
         if best is not None:
             self._restore(best)
